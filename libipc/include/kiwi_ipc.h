@@ -1,0 +1,369 @@
+/*
+ * kiwi_ipc.h - the public API of kiwi-ipc.
+ *
+ * kiwi-ipc speaks the wire protocol of the Kiwi language's `ipc` package
+ * (named pipes carrying frames of a 4-byte big-endian signed length followed
+ * by that many bytes of UTF-8), so that any process can be either end of a
+ * Kiwi pipe. On Linux and macOS a pipe is a Unix domain stream socket at the
+ * path .NET uses: see ipc_path().
+ *
+ * This header is the whole API. Anything not declared here is internal and
+ * may change at any time.
+ *
+ * Conventions used by every function below:
+ * - A call returns >= 0 on success (a handle is > 0) and a negative IPC_E*
+ *   status on failure. ipc_strerror() describes a status, ipc_errname()
+ *   gives its short stable name, and ipc_last_error() gives this thread's
+ *   detailed message for its last failure (which call, which name, which
+ *   path, which OS error).
+ * - Handles are process-wide integers from a counter starting at 1 and are
+ *   never reused, so a stale handle can never reach somebody else's pipe.
+ * - Every call is thread-safe. One thread may send while another receives
+ *   on the same handle; concurrent sends never interleave their frames.
+ * - Timeouts are in milliseconds; IPC_FOREVER waits without limit and 0
+ *   means "do not wait" (one attempt).
+ * - Every file descriptor is close-on-exec, and no call ever raises SIGPIPE.
+ */
+#ifndef KIWI_IPC_H
+#define KIWI_IPC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The version lives here once: CMake and ipc_version() both read it. */
+#define KIWI_IPC_VERSION_MAJOR 0
+#define KIWI_IPC_VERSION_MINOR 1
+#define KIWI_IPC_VERSION_PATCH 0
+#define KIWI_IPC_VERSION "0.1.0"
+
+/* Symbols are hidden by default; only what carries IPC_API is exported. */
+#if defined(KIWI_IPC_STATIC)
+#define IPC_API
+#elif defined(__GNUC__) || defined(__clang__)
+#define IPC_API __attribute__((visibility("default")))
+#else
+#define IPC_API
+#endif
+
+/* Wait without limit. */
+#define IPC_FOREVER (-1)
+
+/* The largest payload the protocol can carry: the length is a signed
+ * 32-bit integer. */
+#define IPC_MAX_MESSAGE 0x7fffffff
+
+/* A buffer of this many bytes always holds what ipc_path() writes (107
+ * bytes of path and its NUL on Linux; 103 and NUL on macOS). */
+#define IPC_PATH_MAX 108
+
+/*
+ * The status list. X(name, value, short name, description)
+ *
+ * Values are part of the ABI: they are never renumbered or reused. The short
+ * names are stable too; the Lua binding returns them as error codes.
+ */
+#define IPC_STATUS_MAP(X)                                                      \
+    X(IPC_OK, 0, "ok", "success")                                              \
+    X(IPC_EINVAL, -1, "invalid", "invalid argument")                           \
+    X(IPC_EBADHANDLE, -2, "bad_handle", "unknown or closed handle")            \
+    X(IPC_ETIMEDOUT, -3, "timeout", "timed out")                               \
+    X(IPC_ECLOSED, -4, "closed", "pipe closed")                                \
+    X(IPC_EPROTO, -5, "protocol", "protocol error")                            \
+    X(IPC_EINUSE, -6, "in_use", "name in use")                                 \
+    X(IPC_ENOSERVER, -7, "no_server", "no server listening")                   \
+    X(IPC_ETOOBIG, -8, "too_big", "message too big")                           \
+    X(IPC_ESYSTEM, -9, "system", "operating system error")                     \
+    X(IPC_ENOMEM, -10, "no_memory", "out of memory")                           \
+    X(IPC_EINTR, -11, "interrupted", "interrupted")
+
+#define IPC__STATUS_ENUM(name, value, key, text) name = value,
+typedef enum ipc_status { IPC_STATUS_MAP(IPC__STATUS_ENUM) } ipc_status;
+#undef IPC__STATUS_ENUM
+
+/* ---------------------------------------------------------------------- */
+/* The five Kiwi calls                                                     */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * ipc_create - be the server of pipe `name` for exactly one client.
+ *
+ * Binds a socket at ipc_path(name) (mode 0600), listens, blocks until one
+ * client connects, then stops listening and removes the socket file, so a
+ * second client waits in ipc_connect() for the next ipc_create() instead of
+ * hanging in a backlog nobody will accept. Same as
+ * ipc_create_timeout(name, IPC_FOREVER).
+ *
+ * An existing socket file with nobody listening (left by a crashed server)
+ * is reclaimed. A live server at the path is left alone and refused; on
+ * Linux this is decided from the kernel's socket table, without connecting
+ * to that server (a waiting Kiwi server would take the probe for its one
+ * client). Anything at the path that is not a socket is never removed.
+ *
+ * Blocks. Returns a pipe handle (> 0), or:
+ *   IPC_EINVAL    name is not a valid pipe name (see ipc_path())
+ *   IPC_EINUSE    a server is listening at the path, or something that is
+ *                 not a socket is there
+ *   IPC_ESYSTEM   socket/bind/listen/accept failed (ipc_last_error() says)
+ *   IPC_ENOMEM    out of memory
+ *   IPC_EINTR     the interrupt hook asked to stop (ipc_set_interrupt_hook)
+ */
+IPC_API int ipc_create(const char *name);
+
+/*
+ * ipc_connect - connect to the server of pipe `name`.
+ *
+ * Waits, without limit, while there is no server yet: while the path is
+ * missing or refuses connections it retries with a short backoff (first
+ * retry after about 1 ms, then doubling up to 32 ms). That is what lets a
+ * server spawn its client before calling ipc_create(). Other errors (no
+ * permission, the path is not a socket) fail at once. Same as
+ * ipc_connect_timeout(name, IPC_FOREVER).
+ *
+ * Blocks. Returns a pipe handle (> 0), or IPC_EINVAL, IPC_ESYSTEM,
+ * IPC_ENOMEM, IPC_EINTR as for ipc_create().
+ */
+IPC_API int ipc_connect(const char *name);
+
+/*
+ * ipc_send - send `len` bytes at `data` as one message.
+ *
+ * Writes one whole frame (length and payload in one system call where the
+ * kernel takes it all), looping over partial writes. The bytes are sent as
+ * they are: Kiwi expects UTF-8 but the protocol is binary-safe. `data` may
+ * be NULL when `len` is 0. Same as ipc_send_timeout(h, data, len,
+ * IPC_FOREVER).
+ *
+ * Blocks while the peer's buffer is full. The caller keeps ownership of
+ * `data`; it is not used after the call returns. Returns 0, or:
+ *   IPC_EBADHANDLE  unknown handle, or a listener
+ *   IPC_EINVAL      data is NULL and len is not 0
+ *   IPC_ETOOBIG     len > IPC_MAX_MESSAGE
+ *   IPC_ECLOSED     the peer has gone, or the handle was closed meanwhile
+ *   IPC_EPROTO      the handle is broken by an earlier protocol error
+ *   IPC_ESYSTEM     the write failed
+ *   IPC_ETIMEDOUT, IPC_EINTR  see ipc_send_timeout()
+ */
+IPC_API int ipc_send(int handle, const void *data, size_t len);
+
+/*
+ * ipc_recv - receive one whole message.
+ *
+ * Blocks until a complete frame has arrived, whatever way the peer wrote
+ * it. On success *data points to a buffer holding the *len payload bytes
+ * followed by one NUL byte (so text can be used as a C string); the caller
+ * owns it and frees it with ipc_free(). On failure *data is set to NULL and
+ * *len to 0. Same as ipc_recv_timeout(h, data, len, IPC_FOREVER).
+ *
+ * Returns 0, or:
+ *   IPC_EBADHANDLE  unknown handle, or a listener
+ *   IPC_EINVAL      data or len is NULL
+ *   IPC_ECLOSED     the peer closed the pipe at a message boundary (a clean
+ *                   end), or the handle was closed by another thread
+ *   IPC_EPROTO      a negative length, or the peer closed in the middle of
+ *                   a message; the handle is broken from then on and every
+ *                   later send and recv on it returns IPC_EPROTO
+ *   IPC_ETOOBIG     the message is longer than ipc_set_max_message()
+ *                   allows; it is skipped, and the next call returns the
+ *                   message after it
+ *   IPC_ENOMEM      no memory for the message
+ *   IPC_ESYSTEM     the read failed
+ *   IPC_ETIMEDOUT, IPC_EINTR  see ipc_recv_timeout()
+ */
+IPC_API int ipc_recv(int handle, void **data, size_t *len);
+
+/*
+ * ipc_close - close a pipe or a listener.
+ *
+ * Releases the handle at once; the socket itself is closed when no other
+ * thread is using it any more. Another thread blocked in ipc_recv(),
+ * ipc_send() or ipc_accept() on the handle wakes up and gets IPC_ECLOSED.
+ * Closing a listener removes its socket file if the file at the path is
+ * still the socket it bound.
+ *
+ * Does not block. Returns 0, or IPC_EBADHANDLE for a handle that is unknown
+ * or already closed, which is otherwise a harmless no-op.
+ */
+IPC_API int ipc_close(int handle);
+
+/* ---------------------------------------------------------------------- */
+/* Beyond Kiwi: timeouts, many clients, introspection                      */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * ipc_create_timeout - ipc_create() waiting at most `timeout_ms` for the
+ * client. On IPC_ETIMEDOUT the socket is closed and its file removed, as if
+ * ipc_create() had never been called.
+ */
+IPC_API int ipc_create_timeout(const char *name, int timeout_ms);
+
+/*
+ * ipc_connect_timeout - ipc_connect() waiting at most `timeout_ms` for a
+ * server. With 0 it makes exactly one attempt. Returns IPC_ENOSERVER when
+ * no server appeared in time.
+ */
+IPC_API int ipc_connect_timeout(const char *name, int timeout_ms);
+
+/*
+ * ipc_send_timeout - ipc_send() waiting at most `timeout_ms` for the peer
+ * to make room.
+ *
+ * Returns IPC_ETIMEDOUT (or IPC_EINTR) when the time ran out (or the
+ * interrupt hook asked to stop). If none of the frame had been written,
+ * nothing was sent. If part of it had, the handle remembers how far it got,
+ * so the stream is never corrupted: the next ipc_send*() on this handle must
+ * pass the same message (as OpenSSL's SSL_write does) and carries on where
+ * this one stopped; a message of another length gets IPC_EINVAL.
+ */
+IPC_API int ipc_send_timeout(int handle, const void *data, size_t len,
+                             int timeout_ms);
+
+/*
+ * ipc_recv_timeout - ipc_recv() waiting at most `timeout_ms` for the
+ * message to be complete.
+ *
+ * Returns IPC_ETIMEDOUT (or IPC_EINTR) when the time ran out (or the
+ * interrupt hook asked to stop). Bytes of a frame that had arrived stay
+ * with the handle: the next recv continues the same frame, so nothing is
+ * lost.
+ */
+IPC_API int ipc_recv_timeout(int handle, void **data, size_t *len,
+                             int timeout_ms);
+
+/*
+ * ipc_listen - start a server at pipe `name` for any number of clients.
+ *
+ * Same checks as ipc_create() (a live server is refused, a stale socket is
+ * reclaimed, a non-socket is never removed), but keeps listening until the
+ * listener is closed. Does not block. Returns a listener handle (> 0), or
+ * IPC_EINVAL, IPC_EINUSE, IPC_ESYSTEM, IPC_ENOMEM.
+ */
+IPC_API int ipc_listen(const char *name);
+
+/*
+ * ipc_accept - wait at most `timeout_ms` for the next client of a listener.
+ *
+ * Blocks. Returns a new pipe handle (> 0), or:
+ *   IPC_EBADHANDLE  unknown handle, or not a listener
+ *   IPC_ETIMEDOUT   no client came in time
+ *   IPC_ECLOSED     the listener was closed by another thread
+ *   IPC_ESYSTEM, IPC_ENOMEM, IPC_EINTR
+ */
+IPC_API int ipc_accept(int listener, int timeout_ms);
+
+/*
+ * ipc_free - free a buffer returned by ipc_recv(). NULL is a harmless
+ * no-op.
+ */
+IPC_API void ipc_free(void *data);
+
+/*
+ * ipc_path - the socket path that pipe `name` maps to, exactly as .NET
+ * (and so Kiwi) maps it:
+ * - a name starting with '/' is the path itself;
+ * - any other name becomes TMP + "CoreFxPipe_" + name, where TMP is $TMPDIR
+ *   when it is set and not empty (with '/' appended if missing), else
+ *   "/tmp/".
+ * Refused with IPC_EINVAL: an empty name; a name containing '/' that is not
+ * absolute; an absolute name ending in '/'; "anonymous" in any letter case
+ * (reserved by .NET); a path that with its NUL exceeds what the socket
+ * address holds (108 bytes on Linux, 104 on macOS: paths are never cut
+ * short). A name cannot contain NUL: it is a C string.
+ *
+ * Writes the NUL-terminated path to `buf` (cap bytes; IPC_PATH_MAX always
+ * suffices) and returns its length. If it does not fit, returns IPC_EINVAL
+ * and writes nothing. Does not block.
+ */
+IPC_API int ipc_path(const char *name, char *buf, size_t cap);
+
+/*
+ * ipc_fileno - the socket descriptor behind a handle, for poll()/select()
+ * readiness only: reading or writing it directly breaks the framing. It
+ * stays owned by the handle. Returns the descriptor (>= 0), or
+ * IPC_EBADHANDLE.
+ */
+IPC_API int ipc_fileno(int handle);
+
+/*
+ * ipc_set_max_message - refuse received messages longer than `max` bytes
+ * on this pipe (default and upper bound: IPC_MAX_MESSAGE). A longer message
+ * makes ipc_recv() return IPC_ETOOBIG, is skipped without ever being held in
+ * memory, and the pipe stays usable. Returns 0, or IPC_EBADHANDLE, or
+ * IPC_EINVAL when max > IPC_MAX_MESSAGE.
+ */
+IPC_API int ipc_set_max_message(int handle, size_t max);
+
+/*
+ * ipc_version - the library's version string, e.g. "0.1.0" (the
+ * KIWI_IPC_VERSION it was built with). A string literal.
+ */
+IPC_API const char *ipc_version(void);
+
+/*
+ * ipc_strerror - a one-line description of a status, e.g. "timed out".
+ * Always a string literal ("unknown status" for a value not in the list).
+ */
+IPC_API const char *ipc_strerror(int status);
+
+/*
+ * ipc_errname - the short stable name of a status, e.g. "timeout" for
+ * IPC_ETIMEDOUT (see IPC_STATUS_MAP). Always a string literal ("unknown" for
+ * a value not in the list).
+ */
+IPC_API const char *ipc_errname(int status);
+
+/*
+ * ipc_last_error - this thread's detailed message for its last failed call,
+ * e.g. `connect("demo"): no server listening at /tmp/CoreFxPipe_demo (gave
+ * up after 0 ms)`, or "" if no call has failed on this thread. Successful
+ * calls leave it alone, as errno. Valid until this thread's next failing
+ * call; never NULL.
+ */
+IPC_API const char *ipc_last_error(void);
+
+/*
+ * ipc_last_os_error - the errno behind this thread's last failure, or 0 if
+ * that failure had no operating-system cause.
+ */
+IPC_API int ipc_last_os_error(void);
+
+/* ---------------------------------------------------------------------- */
+/* Signals                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * An interrupt hook lets a language runtime run its own signal handling
+ * (Python's Ctrl-C) during a blocking call, and decide whether the call
+ * goes on. It returns 0 to keep waiting, anything else to make the call
+ * return IPC_EINTR.
+ */
+typedef int (*ipc_interrupt_hook)(void *arg);
+
+/* How often a blocking call consults the hook while it waits, in ms. */
+#define IPC_INTERRUPT_SLICE_MS 50
+
+/*
+ * ipc_set_interrupt_hook - install (or, with NULL, remove) the process-wide
+ * interrupt hook.
+ *
+ * Without a hook, a signal that interrupts a wait (EINTR) is simply retried
+ * and the call goes on. With a hook, every blocking call runs it whenever a
+ * wait is interrupted by a signal and, to catch a signal that arrived just
+ * before the wait began, at least every IPC_INTERRUPT_SLICE_MS while it
+ * waits. The hook runs on the blocked thread, without any kiwi-ipc lock
+ * held.
+ *
+ * A call that the hook stops returns IPC_EINTR and loses nothing: a
+ * receive keeps the bytes of a partly received frame for the next
+ * ipc_recv*(), and a send behaves as on IPC_ETIMEDOUT (ipc_send_timeout()).
+ * Set the hook once, before threads start using the library.
+ */
+IPC_API void ipc_set_interrupt_hook(ipc_interrupt_hook hook, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KIWI_IPC_H */

@@ -1,0 +1,243 @@
+/*
+ * api.c - the public functions: check arguments, find the handle, call the
+ * internals. Nothing here touches a socket directly.
+ */
+#include "kiwi_ipc.h"
+
+#include "client.h"
+#include "error.h"
+#include "handles.h"
+#include "path.h"
+#include "pipe.h"
+#include "server.h"
+#include "wait.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Backlog of a listener made by ipc_create: it accepts one client only. */
+#define CREATE_BACKLOG 1
+
+const char *ipc_version(void)
+{
+    return KIWI_IPC_VERSION;
+}
+
+void ipc_free(void *data)
+{
+    free(data);
+}
+
+int ipc_path(const char *name, char *buf, size_t cap)
+{
+    char path[IPC_PATH_MAX];
+    int len = ipc__resolve("path", name, path);
+    if (len < 0) {
+        return len;
+    }
+    if (buf == NULL || cap <= (size_t)len) {
+        return ipc__fail(IPC_EINVAL, 0,
+                         "path(\"%s\"): the buffer holds %zu bytes; %d are "
+                         "needed",
+                         name, buf == NULL ? 0 : cap, len + 1);
+    }
+    memcpy(buf, path, (size_t)len + 1);
+    return len;
+}
+
+/* Borrow a handle of the given kind, or record why not. */
+static struct ipc__handle *borrow(const char *call, int id,
+                                  enum ipc__kind kind, int *rc)
+{
+    struct ipc__handle *h = ipc__handle_get(id);
+    if (h == NULL) {
+        *rc = ipc__fail(IPC_EBADHANDLE, 0,
+                        "%s(%d): no such handle (never opened, or closed)",
+                        call, id);
+        return NULL;
+    }
+    if (h->kind != kind) {
+        ipc__handle_put(h);
+        *rc = ipc__fail(IPC_EBADHANDLE, 0, "%s(%d): handle %d is a %s", call,
+                        id, id, kind == IPC__PIPE ? "listener, not a pipe"
+                                                  : "pipe, not a listener");
+        return NULL;
+    }
+    return h;
+}
+
+static int add_pipe(const char *who, int fd)
+{
+    struct ipc__pipe *p;
+    if (ipc__pipe_new(fd, &p) < 0) {
+        return ipc__fail(IPC_ENOMEM, 0, "%s: out of memory", who);
+    }
+    int h = ipc__handle_add(IPC__PIPE, p);
+    if (h < 0) {
+        return ipc__fail(h, 0, "%s: out of memory (or handles)", who);
+    }
+    return h;
+}
+
+int ipc_create(const char *name)
+{
+    return ipc_create_timeout(name, IPC_FOREVER);
+}
+
+int ipc_create_timeout(const char *name, int timeout_ms)
+{
+    struct ipc__listener *l;
+    int rc = ipc__listen("create", name, CREATE_BACKLOG, &l);
+    if (rc < 0) {
+        return rc;
+    }
+    char who[IPC_PATH_MAX + 16];
+    snprintf(who, sizeof(who), "create(\"%s\")", name);
+    int fd;
+    rc = ipc__accept(l, who, ipc__deadline(timeout_ms), &fd);
+    /* One client per create: stop listening and give the name back, so a
+     * second client waits in connect for the next create (as Kiwi users
+     * expect) instead of sitting in a backlog nobody will accept. */
+    ipc__listener_free(l);
+    return rc < 0 ? rc : add_pipe(who, fd);
+}
+
+int ipc_connect(const char *name)
+{
+    return ipc_connect_timeout(name, IPC_FOREVER);
+}
+
+int ipc_connect_timeout(const char *name, int timeout_ms)
+{
+    int fd;
+    int rc = ipc__connect("connect", name, timeout_ms, &fd);
+    if (rc < 0) {
+        return rc;
+    }
+    char who[IPC_PATH_MAX + 16];
+    snprintf(who, sizeof(who), "connect(\"%s\")", name);
+    return add_pipe(who, fd);
+}
+
+int ipc_listen(const char *name)
+{
+    struct ipc__listener *l;
+    int rc = ipc__listen("listen", name, SOMAXCONN, &l);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = ipc__handle_add(IPC__LISTENER, l);
+    if (rc < 0) {
+        return ipc__fail(rc, 0, "listen(\"%s\"): out of memory", name);
+    }
+    return rc;
+}
+
+int ipc_accept(int listener, int timeout_ms)
+{
+    int rc;
+    struct ipc__handle *h = borrow("accept", listener, IPC__LISTENER, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    char who[32];
+    snprintf(who, sizeof(who), "accept(%d)", listener);
+    int fd;
+    rc = ipc__accept(h->obj, who, ipc__deadline(timeout_ms), &fd);
+    ipc__handle_put(h);
+    return rc < 0 ? rc : add_pipe(who, fd);
+}
+
+int ipc_send(int handle, const void *data, size_t len)
+{
+    return ipc_send_timeout(handle, data, len, IPC_FOREVER);
+}
+
+int ipc_send_timeout(int handle, const void *data, size_t len, int timeout_ms)
+{
+    int rc;
+    struct ipc__handle *h = borrow("send", handle, IPC__PIPE, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    rc = ipc__pipe_send(h->obj, handle, data, len, timeout_ms);
+    ipc__handle_put(h);
+    return rc;
+}
+
+int ipc_recv(int handle, void **data, size_t *len)
+{
+    return ipc_recv_timeout(handle, data, len, IPC_FOREVER);
+}
+
+int ipc_recv_timeout(int handle, void **data, size_t *len, int timeout_ms)
+{
+    if (data == NULL || len == NULL) {
+        return ipc__fail(IPC_EINVAL, 0, "recv(%d): data or len is NULL",
+                         handle);
+    }
+    *data = NULL;
+    *len = 0;
+    int rc;
+    struct ipc__handle *h = borrow("recv", handle, IPC__PIPE, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    rc = ipc__pipe_recv(h->obj, handle, data, len, timeout_ms);
+    ipc__handle_put(h);
+    return rc;
+}
+
+int ipc_close(int handle)
+{
+    struct ipc__handle *h = ipc__handle_take(handle);
+    if (h == NULL) {
+        return ipc__fail(IPC_EBADHANDLE, 0,
+                         "close(%d): no such handle (never opened, or "
+                         "closed)",
+                         handle);
+    }
+    /* Others still hold it: wake them. The last one out frees it. */
+    if (atomic_load(&h->refs) > 1) {
+        if (h->kind == IPC__PIPE) {
+            ipc__pipe_wake(h->obj);
+        } else {
+            ipc__listener_wake(h->obj);
+        }
+    }
+    ipc__handle_put(h);
+    return 0;
+}
+
+int ipc_fileno(int handle)
+{
+    struct ipc__handle *h = ipc__handle_get(handle);
+    if (h == NULL) {
+        return ipc__fail(IPC_EBADHANDLE, 0, "fileno(%d): no such handle",
+                         handle);
+    }
+    int fd = h->kind == IPC__PIPE ? ipc__pipe_fd(h->obj)
+                                  : ipc__listener_fd(h->obj);
+    ipc__handle_put(h);
+    return fd;
+}
+
+int ipc_set_max_message(int handle, size_t max)
+{
+    if (max > IPC_MAX_MESSAGE) {
+        return ipc__fail(IPC_EINVAL, 0,
+                         "set_max_message(%d): %zu exceeds the protocol's "
+                         "limit of %d",
+                         handle, max, IPC_MAX_MESSAGE);
+    }
+    int rc;
+    struct ipc__handle *h = borrow("set_max_message", handle, IPC__PIPE, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    ipc__pipe_set_max(h->obj, max);
+    ipc__handle_put(h);
+    return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * handles.h - the process-wide table from integer handles to pipes and
+ * listeners.
+ *
+ * Handles come from a counter starting at 1 and are never reused. A caller
+ * borrows an object with ipc__handle_get() and returns it with
+ * ipc__handle_put(); the object is destroyed when the table has let go of it
+ * (ipc_close) and the last borrower has returned it. So a close in one thread
+ * never frees a pipe under another thread's feet, and its descriptor number
+ * cannot be reused while that thread still uses it.
+ */
+#ifndef IPC__HANDLES_H
+#define IPC__HANDLES_H
+
+#include <stdatomic.h>
+
+enum ipc__kind { IPC__PIPE, IPC__LISTENER };
+
+struct ipc__handle {
+    int id;
+    enum ipc__kind kind;
+    atomic_int refs;
+    void *obj; /* struct ipc__pipe or struct ipc__listener */
+};
+
+/* Register `obj`. Returns the new handle (> 0), or IPC_ENOMEM, in which
+ * case `obj` is destroyed. */
+int ipc__handle_add(enum ipc__kind kind, void *obj);
+
+/* Borrow handle `id`, or NULL if unknown. */
+struct ipc__handle *ipc__handle_get(int id);
+
+/* Return a borrowed (or taken) handle. */
+void ipc__handle_put(struct ipc__handle *h);
+
+/* Remove `id` from the table, handing the table's reference to the caller;
+ * NULL if unknown. */
+struct ipc__handle *ipc__handle_take(int id);
+
+#endif

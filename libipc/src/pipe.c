@@ -1,0 +1,364 @@
+/*
+ * pipe.c - sending and receiving frames on a connected socket.
+ *
+ * Send writes header and payload with one sendmsg(). Recv reads through a
+ * per-pipe buffer so that small frames cost about one system call, and reads
+ * the rest of a large payload straight into the message buffer. All state of
+ * a half-done frame (either direction) lives here, so a timeout or an
+ * interrupt never loses bytes.
+ */
+#include "pipe.h"
+
+#include "error.h"
+#include "frame.h"
+#include "wait.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Small frames are read through this buffer; a payload that still needs at
+ * least half of it is read straight into the message instead. */
+#define RBUF_SIZE (64 * 1024)
+
+struct ipc__pipe {
+    int fd;
+    atomic_int closing; /* ipc_close() was called */
+    atomic_int broken;  /* a protocol error happened; see broken_why */
+    char broken_why[192];
+
+    pthread_mutex_t send_lock;
+    size_t send_len;  /* payload length of a frame left half-written */
+    size_t send_done; /* bytes of it (header included) written; 0: none */
+
+    pthread_mutex_t recv_lock;
+    ipc__decoder dec;
+    unsigned char *rbuf; /* RBUF_SIZE bytes, allocated on first recv */
+    size_t rpos, rlen;   /* unconsumed bytes are rbuf[rpos..rlen) */
+};
+
+int ipc__pipe_new(int fd, struct ipc__pipe **out)
+{
+    struct ipc__pipe *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        close(fd);
+        return IPC_ENOMEM;
+    }
+    p->fd = fd;
+    pthread_mutex_init(&p->send_lock, NULL);
+    pthread_mutex_init(&p->recv_lock, NULL);
+    ipc__dec_init(&p->dec);
+    *out = p;
+    return 0;
+}
+
+void ipc__pipe_free(struct ipc__pipe *p)
+{
+    close(p->fd);
+    ipc__dec_free(&p->dec);
+    free(p->rbuf);
+    pthread_mutex_destroy(&p->send_lock);
+    pthread_mutex_destroy(&p->recv_lock);
+    free(p);
+}
+
+void ipc__pipe_wake(struct ipc__pipe *p)
+{
+    atomic_store(&p->closing, 1);
+    /* Wakes a blocked recv (it sees EOF) and a blocked send (EPIPE). */
+    shutdown(p->fd, SHUT_RDWR);
+}
+
+int ipc__pipe_fd(const struct ipc__pipe *p)
+{
+    return p->fd;
+}
+
+void ipc__pipe_set_max(struct ipc__pipe *p, size_t max)
+{
+    pthread_mutex_lock(&p->recv_lock);
+    p->dec.max = max;
+    pthread_mutex_unlock(&p->recv_lock);
+}
+
+static int broken_status(struct ipc__pipe *p, const char *call, int h)
+{
+    return ipc__fail(IPC_EPROTO, 0,
+                     "%s(%d): the pipe is broken by an earlier protocol "
+                     "error (%s)",
+                     call, h, p->broken_why);
+}
+
+static int closed_status(const char *call, int h)
+{
+    return ipc__fail(IPC_ECLOSED, 0, "%s(%d): the handle was closed", call, h);
+}
+
+/* ---- send -------------------------------------------------------------- */
+
+static int send_frame(struct ipc__pipe *p, int h, const void *data, size_t len,
+                      int64_t deadline)
+{
+    unsigned char hdr[IPC__HEADER_SIZE];
+    ipc__frame_header(hdr, len);
+    size_t total = IPC__HEADER_SIZE + len;
+    size_t done = p->send_done;
+    int flags = MSG_NOSIGNAL | (ipc__can_block(deadline) ? 0 : MSG_DONTWAIT);
+
+    while (done < total) {
+        struct iovec iov[2];
+        int n_iov = 0;
+        if (done < IPC__HEADER_SIZE) {
+            iov[n_iov].iov_base = hdr + done;
+            iov[n_iov++].iov_len = IPC__HEADER_SIZE - done;
+        }
+        size_t off = done < IPC__HEADER_SIZE ? 0 : done - IPC__HEADER_SIZE;
+        if (len > off) {
+            iov[n_iov].iov_base = (char *)data + off;
+            iov[n_iov++].iov_len = len - off;
+        }
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+        ssize_t n = sendmsg(p->fd, &msg, flags);
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        int e = errno;
+        if (e == EINTR) {
+            continue;
+        }
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            int rc = ipc__wait(p->fd, POLLOUT, deadline);
+            if (rc == 0) {
+                continue;
+            }
+            /* Keep our place: the next send of this message resumes it. */
+            p->send_done = done;
+            p->send_len = len;
+            if (rc == IPC_ESYSTEM) {
+                return ipc__fail(rc, errno, "send(%d): poll failed", h);
+            }
+            return ipc__fail(rc, 0,
+                             "send(%d): %s after %zu of %zu bytes of the "
+                             "frame%s",
+                             h,
+                             rc == IPC_EINTR ? "interrupted" : "timed out",
+                             done, total,
+                             done > 0 ? "; send the same message again to "
+                                        "finish it"
+                                      : "; nothing was sent");
+        }
+        p->send_done = 0;
+        if (atomic_load(&p->closing)) {
+            return closed_status("send", h);
+        }
+        if (e == EPIPE || e == ECONNRESET) {
+            return ipc__fail(IPC_ECLOSED, 0,
+                             "send(%d): the peer closed the pipe", h);
+        }
+        return ipc__fail(IPC_ESYSTEM, e, "send(%d): write failed", h);
+    }
+    p->send_done = 0;
+    return 0;
+}
+
+int ipc__pipe_send(struct ipc__pipe *p, int h, const void *data, size_t len,
+                   int timeout_ms)
+{
+    if (len > IPC_MAX_MESSAGE) {
+        return ipc__fail(IPC_ETOOBIG, 0,
+                         "send(%d): a message of %zu bytes exceeds the "
+                         "protocol's limit of %d bytes",
+                         h, len, IPC_MAX_MESSAGE);
+    }
+    if (data == NULL && len != 0) {
+        return ipc__fail(IPC_EINVAL, 0, "send(%d): data is NULL", h);
+    }
+    int64_t deadline = ipc__deadline(timeout_ms);
+    pthread_mutex_lock(&p->send_lock);
+    int rc;
+    if (atomic_load(&p->broken)) {
+        rc = broken_status(p, "send", h);
+    } else if (p->send_done > 0 && p->send_len != len) {
+        rc = ipc__fail(IPC_EINVAL, 0,
+                       "send(%d): an interrupted send of a %zu-byte message "
+                       "is unfinished; send that same message again first",
+                       h, p->send_len);
+    } else {
+        rc = send_frame(p, h, data, len, deadline);
+    }
+    pthread_mutex_unlock(&p->send_lock);
+    return rc;
+}
+
+/* ---- recv -------------------------------------------------------------- */
+
+/* Read what is there into buf (up to cap), waiting for at least one byte.
+ * Returns the count, 0 at EOF, or a negative status (message recorded). */
+static long read_some(struct ipc__pipe *p, int h, void *buf, size_t cap,
+                      int64_t deadline)
+{
+    int flags = ipc__can_block(deadline) ? 0 : MSG_DONTWAIT;
+    for (;;) {
+        ssize_t n = recv(p->fd, buf, cap, flags);
+        if (n >= 0) {
+            return (long)n;
+        }
+        int e = errno;
+        if (e == EINTR) {
+            continue;
+        }
+        if (e == ECONNRESET) {
+            return 0; /* the peer is gone: judged like EOF */
+        }
+        if (e != EAGAIN && e != EWOULDBLOCK) {
+            return ipc__fail(IPC_ESYSTEM, e, "recv(%d): read failed", h);
+        }
+        int rc = ipc__wait(p->fd, POLLIN, deadline);
+        if (rc == IPC_ESYSTEM) {
+            return ipc__fail(rc, errno, "recv(%d): poll failed", h);
+        }
+        if (rc != 0) {
+            size_t held = p->dec.state == IPC__DEC_PAYLOAD ? p->dec.have
+                                                            : p->dec.hdr_have;
+            return ipc__fail(rc, 0,
+                             "recv(%d): %s; %zu bytes of a partly received "
+                             "frame are kept for the next recv",
+                             h,
+                             rc == IPC_EINTR ? "interrupted" : "timed out",
+                             held);
+        }
+    }
+}
+
+static int break_pipe(struct ipc__pipe *p, int h, const char *why)
+{
+    snprintf(p->broken_why, sizeof(p->broken_why), "%s", why);
+    atomic_store(&p->broken, 1);
+    return ipc__fail(IPC_EPROTO, 0, "recv(%d): %s", h, why);
+}
+
+static int at_eof(struct ipc__pipe *p, int h)
+{
+    if (atomic_load(&p->closing)) {
+        return closed_status("recv", h);
+    }
+    if (ipc__dec_at_boundary(&p->dec)) {
+        return ipc__fail(IPC_ECLOSED, 0, "recv(%d): the peer closed the pipe",
+                         h);
+    }
+    char why[160];
+    const ipc__decoder *d = &p->dec;
+    if (d->state == IPC__DEC_HEADER) {
+        snprintf(why, sizeof(why),
+                 "the peer closed the pipe after %zu of 4 header bytes",
+                 d->hdr_have);
+    } else {
+        snprintf(why, sizeof(why),
+                 "the peer closed the pipe after %zu of a %zu-byte message",
+                 d->have, d->need);
+    }
+    return break_pipe(p, h, why);
+}
+
+/* Feed buffered bytes to the decoder. Returns IPC__DEC_FRAME, IPC__DEC_MORE
+ * or a negative status (message recorded). */
+static int feed(struct ipc__pipe *p, int h)
+{
+    size_t used = 0;
+    int rc = ipc__dec_feed(&p->dec, p->rbuf + p->rpos, p->rlen - p->rpos,
+                           &used);
+    p->rpos += used;
+    if (rc == IPC_EPROTO) {
+        const unsigned char *x = p->dec.hdr;
+        char why[96];
+        snprintf(why, sizeof(why),
+                 "negative message length in header %02x %02x %02x %02x",
+                 x[0], x[1], x[2], x[3]);
+        return break_pipe(p, h, why);
+    }
+    if (rc == IPC_ETOOBIG) {
+        return ipc__fail(rc, 0,
+                         "recv(%d): a message of %zu bytes exceeds this "
+                         "pipe's limit of %zu bytes; it is skipped",
+                         h, p->dec.need, p->dec.max);
+    }
+    if (rc == IPC_ENOMEM) {
+        return ipc__fail(rc, 0, "recv(%d): no memory for a %zu-byte message",
+                         h, p->dec.need);
+    }
+    return rc;
+}
+
+static int recv_frame(struct ipc__pipe *p, int h, int64_t deadline)
+{
+    if (p->rbuf == NULL && (p->rbuf = malloc(RBUF_SIZE)) == NULL) {
+        return ipc__fail(IPC_ENOMEM, 0, "recv(%d): out of memory", h);
+    }
+    for (;;) {
+        if (p->dec.state == IPC__DEC_READY) {
+            return IPC__DEC_FRAME;
+        }
+        if (p->rpos < p->rlen) {
+            int rc = feed(p, h);
+            if (rc != IPC__DEC_MORE) {
+                return rc;
+            }
+            continue;
+        }
+        long n;
+        if (ipc__dec_remaining(&p->dec) >= RBUF_SIZE / 2) {
+            void *where;
+            long room = ipc__dec_window(&p->dec, &where, RBUF_SIZE);
+            if (room < 0) {
+                return ipc__fail(IPC_ENOMEM, 0,
+                                 "recv(%d): no memory for a %zu-byte message",
+                                 h, p->dec.need);
+            }
+            n = read_some(p, h, where, (size_t)room, deadline);
+            if (n > 0) {
+                ipc__dec_commit(&p->dec, (size_t)n);
+            }
+        } else {
+            p->rpos = p->rlen = 0;
+            n = read_some(p, h, p->rbuf, RBUF_SIZE, deadline);
+            if (n > 0) {
+                p->rlen = (size_t)n;
+            }
+        }
+        if (n == 0) {
+            return at_eof(p, h);
+        }
+        if (n < 0) {
+            return (int)n;
+        }
+    }
+}
+
+int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
+                   int timeout_ms)
+{
+    int64_t deadline = ipc__deadline(timeout_ms);
+    pthread_mutex_lock(&p->recv_lock);
+    int rc;
+    if (atomic_load(&p->broken)) {
+        rc = broken_status(p, "recv", h);
+    } else {
+        rc = recv_frame(p, h, deadline);
+        if (rc == IPC__DEC_FRAME) {
+            rc = ipc__dec_take(&p->dec, data, len);
+            if (rc != 0) {
+                rc = ipc__fail(rc, 0, "recv(%d): out of memory", h);
+            }
+        }
+    }
+    pthread_mutex_unlock(&p->recv_lock);
+    return rc;
+}

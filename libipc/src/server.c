@@ -1,0 +1,214 @@
+/*
+ * server.c - claiming a pipe's path, listening, accepting, and releasing
+ * the path only if it is still ours.
+ */
+#include "server.h"
+
+#include "error.h"
+#include "path.h"
+#include "wait.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct ipc__listener {
+    int fd;
+    atomic_int closing;
+    dev_t dev; /* identity of the socket file we bound, so that close */
+    ino_t ino; /* never removes a file somebody else put there since */
+    char path[IPC_PATH_MAX];
+};
+
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISREG(mode)) {
+        return "a regular file";
+    }
+    if (S_ISDIR(mode)) {
+        return "a directory";
+    }
+    if (S_ISLNK(mode)) {
+        return "a symbolic link";
+    }
+    if (S_ISFIFO(mode)) {
+        return "a FIFO";
+    }
+    return "a device or other special file";
+}
+
+/* Without /proc (not Linux) the only way to learn whether a socket file is
+ * alive is to connect. Refused means stale; anything else is taken as alive,
+ * so we err on the side of leaving a server alone. */
+static int probe_alive(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return 1;
+    }
+    struct sockaddr_un addr;
+    ipc__sockaddr(&addr, path);
+    int r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+    int e = errno;
+    close(fd);
+    return !(r < 0 && (e == ECONNREFUSED || e == ENOENT));
+}
+
+/* Make the path free for bind: nothing there, or a stale socket removed. */
+static int clear_path(const char *call, const char *name, const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        return ipc__fail(IPC_ESYSTEM, errno, "%s(\"%s\"): cannot inspect %s",
+                         call, name, path);
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        return ipc__fail(IPC_EINUSE, 0,
+                         "%s(\"%s\"): %s exists and is %s, not a socket; it "
+                         "was left untouched",
+                         call, name, path, file_kind(st.st_mode));
+    }
+    int live = ipc__listening_at(path);
+    if (live < 0) {
+        live = probe_alive(path);
+    }
+    if (live) {
+        return ipc__fail(IPC_EINUSE, 0,
+                         "%s(\"%s\"): a server is already listening at %s",
+                         call, name, path);
+    }
+    /* Stale: left by a server that died without cleaning up. */
+    if (unlink(path) < 0 && errno != ENOENT) {
+        return ipc__fail(IPC_ESYSTEM, errno,
+                         "%s(\"%s\"): cannot remove the stale socket %s", call,
+                         name, path);
+    }
+    return 0;
+}
+
+int ipc__listen(const char *call, const char *name, int backlog,
+                struct ipc__listener **out)
+{
+    char path[IPC_PATH_MAX];
+    int rc = ipc__resolve(call, name, path);
+    if (rc < 0) {
+        return rc;
+    }
+    if ((rc = clear_path(call, name, path)) < 0) {
+        return rc;
+    }
+    struct ipc__listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        return ipc__fail(IPC_ENOMEM, 0, "%s(\"%s\"): out of memory", call,
+                         name);
+    }
+    memcpy(l->path, path, sizeof(path));
+    l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (l->fd < 0) {
+        rc = ipc__fail(IPC_ESYSTEM, errno, "%s(\"%s\"): socket() failed", call,
+                       name);
+        free(l);
+        return rc;
+    }
+    struct sockaddr_un addr;
+    ipc__sockaddr(&addr, path);
+    if (bind(l->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        int e = errno;
+        rc = e == EADDRINUSE
+                 ? ipc__fail(IPC_EINUSE, 0,
+                             "%s(\"%s\"): another server took %s just now",
+                             call, name, path)
+                 : ipc__fail(IPC_ESYSTEM, e, "%s(\"%s\"): cannot bind %s",
+                             call, name, path);
+        close(l->fd);
+        free(l);
+        return rc;
+    }
+    /* Owner-only. Nobody can connect before listen(), so tightening the
+     * mode here, between bind and listen, leaves no window. */
+    struct stat st;
+    if (chmod(path, 0600) < 0 || lstat(path, &st) < 0 ||
+        listen(l->fd, backlog) < 0) {
+        rc = ipc__fail(IPC_ESYSTEM, errno, "%s(\"%s\"): cannot listen at %s",
+                       call, name, path);
+        close(l->fd);
+        unlink(path);
+        free(l);
+        return rc;
+    }
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    *out = l;
+    return 0;
+}
+
+int ipc__accept(struct ipc__listener *l, const char *who, int64_t deadline,
+                int *fd)
+{
+    for (;;) {
+        if (atomic_load(&l->closing)) {
+            return ipc__fail(IPC_ECLOSED, 0, "%s: the listener was closed", who);
+        }
+        int c = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c >= 0) {
+            *fd = c;
+            return 0;
+        }
+        int e = errno;
+        if (e == EINTR || e == ECONNABORTED) {
+            continue;
+        }
+        if (atomic_load(&l->closing)) {
+            continue; /* reported at the top of the loop */
+        }
+        if (e != EAGAIN && e != EWOULDBLOCK) {
+            return ipc__fail(IPC_ESYSTEM, e, "%s: accept at %s failed", who,
+                             l->path);
+        }
+        int rc = ipc__wait(l->fd, POLLIN, deadline);
+        if (rc == IPC_ETIMEDOUT) {
+            return ipc__fail(rc, 0, "%s: no client connected to %s in time",
+                             who, l->path);
+        }
+        if (rc == IPC_EINTR) {
+            return ipc__fail(rc, 0,
+                             "%s: interrupted while waiting for a client at %s",
+                             who, l->path);
+        }
+        if (rc != 0) {
+            return ipc__fail(rc, errno, "%s: poll failed", who);
+        }
+    }
+}
+
+void ipc__listener_wake(struct ipc__listener *l)
+{
+    atomic_store(&l->closing, 1);
+    /* On Linux this wakes poll() on a listening socket. */
+    shutdown(l->fd, SHUT_RDWR);
+}
+
+void ipc__listener_free(struct ipc__listener *l)
+{
+    struct stat st;
+    if (lstat(l->path, &st) == 0 && st.st_dev == l->dev &&
+        st.st_ino == l->ino) {
+        unlink(l->path);
+    }
+    close(l->fd);
+    free(l);
+}
+
+int ipc__listener_fd(const struct ipc__listener *l)
+{
+    return l->fd;
+}

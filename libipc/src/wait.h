@@ -1,0 +1,32 @@
+/*
+ * wait.h - bounded, interruptible waiting: deadlines, poll(), and the
+ * interrupt hook that lets a language runtime stop a blocking call.
+ */
+#ifndef IPC__WAIT_H
+#define IPC__WAIT_H
+
+#include <stdint.h>
+
+/* Milliseconds on the monotonic clock. */
+int64_t ipc__now_ms(void);
+
+/* The deadline for a timeout in ms: -1 (never) for IPC_FOREVER. */
+int64_t ipc__deadline(int timeout_ms);
+
+/* True when blocking system calls may be used directly: no deadline and no
+ * interrupt hook to consult. This is the fast path of ipc_send/ipc_recv. */
+int ipc__can_block(int64_t deadline);
+
+/*
+ * Wait until `fd` is ready for `events` (POLLIN/POLLOUT) or `deadline`
+ * (-1: none) passes. Returns 0 when ready, IPC_ETIMEDOUT, IPC_EINTR when
+ * the interrupt hook asked to stop, or IPC_ESYSTEM (errno kept).
+ *
+ * ipc__sleep_until sleeps until `until` (a time on ipc__now_ms's clock),
+ * cut short by `deadline`: 0 when `until` came, IPC_ETIMEDOUT when the
+ * deadline did, IPC_EINTR as above.
+ */
+int ipc__wait(int fd, short events, int64_t deadline);
+int ipc__sleep_until(int64_t until, int64_t deadline);
+
+#endif

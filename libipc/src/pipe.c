@@ -32,6 +32,7 @@ struct ipc__pipe {
     int fd;
     atomic_int closing; /* ipc_close() was called */
     atomic_int broken;  /* a protocol error happened; see broken_why */
+    atomic_size_t max;  /* ipc_set_max_message(); read by each recv */
     char broken_why[192];
 
     pthread_mutex_t send_lock;
@@ -55,6 +56,7 @@ int ipc__pipe_new(int fd, struct ipc__pipe **out)
     pthread_mutex_init(&p->send_lock, NULL);
     pthread_mutex_init(&p->recv_lock, NULL);
     ipc__dec_init(&p->dec);
+    atomic_init(&p->max, p->dec.max);
     *out = p;
     return 0;
 }
@@ -83,9 +85,8 @@ int ipc__pipe_fd(const struct ipc__pipe *p)
 
 void ipc__pipe_set_max(struct ipc__pipe *p, size_t max)
 {
-    pthread_mutex_lock(&p->recv_lock);
-    p->dec.max = max;
-    pthread_mutex_unlock(&p->recv_lock);
+    /* Not under recv_lock: a thread blocked in recv holds it. */
+    atomic_store(&p->max, max);
 }
 
 static int broken_status(struct ipc__pipe *p, const char *call, int h)
@@ -351,6 +352,7 @@ int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
     if (atomic_load(&p->broken)) {
         rc = broken_status(p, "recv", h);
     } else {
+        p->dec.max = atomic_load(&p->max);
         rc = recv_frame(p, h, deadline);
         if (rc == IPC__DEC_FRAME) {
             rc = ipc__dec_take(&p->dec, data, len);

@@ -48,8 +48,8 @@ int ipc_path(const char *name, char *buf, size_t cap)
 }
 
 /* Borrow a handle of the given kind, or record why not. */
-static struct ipc__handle *borrow(const char *call, int id,
-                                  enum ipc__kind kind, int *rc)
+static struct ipc__handle *borrow(const char *call, int id, enum ipc__kind kind,
+                                  int *rc)
 {
     struct ipc__handle *h = ipc__handle_get(id);
     if (h == NULL) {
@@ -61,8 +61,9 @@ static struct ipc__handle *borrow(const char *call, int id,
     if (h->kind != kind) {
         ipc__handle_put(h);
         *rc = ipc__fail(IPC_EBADHANDLE, 0, "%s(%d): handle %d is a %s", call,
-                        id, id, kind == IPC__PIPE ? "listener, not a pipe"
-                                                  : "pipe, not a listener");
+                        id, id,
+                        kind == IPC__PIPE ? "listener, not a pipe"
+                                          : "pipe, not a listener");
         return NULL;
     }
     return h;
@@ -218,8 +219,8 @@ int ipc_fileno(int handle)
         return ipc__fail(IPC_EBADHANDLE, 0, "fileno(%d): no such handle",
                          handle);
     }
-    int fd = h->kind == IPC__PIPE ? ipc__pipe_fd(h->obj)
-                                  : ipc__listener_fd(h->obj);
+    int fd =
+        h->kind == IPC__PIPE ? ipc__pipe_fd(h->obj) : ipc__listener_fd(h->obj);
     ipc__handle_put(h);
     return fd;
 }

@@ -26,8 +26,8 @@
 
 static int no_server_yet(int e)
 {
-    return e == ENOENT || e == ECONNREFUSED || e == EAGAIN ||
-           e == EADDRINUSE || e == EADDRNOTAVAIL || e == EINTR;
+    return e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == EADDRINUSE ||
+           e == EADDRNOTAVAIL || e == EINTR;
 }
 
 int ipc__connect(const char *call, const char *name, int timeout_ms, int *fd)

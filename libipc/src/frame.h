@@ -62,8 +62,7 @@ void ipc__dec_free(ipc__decoder *d);
  *   IPC_ENOMEM      no memory for the payload; nothing was consumed past
  *                   *used, so the same bytes may be fed again.
  */
-int ipc__dec_feed(ipc__decoder *d, const void *bytes, size_t len,
-                  size_t *used);
+int ipc__dec_feed(ipc__decoder *d, const void *bytes, size_t len, size_t *used);
 
 /*
  * Let the caller read payload bytes straight into the message buffer (no

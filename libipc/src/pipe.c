@@ -149,8 +149,7 @@ static int send_frame(struct ipc__pipe *p, int h, const void *data, size_t len,
             return ipc__fail(rc, 0,
                              "send(%d): %s after %zu of %zu bytes of the "
                              "frame%s",
-                             h,
-                             rc == IPC_EINTR ? "interrupted" : "timed out",
+                             h, rc == IPC_EINTR ? "interrupted" : "timed out",
                              done, total,
                              done > 0 ? "; send the same message again to "
                                         "finish it"
@@ -228,12 +227,11 @@ static long read_some(struct ipc__pipe *p, int h, void *buf, size_t cap,
         }
         if (rc != 0) {
             size_t held = p->dec.state == IPC__DEC_PAYLOAD ? p->dec.have
-                                                            : p->dec.hdr_have;
+                                                           : p->dec.hdr_have;
             return ipc__fail(rc, 0,
                              "recv(%d): %s; %zu bytes of a partly received "
                              "frame are kept for the next recv",
-                             h,
-                             rc == IPC_EINTR ? "interrupted" : "timed out",
+                             h, rc == IPC_EINTR ? "interrupted" : "timed out",
                              held);
         }
     }
@@ -274,15 +272,15 @@ static int at_eof(struct ipc__pipe *p, int h)
 static int feed(struct ipc__pipe *p, int h)
 {
     size_t used = 0;
-    int rc = ipc__dec_feed(&p->dec, p->rbuf + p->rpos, p->rlen - p->rpos,
-                           &used);
+    int rc =
+        ipc__dec_feed(&p->dec, p->rbuf + p->rpos, p->rlen - p->rpos, &used);
     p->rpos += used;
     if (rc == IPC_EPROTO) {
         const unsigned char *x = p->dec.hdr;
         char why[96];
         snprintf(why, sizeof(why),
-                 "negative message length in header %02x %02x %02x %02x",
-                 x[0], x[1], x[2], x[3]);
+                 "negative message length in header %02x %02x %02x %02x", x[0],
+                 x[1], x[2], x[3]);
         return break_pipe(p, h, why);
     }
     if (rc == IPC_ETOOBIG) {
@@ -292,8 +290,8 @@ static int feed(struct ipc__pipe *p, int h)
                          h, p->dec.need, p->dec.max);
     }
     if (rc == IPC_ENOMEM) {
-        return ipc__fail(rc, 0, "recv(%d): no memory for a %zu-byte message",
-                         h, p->dec.need);
+        return ipc__fail(rc, 0, "recv(%d): no memory for a %zu-byte message", h,
+                         p->dec.need);
     }
     return rc;
 }

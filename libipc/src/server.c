@@ -127,8 +127,8 @@ int ipc__listen(const char *call, const char *name, int backlog,
                  ? ipc__fail(IPC_EINUSE, 0,
                              "%s(\"%s\"): another server took %s just now",
                              call, name, path)
-                 : ipc__fail(IPC_ESYSTEM, e, "%s(\"%s\"): cannot bind %s",
-                             call, name, path);
+                 : ipc__fail(IPC_ESYSTEM, e, "%s(\"%s\"): cannot bind %s", call,
+                             name, path);
         close(l->fd);
         free(l);
         return rc;
@@ -156,7 +156,8 @@ int ipc__accept(struct ipc__listener *l, const char *who, int64_t deadline,
 {
     for (;;) {
         if (atomic_load(&l->closing)) {
-            return ipc__fail(IPC_ECLOSED, 0, "%s: the listener was closed", who);
+            return ipc__fail(IPC_ECLOSED, 0, "%s: the listener was closed",
+                             who);
         }
         int c = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (c >= 0) {

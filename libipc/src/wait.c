@@ -38,8 +38,8 @@ int64_t ipc__deadline(int timeout_ms)
 
 int ipc__can_block(int64_t deadline)
 {
-    return deadline < 0 && atomic_load_explicit(&hook, memory_order_relaxed) ==
-                               NULL;
+    return deadline < 0 &&
+           atomic_load_explicit(&hook, memory_order_relaxed) == NULL;
 }
 
 static int hook_says_stop(void)

@@ -1,0 +1,384 @@
+"""Pipe and Listener: the Pythonic face of kiwi-ipc handles."""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import warnings
+from types import TracebackType
+from typing import Callable, Iterator, Optional, Type, TypeVar, Union
+
+from . import _kiwi_ipc as _c
+from ._errors import BadHandleError, PipeClosedError
+
+Name = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+Timeout = Optional[float]
+_T = TypeVar("_T")
+
+# The longest wait C can be given, in milliseconds (about 24.8 days); a
+# longer timeout is cut to it, as Python's own waits cut theirs.
+_MAX_TIMEOUT_MS = 0x7FFFFFFF
+
+
+def _timeout_ms(timeout: Timeout) -> int:
+    """Seconds (float, None = forever) to the C library's milliseconds.
+
+    Rounds up, so that a short positive timeout never becomes 0 ("do not
+    wait"); infinity waits forever, as None. Raises ValueError for a
+    negative or NaN timeout and TypeError for a non-number.
+    """
+    if timeout is None:
+        return _c.IPC_FOREVER
+    # The common case, quickly (NaN and infinity fail the range test).
+    if type(timeout) in (float, int) and 0 <= timeout <= 2_000_000:
+        return math.ceil(timeout * 1000)
+    if isinstance(timeout, (str, bytes)):  # float() would parse them
+        raise TypeError("timeout must be a number of seconds or None, not "
+                        + type(timeout).__name__)
+    try:
+        seconds = float(timeout)  # also decimal.Decimal, numpy floats, ...
+    except (TypeError, ValueError):
+        raise TypeError("timeout must be a number of seconds or None, not "
+                        + type(timeout).__name__) from None
+    if math.isnan(seconds):
+        raise ValueError("timeout must not be NaN")
+    if seconds < 0:
+        raise ValueError("timeout must be non-negative (or None to wait forever)")
+    if math.isinf(seconds):
+        return _c.IPC_FOREVER
+    return min(math.ceil(seconds * 1000), _MAX_TIMEOUT_MS)
+
+
+def _max_bytes(max_bytes: int) -> int:
+    """Check a set_max_message() limit: 0 <= max_bytes <= MAX_MESSAGE."""
+    max_bytes = operator.index(max_bytes)
+    if not 0 <= max_bytes <= _c.IPC_MAX_MESSAGE:
+        raise ValueError(
+            "max_bytes must be between 0 and %d" % _c.IPC_MAX_MESSAGE)
+    return max_bytes
+
+
+def _closed() -> ValueError:
+    return ValueError("I/O operation on closed pipe")
+
+
+class Pipe:
+    """One end of a Kiwi pipe: a connected, message-oriented channel.
+
+    Get one with Pipe.create(name) (be the server for one client),
+    Pipe.connect(name) (be the client), Listener.accept(), or Pipe(handle)
+    to adopt an int handle from the Kiwi-shaped create()/connect().
+
+    Messages are whole: send() writes one frame and recv() returns one
+    frame, however the bytes travel. Text is UTF-8: send(str) encodes
+    strictly (a lone surrogate raises UnicodeEncodeError and nothing is
+    sent); recv() decodes invalid UTF-8 as U+FFFD, so no message is ever
+    lost to a decode error. send_bytes()/recv_bytes() are binary-safe.
+
+    Timeouts are float seconds; None (the default) waits forever and 0 does
+    not wait. Blocking calls release the GIL and Ctrl-C interrupts them with
+    KeyboardInterrupt without losing any message.
+
+    A Pipe may be used from several threads at once: one thread may recv
+    while another sends, concurrent sends never interleave, and close()
+    from another thread wakes a blocked call with PipeClosedError. Using a
+    Pipe after close() raises ValueError, as a closed file does. A Pipe is a
+    context manager and an iterator of received str messages.
+    """
+
+    _handle: Optional[int]
+
+    def __init__(self, handle: int) -> None:
+        """Adopt an existing pipe handle (from create(), connect() or
+        Listener.accept()); the Pipe now owns it and closes it."""
+        if isinstance(handle, bool):
+            raise TypeError("handle must be an int, not bool")
+        handle = operator.index(handle)
+        self._handle = handle
+        self._number = handle
+
+    # -- construction --------------------------------------------------
+
+    @classmethod
+    def create(cls, name: Name, timeout: Timeout = None) -> "Pipe":
+        """Be the server of pipe ``name`` for exactly one client.
+
+        Blocks until a client connects (at most ``timeout`` seconds), then
+        stops listening and removes the socket file. Raises NameInUseError
+        (a FileExistsError) if a server already listens on the name,
+        IpcTimeoutError (a TimeoutError) if no client came in time,
+        InvalidArgumentError (a ValueError) for a bad name.
+        """
+        if timeout is None:
+            return cls(_c.ipc_create(name))
+        return cls(_c.ipc_create_timeout(name, _timeout_ms(timeout)))
+
+    @classmethod
+    def connect(cls, name: Name, timeout: Timeout = None) -> "Pipe":
+        """Connect to the server of pipe ``name``.
+
+        While no server is there yet it keeps retrying, forever by default
+        (as Kiwi does), or for at most ``timeout`` seconds, after which it
+        raises NoServerError (a ConnectionRefusedError). With timeout=0 it
+        tries exactly once.
+        """
+        if timeout is None:
+            return cls(_c.ipc_connect(name))
+        return cls(_c.ipc_connect_timeout(name, _timeout_ms(timeout)))
+
+    # -- state ------------------------------------------------------------
+
+    @property
+    def handle(self) -> int:
+        """The C library's int handle (still readable after close(); the
+        number is never reused, so it never reaches another pipe)."""
+        return self._number
+
+    @property
+    def closed(self) -> bool:
+        """True once close() has been called."""
+        return self._handle is None
+
+    def _live(self) -> int:
+        h = self._handle
+        if h is None:
+            raise _closed()
+        return h
+
+    def fileno(self) -> int:
+        """The socket's file descriptor, for select()/poll() readiness only:
+        reading or writing it directly would break the framing. It stays
+        owned by the Pipe."""
+        return self._call(_c.ipc_fileno)
+
+    def set_max_message(self, max_bytes: int) -> None:
+        """Refuse incoming messages longer than ``max_bytes``: recv() then
+        raises MessageTooBigError, the message is skipped without being
+        held in memory, and the pipe stays usable. The default and upper
+        bound is MAX_MESSAGE."""
+        self._call(_c.ipc_set_max_message, _max_bytes(max_bytes))
+
+    def _call(self, fn: Callable[..., _T], *args: object) -> _T:
+        h = self._live()
+        try:
+            return fn(h, *args)
+        except BadHandleError:
+            self._lost_race()
+            raise
+
+    def _lost_race(self) -> None:
+        # A call got IPC_EBADHANDLE: if close() from another thread won the
+        # race for the handle, say so as a closed file would.
+        if self._handle is None:
+            raise _closed() from None
+
+    # -- sending ----------------------------------------------------------
+
+    def send(self, message: Union[str, bytes, bytearray, memoryview],
+             timeout: Timeout = None) -> None:
+        """Send one message: a str (sent as UTF-8) or any bytes-like object.
+
+        Blocks while the peer's buffer is full, at most ``timeout``
+        seconds. A str with a lone surrogate raises UnicodeEncodeError and
+        sends nothing.
+
+        If the send raises IpcTimeoutError or KeyboardInterrupt, part of the
+        message may already be on its way; the stream stays intact only if
+        the next send() on this pipe passes the same message again, which
+        then completes it (a message of another length raises
+        InvalidArgumentError). Raises PipeClosedError if the peer has gone.
+        """
+        # send/recv are the hot paths: no helper calls on the way to C.
+        h = self._handle
+        if h is None:
+            raise _closed()
+        try:
+            if timeout is None:
+                _c.ipc_send(h, message)
+            else:
+                _c.ipc_send_timeout(h, message, _timeout_ms(timeout))
+        except BadHandleError:
+            self._lost_race()
+            raise
+
+    def send_bytes(self, data: Union[bytes, bytearray, memoryview],
+                   timeout: Timeout = None) -> None:
+        """Send one message from any bytes-like object, as is (no copy).
+        A str is refused with TypeError; use send() for text. Otherwise as
+        send()."""
+        if isinstance(data, str):
+            raise TypeError("send_bytes() takes a bytes-like object, not str")
+        self.send(data, timeout)
+
+    # -- receiving ------------------------------------------------------
+
+    def recv(self, timeout: Timeout = None) -> str:
+        """Receive one message as str.
+
+        Invalid UTF-8 is decoded as U+FFFD (errors="replace"), as Kiwi
+        does. Blocks until a whole message has arrived, at most ``timeout``
+        seconds (IpcTimeoutError); bytes that arrived before a timeout or a
+        KeyboardInterrupt are kept for the next recv. Raises
+        PipeClosedError when the peer closed the pipe cleanly, and
+        ProtocolError when it broke the framing.
+        """
+        h = self._handle
+        if h is None:
+            raise _closed()
+        try:
+            if timeout is None:
+                return _c.ipc_recv(h, True)
+            return _c.ipc_recv_timeout(h, True, _timeout_ms(timeout))
+        except BadHandleError:
+            self._lost_race()
+            raise
+
+    def recv_bytes(self, timeout: Timeout = None) -> bytes:
+        """Receive one message as bytes, exactly as sent. Otherwise as
+        recv()."""
+        h = self._handle
+        if h is None:
+            raise _closed()
+        try:
+            if timeout is None:
+                return _c.ipc_recv(h, False)
+            return _c.ipc_recv_timeout(h, False, _timeout_ms(timeout))
+        except BadHandleError:
+            self._lost_race()
+            raise
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over received str messages until the peer closes the
+        pipe cleanly (or another thread closes it)."""
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return self.recv()
+        except PipeClosedError:
+            raise StopIteration from None
+
+    # -- closing ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the pipe. Idempotent. A call blocked on it in another
+        thread wakes up with PipeClosedError."""
+        h = self._handle
+        if h is None:
+            return
+        self._handle = None
+        try:
+            _c.ipc_close(h)
+        except BadHandleError:
+            pass
+
+    def __enter__(self) -> "Pipe":
+        self._live()
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Like a socket: an unclosed Pipe is closed when collected, with a
+        # ResourceWarning (shown under -W default or in tests).
+        if getattr(self, "_handle", None) is not None:
+            try:
+                warnings.warn("unclosed " + repr(self), ResourceWarning,
+                              source=self)
+            finally:
+                self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._handle is None else "open"
+        return "<kiwi_ipc.Pipe handle=%d %s>" % (self._number, state)
+
+
+class Listener:
+    """A server on pipe ``name`` for any number of clients.
+
+    Listener(name) starts listening at once (it does not block); accept()
+    waits for the next client and returns its Pipe. Raises NameInUseError
+    (a FileExistsError) if another server already listens on the name. A
+    stale socket file left by a crashed server is reclaimed; anything at the
+    path that is not a socket is never removed. close() stops listening and
+    removes the socket file; a thread blocked in accept() then gets
+    PipeClosedError. A context manager; close() is idempotent.
+    """
+
+    _handle: Optional[int]
+
+    def __init__(self, name: Name) -> None:
+        """Listen on pipe ``name``; see the class docstring."""
+        self._handle = None
+        self.path: str = _c.ipc_path(name)
+        """The socket path the name maps to (see kiwi_ipc.path())."""
+        self._number = _c.ipc_listen(name)
+        self._handle = self._number
+
+    @property
+    def handle(self) -> int:
+        """The C library's int handle of the listener."""
+        return self._number
+
+    @property
+    def closed(self) -> bool:
+        """True once close() has been called."""
+        return self._handle is None
+
+    def accept(self, timeout: Timeout = None) -> Pipe:
+        """Wait for the next client, at most ``timeout`` seconds (None:
+        forever), and return its Pipe. Raises IpcTimeoutError (a
+        TimeoutError) when nobody came in time."""
+        h = self._handle
+        if h is None:
+            raise ValueError("accept() on closed listener")
+        try:
+            return Pipe(_c.ipc_accept(h, _timeout_ms(timeout)))
+        except BadHandleError:
+            if self._handle is None:
+                raise ValueError("accept() on closed listener") from None
+            raise
+
+    def fileno(self) -> int:
+        """The listening socket's descriptor, for select()/poll() only."""
+        h = self._handle
+        if h is None:
+            raise ValueError("fileno() on closed listener")
+        return _c.ipc_fileno(h)
+
+    def close(self) -> None:
+        """Stop listening and remove the socket file. Idempotent."""
+        h = self._handle
+        if h is None:
+            return
+        self._handle = None
+        try:
+            _c.ipc_close(h)
+        except BadHandleError:
+            pass
+
+    def __enter__(self) -> "Listener":
+        if self._handle is None:
+            raise ValueError("listener is closed")
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            try:
+                warnings.warn("unclosed " + repr(self), ResourceWarning,
+                              source=self)
+            finally:
+                self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._handle is None else "open"
+        return "<kiwi_ipc.Listener path=%r %s>" % (self.path, state)

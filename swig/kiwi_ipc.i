@@ -1,0 +1,40 @@
+/*
+ * kiwi_ipc.i - the one SWIG interface of kiwi-ipc, for every language.
+ *
+ * SWIG reads the real public header (%include "kiwi_ipc.h" below): nothing
+ * is declared twice. What differs between languages - how a payload becomes
+ * a string, how a negative status becomes an exception or `nil, msg, code`,
+ * how Ctrl-C reaches a blocking call - lives in one small typemap file per
+ * language, pulled in here. Those typemaps match on the header's parameter
+ * names, which are the same everywhere:
+ *
+ *   const void *data, size_t len    a payload to send
+ *   void **data, size_t *len        a received payload (ipc_free() it)
+ *   char *buf, size_t cap           ipc_path()'s output buffer
+ *
+ * The module name below is the neutral default; each language's build sets
+ * the name of its private generated module with SWIG's `-module` option
+ * (Python: kiwi_ipc._kiwi_ipc), under a thin hand-written package.
+ */
+%module kiwi_ipc
+
+%{
+#include "kiwi_ipc.h"
+%}
+
+/*
+ * Not callable from a scripting language: the interrupt hook is a C function
+ * pointer (each language's typemap file installs its own hook at module
+ * load), and received buffers are freed by the typemaps, never by scripts.
+ */
+%ignore ipc_set_interrupt_hook;
+%ignore ipc_free;
+
+#ifdef SWIGPYTHON
+%include "python_typemaps.i"
+#endif
+#ifdef SWIGLUA
+%include "lua_typemaps.i"
+#endif
+
+%include "kiwi_ipc.h"

@@ -1,0 +1,183 @@
+"""Shared fixtures for the kiwi_ipc tests.
+
+Every pipe gets a unique absolute name in a private directory under /tmp
+(pytest's tmp_path can be too long for a socket address), peers in other
+processes run tests_py/peer.py, and no process outlives its test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable, Iterator, List, Optional, Tuple
+
+import pytest
+
+import kiwi_ipc
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "peer.py")
+# The directory kiwi_ipc was imported from, for the peers' PYTHONPATH.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(kiwi_ipc.__file__)))
+
+
+@pytest.fixture
+def pipe_dir() -> Iterator[str]:
+    d = tempfile.mkdtemp(prefix="kipy", dir="/tmp")
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def new_name(pipe_dir: str) -> Callable[[], str]:
+    """Make unique absolute pipe names."""
+    counter = itertools.count()
+    return lambda: os.path.join(pipe_dir, "p%d" % next(counter))
+
+
+@pytest.fixture
+def name(new_name: Callable[[], str]) -> str:
+    return new_name()
+
+
+@pytest.fixture
+def pair(name: str) -> Iterator[Tuple[kiwi_ipc.Pipe, kiwi_ipc.Pipe]]:
+    """A connected (server, client) pair of Pipes in this process."""
+    with kiwi_ipc.Listener(name) as listener:
+        client = kiwi_ipc.Pipe.connect(name, timeout=5)
+        server = listener.accept(timeout=5)
+    try:
+        yield server, client
+    finally:
+        server.close()
+        client.close()
+
+
+@pytest.fixture
+def raw_server(name: str) -> Iterator[Tuple[socket.socket, kiwi_ipc.Pipe]]:
+    """A raw Unix socket (written byte by byte by the test) connected to a
+    kiwi_ipc client Pipe: (raw socket, pipe)."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(name)
+    srv.listen(1)
+    pipe = kiwi_ipc.Pipe.connect(name, timeout=5)
+    conn, _ = srv.accept()
+    srv.close()
+    os.unlink(name)
+    try:
+        yield conn, pipe
+    finally:
+        conn.close()
+        pipe.close()
+
+
+class Peer:
+    """A Python peer process running tests_py/peer.py, with its stdout read
+    line by line in the background."""
+
+    def __init__(self, *args: str) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, PEER, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._stderr: List[str] = []
+        self._pumps = [
+            threading.Thread(target=self._pump, daemon=True),
+            threading.Thread(target=self._pump_err, daemon=True),
+        ]
+        for t in self._pumps:
+            t.start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def _pump_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._stderr.append(line)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+    def expect(self, word: str, timeout: float = 15.0) -> List[str]:
+        """Wait for the next line; it must start with `word`. Returns the
+        line's fields after the word."""
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("peer said nothing for %ss (waiting for %r); "
+                                 "stderr: %s" % (timeout, word, self.stderr))
+        if line is None:
+            self.proc.wait(5)
+            self._lines.put(None)
+            raise AssertionError("peer exited (%s) waiting for %r; stderr: %s"
+                                 % (self.proc.returncode, word, self.stderr))
+        fields = line.split()
+        assert fields and fields[0] == word, (line, self.stderr)
+        return fields[1:]
+
+    def interrupt(self) -> float:
+        """Send SIGINT; returns the CLOCK_MONOTONIC time it was sent."""
+        t = time.monotonic()
+        self.proc.send_signal(signal.SIGINT)
+        return t
+
+    def finish(self, timeout: float = 15.0) -> int:
+        """Wait for the peer to exit; returns its exit status."""
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Kill the peer if it still runs, and release its pipes."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for t in self._pumps:
+            t.join(5)
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f is not None:
+                f.close()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., Peer]]:
+    """Start peer processes; any still running at the end is killed."""
+    peers: List[Peer] = []
+
+    def start(*args: str) -> Peer:
+        peer = Peer(*args)
+        peers.append(peer)
+        return peer
+
+    try:
+        yield start
+    finally:
+        for peer in peers:
+            peer.close()

@@ -1,0 +1,160 @@
+"""A kiwi_ipc peer run in its own process by the tests (see conftest.Peer).
+
+    python peer.py SCENARIO NAME [ARGS...]
+
+It reports on stdout, one line per event, starting with a word the test
+waits for: "ready" just before a blocking call, "interrupted T" when
+KeyboardInterrupt arrived (T = time.monotonic(), comparable with the
+parent's clock), then what happened next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+import time
+
+import kiwi_ipc
+
+
+def say(*fields: object) -> None:
+    print(*fields, flush=True)
+
+
+def interrupted() -> None:
+    say("interrupted", "%.6f" % time.monotonic())
+
+
+def blocked(call):  # type: ignore[no-untyped-def]
+    """Run a blocking call that the parent interrupts with SIGINT."""
+    say("ready")
+    try:
+        call()
+    except KeyboardInterrupt:
+        interrupted()
+    else:
+        say("not-interrupted")
+        sys.exit(3)
+
+
+def echo(name: str) -> None:
+    """Connect to `name` and send back every message until it closes."""
+    with kiwi_ipc.Pipe.connect(name, timeout=10) as pipe:
+        while True:
+            try:
+                data = pipe.recv_bytes()
+            except kiwi_ipc.PipeClosedError:
+                break
+            pipe.send_bytes(data)
+    say("done")
+
+
+def kiwi_client(name: str) -> None:
+    """The Kiwi-shaped calls, as a Kiwi script would use them."""
+    h = kiwi_ipc.connect(name)
+    kiwi_ipc.send(h, "ping " + kiwi_ipc.recv(h))
+    kiwi_ipc.close(h)
+    kiwi_ipc.close(h)
+    say("done")
+
+
+def interrupt_recv(name: str) -> None:
+    """Ctrl-C in recv while a frame is half there; then the whole frame."""
+    pipe = kiwi_ipc.Pipe.connect(name, timeout=10)
+    blocked(pipe.recv_bytes)
+    say("ready")
+    data = pipe.recv_bytes()
+    say("got", len(data), hashlib.sha256(data).hexdigest())
+    pipe.close()
+
+
+def interrupt_recv_signal_elsewhere(name: str) -> None:
+    """Ctrl-C delivered to another thread while the main thread waits in
+    recv: the main thread must notice it by polling (the hook runs at least
+    every IPC_INTERRUPT_SLICE_MS), not by an interrupted system call."""
+    import threading
+
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    helper.start()  # SIGINT stays deliverable to this thread only
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+    pipe = kiwi_ipc.Pipe.connect(name, timeout=10)
+    blocked(pipe.recv_bytes)
+    stop.set()
+    helper.join()
+    say("ready")
+    data = pipe.recv_bytes()
+    say("got", len(data), hashlib.sha256(data).hexdigest())
+    pipe.close()
+
+
+def interrupt_send(name: str, size: str) -> None:
+    """Ctrl-C in a send the peer does not read; then resume it."""
+    message = bytes(range(256)) * (int(size) // 256)
+    pipe = kiwi_ipc.Pipe.connect(name, timeout=10)
+    blocked(lambda: pipe.send_bytes(message))
+    pipe.send_bytes(message)  # the same message: carries on where it stopped
+    pipe.send(b"after")
+    say("sent", hashlib.sha256(message).hexdigest())
+    pipe.close()
+
+
+def interrupt_create(name: str) -> None:
+    """Ctrl-C in create (waiting for a client); then create again."""
+    blocked(lambda: kiwi_ipc.Pipe.create(name))
+    say("ready")
+    with kiwi_ipc.Pipe.create(name, timeout=10) as pipe:
+        pipe.send("created")
+        say("got", pipe.recv())
+
+
+def interrupt_kiwi_create(name: str) -> None:
+    """Ctrl-C in the Kiwi-shaped create(); then create again."""
+    blocked(lambda: kiwi_ipc.create(name))
+    say("leftover", os.path.exists(name))  # the socket file, if any
+    say("ready")
+    h = kiwi_ipc.create(name)
+    kiwi_ipc.send(h, "created")
+    kiwi_ipc.close(h)
+
+
+def interrupt_connect(name: str) -> None:
+    """Ctrl-C in connect (no server yet); then connect again."""
+    blocked(lambda: kiwi_ipc.Pipe.connect(name))
+    say("ready")
+    with kiwi_ipc.Pipe.connect(name, timeout=10) as pipe:
+        pipe.send("connected")
+        say("got", pipe.recv())
+
+
+def interrupt_accept(name: str) -> None:
+    """Ctrl-C in Listener.accept; then accept again."""
+    with kiwi_ipc.Listener(name) as listener:
+        blocked(listener.accept)
+        say("ready")
+        with listener.accept(timeout=10) as pipe:
+            pipe.send("accepted")
+            say("got", pipe.recv())
+
+
+SCENARIOS = {
+    "echo": echo,
+    "kiwi-client": kiwi_client,
+    "interrupt-recv": interrupt_recv,
+    "interrupt-recv-signal-elsewhere": interrupt_recv_signal_elsewhere,
+    "interrupt-send": interrupt_send,
+    "interrupt-create": interrupt_create,
+    "interrupt-kiwi-create": interrupt_kiwi_create,
+    "interrupt-connect": interrupt_connect,
+    "interrupt-accept": interrupt_accept,
+}
+
+if __name__ == "__main__":
+    # A shell that starts jobs in the background (as CI may) leaves SIGINT
+    # ignored in its children, and Python keeps an inherited SIG_IGN (or a
+    # blocked signal mask): make sure Ctrl-C raises KeyboardInterrupt here.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    SCENARIOS[sys.argv[1]](*sys.argv[2:])

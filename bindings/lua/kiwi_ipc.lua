@@ -1,0 +1,213 @@
+--- kiwi_ipc: the Kiwi language's `ipc` pipes for Lua 5.4 and LuaJIT.
+--
+--     local ipc = require "kiwi_ipc"
+--     local h = assert(ipc.connect("demo"))      -- an integer handle
+--     assert(ipc.send(h, "ping"))
+--     print(assert(ipc.recv(h, 2.5)))            -- timeout in seconds
+--     ipc.close(h)
+--
+-- The calls come straight from the generated module kiwi_ipc_core (see
+-- swig/lua_typemaps.i). A runtime failure returns `nil, message, code`,
+-- as Lua's io library does, where code is one of "timeout", "closed",
+-- "protocol", "in_use", "no_server", "too_big", "bad_handle", "invalid",
+-- "system", "no_memory". Misuse (a wrong argument type, a negative
+-- timeout) raises an error, and so does Ctrl-C during a blocking call
+-- (see README.md). This file adds the object style on top:
+--
+--     local p <close> = assert(ipc.Pipe.connect("demo"))   -- Lua 5.4
+--     p:send("ping"); print(p:recv())
+--
+-- No globals are created.
+
+local core = require "kiwi_ipc_core"
+
+local ipc = {
+  --- The C library's version, e.g. "0.1.0".
+  version = core.version(),
+  --- The largest message the protocol carries (2^31 - 1 bytes).
+  MAX_MESSAGE = core.IPC_MAX_MESSAGE,
+}
+
+-- ipc.create(name [, timeout]) -> handle    serve `name` for one client
+-- ipc.connect(name [, timeout]) -> handle   waits until a server is there
+-- ipc.send(h, message [, timeout]) -> true
+-- ipc.recv(h [, timeout]) -> message        a (binary-safe) Lua string
+-- ipc.close(h) -> true                      unknown handles are harmless
+-- ipc.listen(name) -> listener              many clients, via accept
+-- ipc.accept(listener [, timeout]) -> handle
+-- ipc.path(name) -> socket path             as .NET (and so Kiwi) maps it
+-- ipc.fileno(h) -> descriptor               for poll() readiness only
+-- ipc.set_max_message(h, bytes) -> true     refuse longer messages
+for _, name in ipairs { "create", "connect", "send", "recv", "close",
+                        "listen", "accept", "path", "fileno",
+                        "set_max_message" } do
+  ipc[name] = core[name]
+end
+
+-- Method arguments are checked here, so that errors count arguments as the
+-- caller wrote them (p:send(m): m is argument #1) and point at the caller.
+local function check(ok, n, method, expected, value)
+  if not ok then
+    error(("bad argument #%d to '%s' (%s expected, got %s)")
+          :format(n, method, expected, value == nil and "no value"
+                  or type(value)), 3)
+  end
+end
+
+local function check_timeout(timeout, n, method)
+  check(timeout == nil or (type(timeout) == "number" and timeout >= 0),
+        n, method, "non-negative number of seconds or nil", timeout)
+end
+
+-- A closed object is misuse, as for Lua's files ("attempt to use a closed
+-- file"); the integer calls answer a closed handle with "bad_handle".
+local function check_open(object)
+  if object.closed then
+    error(("attempt to use a closed %s"):format(getmetatable(object).__name),
+          3)
+  end
+  return object.handle
+end
+
+-- Lua 5.1 and LuaJIT run no __gc for tables: there the finalizer hangs on
+-- a userdata that only the object refers to. Closing twice is harmless, as
+-- handles are never reused.
+local attach_finalizer
+if newproxy then
+  attach_finalizer = function(object)
+    local proxy = newproxy(true)
+    local handle = object.handle
+    getmetatable(proxy).__gc = function() core.close(handle) end
+    object[proxy] = true
+  end
+else
+  attach_finalizer = function() end
+end
+
+local function new(class, handle, name)
+  local object = setmetatable({ handle = handle, name = name, closed = false },
+                               class)
+  attach_finalizer(object)
+  return object
+end
+
+local function describe(object)
+  return ("%s(%d, %q%s)"):format(getmetatable(object).__name, object.handle,
+                                 tostring(object.name),
+                                 object.closed and ", closed" or "")
+end
+
+--- A pipe: one connection, either end.
+-- Fields: handle (the integer handle), name, closed (after close()).
+local Pipe = { __name = "kiwi_ipc.Pipe" }
+Pipe.__index = Pipe
+ipc.Pipe = Pipe
+
+--- Pipe.create(name [, timeout]) - serve `name` for one client.
+function Pipe.create(name, timeout)
+  local h, message, code = core.create(name, timeout)
+  if not h then return nil, message, code end
+  return new(Pipe, h, name)
+end
+
+--- Pipe.connect(name [, timeout]) - connect to the server of `name`.
+function Pipe.connect(name, timeout)
+  local h, message, code = core.connect(name, timeout)
+  if not h then return nil, message, code end
+  return new(Pipe, h, name)
+end
+
+--- Pipe.wrap(handle) - a Pipe that takes over an integer handle from
+-- ipc.create/connect/accept (and closes it when closed or collected).
+function Pipe.wrap(handle)
+  check(type(handle) == "number" and handle % 1 == 0, 1, "wrap",
+        "integer handle", handle)
+  return new(Pipe, handle)
+end
+
+--- p:send(message [, timeout]) -> true, or nil, message, code.
+-- After a "timeout" part of the message may be on its way: the next send
+-- must pass the same message, and carries on where this one stopped.
+function Pipe:send(message, timeout)
+  local h = check_open(self)
+  check(type(message) == "string", 1, "send", "string", message)
+  check_timeout(timeout, 2, "send")
+  return core.send(h, message, timeout)
+end
+
+--- p:recv([timeout]) -> message, or nil, message, code. A timeout loses
+-- nothing: the next recv continues the same message.
+function Pipe:recv(timeout)
+  local h = check_open(self)
+  check_timeout(timeout, 1, "recv")
+  return core.recv(h, timeout)
+end
+
+--- p:messages([timeout]) - iterate over messages until the peer closes the
+-- pipe; any other failure raises an error, as io.lines does.
+function Pipe:messages(timeout)
+  local h = check_open(self)
+  check_timeout(timeout, 1, "messages")
+  return function()
+    local message, err, code = core.recv(h, timeout)
+    if message == nil and code ~= "closed" then error(err, 2) end
+    return message
+  end
+end
+
+--- p:close() -> true. Closing again is harmless.
+function Pipe:close()
+  core.close(self.handle)
+  self.closed = true
+  return true
+end
+
+--- p:fileno() -> the socket descriptor, for poll() readiness only.
+function Pipe:fileno()
+  return core.fileno(check_open(self))
+end
+
+--- p:set_max_message(bytes) -> true: refuse longer messages ("too_big").
+function Pipe:set_max_message(bytes)
+  local h = check_open(self)
+  check(type(bytes) == "number" and bytes >= 0 and bytes % 1 == 0,
+        1, "set_max_message", "non-negative integer", bytes)
+  return core.set_max_message(h, bytes)
+end
+
+Pipe.__close = Pipe.close -- local p <close> = ... (Lua 5.4)
+Pipe.__gc = function(self) core.close(self.handle) end
+Pipe.__tostring = describe
+
+--- A listener: a server for any number of clients.
+-- Fields: handle, name, path (the socket file), closed (after close()).
+local Listener = { __name = "kiwi_ipc.Listener" }
+Listener.__index = Listener
+ipc.Listener = Listener
+
+--- Listener.listen(name) - start serving `name` (does not block).
+function Listener.listen(name)
+  local h, message, code = core.listen(name)
+  if not h then return nil, message, code end
+  local listener = new(Listener, h, name)
+  listener.path = core.path(name) -- the socket file
+  return listener
+end
+
+--- l:accept([timeout]) -> Pipe for the next client, or nil, message, code.
+function Listener:accept(timeout)
+  local l = check_open(self)
+  check_timeout(timeout, 1, "accept")
+  local h, message, code = core.accept(l, timeout)
+  if not h then return nil, message, code end
+  return new(Pipe, h, self.name)
+end
+
+--- l:close() -> true: stop listening and remove the socket file.
+Listener.close = Pipe.close
+Listener.fileno = Pipe.fileno
+Listener.__close = Listener.close
+Listener.__gc = Pipe.__gc
+Listener.__tostring = describe
+
+return ipc

@@ -1,0 +1,57 @@
+/*
+ * kiwi_ipc_lua.h - hand-written C support for the Lua binding.
+ *
+ * swig/lua_typemaps.i calls these from the generated wrapper: argument
+ * checks that raise Lua errors, the `nil, message, code` failure convention,
+ * and the Ctrl-C handling around blocking calls. They live in a real C file
+ * (rather than in %{ %} blocks) so that they are compiled with the project's
+ * warnings, which the generated wrapper is not.
+ *
+ * Compiled once per Lua (5.4, LuaJIT) against that Lua's headers. Not API.
+ */
+#ifndef KIWI_IPC_LUA_H
+#define KIWI_IPC_LUA_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+/* A pipe or listener handle: an integer (3.0 is accepted, 3.5 is not). */
+int kiwi_lua_checkhandle(lua_State *L, int idx);
+
+/* A pipe name: a string without NUL bytes (nil and numbers are errors). */
+const char *kiwi_lua_checkname(lua_State *L, int idx);
+
+/* A payload: any string, binary-safe. Numbers are errors, not coerced. */
+const char *kiwi_lua_checkpayload(lua_State *L, int idx, size_t *len);
+
+/* An optional timeout in seconds: nil, absent or math.huge wait forever;
+ * otherwise a number >= 0, rounded up to whole milliseconds. */
+int kiwi_lua_opttimeout(lua_State *L, int idx);
+
+/* A byte count: an integer >= 0. */
+size_t kiwi_lua_checksize(lua_State *L, int idx);
+
+/* Push a message returned by ipc_recv*() as a Lua string and free it. */
+void kiwi_lua_pushmessage(lua_State *L, void *data, size_t len);
+
+/*
+ * Report a failed call: push nil, ipc_last_error() and ipc_errname(status),
+ * and return 3, the number of results. IPC_EINTR (Ctrl-C) raises the Lua
+ * error "interrupted" instead, unless the interpreter's own Ctrl-C error
+ * ("interrupted!", from a debug hook) is about to be raised anyway.
+ */
+int kiwi_lua_failure(lua_State *L, int status);
+
+/*
+ * Bracket a blocking call. While a call waits, SIGINT is observed by a
+ * handler of ours that chains to the one that was there (lua.c's), so that
+ * the library's interrupt hook can stop the wait. See kiwi_ipc_lua.c.
+ */
+void kiwi_lua_wait_begin(void);
+void kiwi_lua_wait_end(void);
+
+/* Install the library's interrupt hook; called when the module is opened. */
+void kiwi_lua_install_hook(void);
+
+#endif /* KIWI_IPC_LUA_H */

@@ -1,0 +1,160 @@
+/*
+ * lua_typemaps.i - the Lua-only part of the kiwi-ipc interface.
+ *
+ * Included by kiwi_ipc.i under SWIGLUA, before it %includes kiwi_ipc.h.
+ * SWIG is run with -lua -nomoduleglobal -module kiwi_ipc_core: the private
+ * module kiwi_ipc_core already has the Lua shape of the API, and the
+ * hand-written layer bindings/lua/kiwi_ipc.lua adds the Pipe and Listener
+ * objects on top. The C behind these typemaps (argument checks, Ctrl-C) is
+ * in bindings/lua/kiwi_ipc_lua.c, compiled with the project's warnings.
+ *
+ * Lua shape:
+ *   create(name [, timeout]) connect(name [, timeout]) accept(l [, timeout])
+ *   listen(name) fileno(h)                    -> integer handle
+ *   send(h, msg [, timeout]) set_max_message(h, n) close(h)   -> true
+ *   recv(h [, timeout])                       -> string (binary-safe)
+ *   path(name)                                -> string
+ * A runtime failure returns nil, ipc_last_error(), ipc_errname(status), as
+ * Lua's io library does, so assert() works and scripts branch on the code.
+ * Misuse (a wrong argument type, a negative timeout) raises an error, and so
+ * does Ctrl-C during a blocking call (see kiwi_ipc_lua.c). Timeouts are
+ * optional trailing arguments in seconds; nil or absent waits forever.
+ */
+
+%{
+#include "kiwi_ipc.h"
+#include "kiwi_ipc_lua.h"
+
+/* A missing argument is reported by its typemap, as Lua's own functions
+ * do ("bad argument #2 to 'send' (string expected, got no value)"), and an
+ * extra one as such, rather than by SWIG's count check, which names the C
+ * function. */
+#undef SWIG_check_num_args
+#define SWIG_check_num_args(func_name, min_args, max_args)                   \
+  if (lua_gettop(L) > (max_args)) {                                          \
+    luaL_argerror(L, (max_args) + 1, "no value expected");                   \
+  }
+%}
+
+/* ---------------------------------------------------------------------- */
+/* Names: the Kiwi verbs, each bound to its timeout variant               */
+/* ---------------------------------------------------------------------- */
+
+%rename(create) ipc_create_timeout;
+%rename(connect) ipc_connect_timeout;
+%rename(send) ipc_send_timeout;
+%rename(recv) ipc_recv_timeout;
+%rename(close) ipc_close;
+%rename(listen) ipc_listen;
+%rename(accept) ipc_accept;
+%rename(path) ipc_path;
+%rename(fileno) ipc_fileno;
+%rename(set_max_message) ipc_set_max_message;
+%rename(version) ipc_version;
+%rename(strerror) ipc_strerror;
+%rename(errname) ipc_errname;
+%rename(last_error) ipc_last_error;
+%rename(last_os_error) ipc_last_os_error;
+
+/* The timeout variants with an optional timeout cover these. */
+%ignore ipc_create;
+%ignore ipc_connect;
+%ignore ipc_send;
+%ignore ipc_recv;
+/* Memory is freed by the typemaps; the hook is the binding's own. */
+%ignore ipc_free;
+%ignore ipc_set_interrupt_hook;
+%ignore ipc_interrupt_hook;
+
+/* ---------------------------------------------------------------------- */
+/* Arguments: parameter names are the same throughout kiwi_ipc.h          */
+/* ---------------------------------------------------------------------- */
+
+%typemap(in) int handle, int listener
+%{ $1 = kiwi_lua_checkhandle(L, $input); %}
+
+%typemap(in) const char *name
+%{ $1 = ($1_ltype)kiwi_lua_checkname(L, $input); %}
+
+%typemap(in) (const void *data, size_t len)
+%{ $1 = ($1_ltype)kiwi_lua_checkpayload(L, $input, &$2); %}
+
+/* Optional: a missing timeout waits forever. */
+%typemap(default) int timeout_ms
+%{ $1 = IPC_FOREVER; %}
+%typemap(in) int timeout_ms
+%{ $1 = kiwi_lua_opttimeout(L, $input); %}
+
+%typemap(in) size_t max
+%{ $1 = kiwi_lua_checksize(L, $input); %}
+
+/* recv: the message is the result, not an argument. */
+%typemap(in, numinputs=0) (void **data, size_t *len)
+  (void *msg_data = NULL, size_t msg_len = 0)
+%{ $1 = &msg_data; $2 = &msg_len; %}
+%typemap(argout) (void **data, size_t *len)
+%{ kiwi_lua_pushmessage(L, *$1, *$2); SWIG_arg++; %}
+
+/* path: the path is the result, written to a buffer of ours. */
+%typemap(in, numinputs=0) (char *buf, size_t cap) (char path_buf[IPC_PATH_MAX])
+%{ $1 = path_buf; $2 = sizeof(path_buf); %}
+%typemap(argout) (char *buf, size_t cap)
+%{ lua_pushlstring(L, $1, (size_t)result); SWIG_arg++; %}
+
+/* ---------------------------------------------------------------------- */
+/* Results                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Handles, descriptors, errno values: Lua integers (math.type "integer"
+ * on 5.3+, where SWIG's default would push a float). */
+%typemap(out) int
+%{ lua_pushinteger(L, (lua_Integer)$1); SWIG_arg++; %}
+
+/* Calls whose status is their only result: true (failures are returned
+ * before this runs, see below; close's IPC_EBADHANDLE is harmless). */
+%typemap(out) int ipc_send_timeout, int ipc_close, int ipc_set_max_message
+%{ (void)$1; lua_pushboolean(L, 1); SWIG_arg++; %}
+
+/* Calls whose result is an output argument (pushed by its argout). */
+%typemap(out) int ipc_recv_timeout, int ipc_path
+%{ (void)$1; %}
+
+/*
+ * Failures, driven by the status in one place: a negative status returns
+ * nil, message, code (before any result is pushed), except IPC_EINTR, which
+ * raises "interrupted". Blocking calls are bracketed for Ctrl-C.
+ */
+%define KIWI_LUA_CHECKED(func)
+%exception func %{
+  $action
+  if (result < 0) {
+    return kiwi_lua_failure(L, result);
+  }
+%}
+%enddef
+
+%define KIWI_LUA_BLOCKING(func)
+%exception func %{
+  kiwi_lua_wait_begin();
+  $action
+  kiwi_lua_wait_end();
+  if (result < 0) {
+    return kiwi_lua_failure(L, result);
+  }
+%}
+%enddef
+
+KIWI_LUA_BLOCKING(ipc_create_timeout)
+KIWI_LUA_BLOCKING(ipc_connect_timeout)
+KIWI_LUA_BLOCKING(ipc_send_timeout)
+KIWI_LUA_BLOCKING(ipc_recv_timeout)
+KIWI_LUA_BLOCKING(ipc_accept)
+KIWI_LUA_CHECKED(ipc_listen)
+KIWI_LUA_CHECKED(ipc_path)
+KIWI_LUA_CHECKED(ipc_fileno)
+KIWI_LUA_CHECKED(ipc_set_max_message)
+/* ipc_close is not checked: closing an unknown handle is harmless. */
+
+%init %{
+  kiwi_lua_install_hook();
+%}

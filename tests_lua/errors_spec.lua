@@ -1,0 +1,243 @@
+-- errors_spec.lua - every error code from a real failure, returned as
+-- nil, message, code; and misuse (wrong argument types), which raises.
+
+local ipc = require "kiwi_ipc"
+local H = require "helpers"
+
+-- Call f(...) and check that it failed with `code`: nil, message, code.
+local function fails_with(code, f, ...)
+  local r, msg, got = f(...)
+  assert.is_nil(r)
+  assert.are.equal(code, got)
+  assert.is_string(msg)
+  assert.is_true(#msg > 0)
+  return msg
+end
+
+describe("error codes", function()
+  after_each(H.cleanup)
+  teardown(H.remove_dir)
+
+  it("'timeout' from recv, with the C library's message", function()
+    local s = H.pair()
+    local msg = fails_with("timeout", ipc.recv, s, 0.05)
+    assert.truthy(msg:find("recv", 1, true), msg)
+    fails_with("timeout", ipc.recv, s, 0)
+  end)
+
+  it("'timeout' is honoured", function()
+    local s = H.pair()
+    local start = H.clock()
+    fails_with("timeout", ipc.recv, s, 0.2)
+    local elapsed = H.clock() - start
+    assert.is_true(elapsed >= 0.19 and elapsed < 2, tostring(elapsed))
+  end)
+
+  it("'closed' when the peer closed at a message boundary", function()
+    local s, c = H.pair()
+    ipc.send(c, "last")
+    ipc.close(c)
+    assert.are.equal("last", ipc.recv(s, 5))
+    fails_with("closed", ipc.recv, s, 5)
+    fails_with("closed", ipc.send, s, "anyone?")
+  end)
+
+  it("'closed' from a peer process that exits", function()
+    local name = H.name()
+    local peer = H.peer("server", name, "send:bye")
+    local h = H.track(assert(ipc.connect(name, 10)))
+    assert.are.equal("bye", ipc.recv(h, 10))
+    fails_with("closed", ipc.recv, h, 10)
+    assert.are.equal(0, select(2, peer:finish()))
+  end)
+
+  it("'protocol' from a negative length, and the pipe stays broken", function()
+    local h, peer = H.raw_peer("hex:fffffffe", "eof")
+    local msg = fails_with("protocol", ipc.recv, h, 5)
+    assert.truthy(msg:find("recv", 1, true), msg)
+    fails_with("protocol", ipc.recv, h, 0)
+    fails_with("protocol", ipc.send, h, "x")
+    ipc.close(h)
+    assert.are.equal(0, select(2, peer:finish()))
+  end)
+
+  it("'in_use' for a live listener, which is left alone", function()
+    local name = H.name()
+    local l = H.track(assert(ipc.listen(name)))
+    local msg = fails_with("in_use", ipc.listen, name)
+    assert.truthy(msg:find(name, 1, true), msg)
+    fails_with("in_use", ipc.create, name, 0)
+    -- the first listener still works
+    local c = H.track(assert(ipc.connect(name, 5)))
+    H.track(assert(ipc.accept(l, 5)))
+    ipc.close(c)
+  end)
+
+  it("'in_use' for a file that is not a socket, which is kept", function()
+    local name = H.name()
+    H.write_file(name, "precious")
+    fails_with("in_use", ipc.listen, name)
+    fails_with("in_use", ipc.create, name, 0)
+    local f = assert(io.open(name))
+    assert.are.equal("precious", f:read("*a"))
+    f:close()
+  end)
+
+  it("'no_server' when nobody serves the name in time", function()
+    local name = H.name()
+    local msg = fails_with("no_server", ipc.connect, name, 0)
+    assert.truthy(msg:find(name, 1, true), msg)
+    fails_with("no_server", ipc.connect, name, 0.05)
+  end)
+
+  it("'too_big' for a message over the pipe's maximum, then goes on",
+     function()
+    local h, peer = H.raw_peer("hex:" .. H.hex(H.frame(("x"):rep(11))
+                                               .. H.frame(("y"):rep(10))),
+                               "eof")
+    assert.is_true(ipc.set_max_message(h, 10))
+    fails_with("too_big", ipc.recv, h, 5)
+    assert.are.equal(("y"):rep(10), ipc.recv(h, 5))
+    ipc.close(h)
+    assert.are.equal(0, select(2, peer:finish()))
+  end)
+
+  it("'bad_handle' for unknown handles and listeners", function()
+    local unknown = 10 ^ 6
+    fails_with("bad_handle", ipc.send, unknown, "x")
+    fails_with("bad_handle", ipc.recv, unknown)
+    fails_with("bad_handle", ipc.recv, unknown, 0)
+    fails_with("bad_handle", ipc.set_max_message, unknown, 5)
+    fails_with("bad_handle", ipc.fileno, unknown)
+    fails_with("bad_handle", ipc.accept, unknown, 0)
+    fails_with("bad_handle", ipc.send, 2 ^ 40, "x") -- beyond int
+    fails_with("bad_handle", ipc.send, -(2 ^ 40), "x")
+    local l = H.track(assert(ipc.listen(H.name())))
+    fails_with("bad_handle", ipc.send, l, "x") -- a listener is not a pipe
+    fails_with("bad_handle", ipc.recv, l, 0)
+    local s = H.pair()
+    fails_with("bad_handle", ipc.accept, s, 0) -- a pipe is no listener
+    ipc.close(s)
+    fails_with("bad_handle", ipc.recv, s, 0) -- closed
+  end)
+
+  it("'invalid' for bad names and sizes", function()
+    fails_with("invalid", ipc.listen, "anonymous")
+    fails_with("invalid", ipc.connect, "", 0)
+    fails_with("invalid", ipc.create, "a/b", 0)
+    fails_with("invalid", ipc.path, "/tmp/dir/")
+    local s = H.pair()
+    fails_with("invalid", ipc.set_max_message, s, ipc.MAX_MESSAGE + 1)
+  end)
+
+  it("'timeout' then 'invalid' when a partly sent message changes",
+     function()
+    local s, c = H.pair()
+    local big = H.pattern(16 * 1024 * 1024) -- far more than a socket holds
+    fails_with("timeout", ipc.send, c, big, 0.05)
+    -- Part of it is on its way: only the same message may follow.
+    fails_with("invalid", ipc.send, c, "another message", 0)
+    fails_with("timeout", ipc.send, c, big, 0) -- same one, still no room
+    -- The reader drains; the same message again completes the frame.
+    local got
+    local sent = false
+    for _ = 1, 2000 do
+      if not sent then
+        local ok, _, code = ipc.send(c, big, 0.01)
+        if ok then sent = true else assert.are.equal("timeout", code) end
+      end
+      got = ipc.recv(s, 0.01)
+      if got then break end
+    end
+    assert.is_true(sent)
+    assert.are.equal(#big, #got)
+    assert.is_true(big == got)
+    assert.is_true(ipc.send(c, "next", 1))
+    assert.are.equal("next", ipc.recv(s, 5))
+  end)
+
+  it("'system' with the operating system's reason", function()
+    local missing = H.dir() .. "/no/such/dir"
+    local msg = fails_with("system", ipc.listen, missing .. "/p")
+    assert.truthy(msg:find(missing, 1, true), msg)
+    -- connect fails at once (no waiting) on a file that is not a socket
+    local file = H.name()
+    H.write_file(file, "not a socket")
+    msg = fails_with("system", ipc.connect, file, 30)
+    assert.truthy(msg:find(file, 1, true), msg)
+  end)
+end)
+
+describe("misuse raises an error", function()
+  after_each(H.cleanup)
+  teardown(H.remove_dir)
+
+  local function raises(pattern, f, ...)
+    local ok, err = pcall(f, ...)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find(pattern), tostring(err))
+  end
+
+  it("for timeouts that are negative or not numbers", function()
+    local s = H.pair()
+    for _, bad in ipairs { -0.001, -1, -math.huge, 0 / 0 } do
+      raises("negative", ipc.recv, s, bad)
+      raises("negative", ipc.send, s, "x", bad)
+      raises("negative", ipc.connect, "/tmp/x", bad)
+    end
+    for _, bad in ipairs { "1", {}, true } do
+      raises("number of seconds or nil expected", ipc.recv, s, bad)
+      raises("number of seconds or nil expected", ipc.accept, s, bad)
+      raises("number of seconds or nil expected", ipc.create, "/tmp/x", bad)
+    end
+  end)
+
+  it("for names that are not strings, or hold a NUL", function()
+    for _, bad in ipairs { 12, 1.5, {}, true } do
+      raises("string expected", ipc.path, bad)
+      raises("string expected", ipc.listen, bad)
+      raises("string expected", ipc.connect, bad, 0)
+    end
+    raises("string expected, got nil", ipc.connect, nil, 0)
+    raises("NUL", ipc.path, "a\0b")
+    raises("NUL", ipc.connect, "/tmp/x\0y", 0)
+  end)
+
+  it("for handles that are not integers", function()
+    for _, bad in ipairs { "1", 1.5, {}, true } do
+      raises("integer handle expected", ipc.send, bad, "x")
+      raises("integer handle expected", ipc.recv, bad)
+      raises("integer handle expected", ipc.close, bad)
+      raises("integer handle expected", ipc.accept, bad, 0)
+    end
+    raises("integer handle expected", ipc.close, nil)
+    -- an integral float is an integer
+    assert.is_true(ipc.close(1e6 + 0.0))
+  end)
+
+  it("for messages that are not strings (no number coercion)", function()
+    local s, c = H.pair()
+    for _, bad in ipairs { 42, 1.5, {}, true } do
+      raises("string expected", ipc.send, c, bad)
+    end
+    raises("string expected, got no value", ipc.send, c)
+    assert.is_true(ipc.send(c, "still fine"))
+    assert.are.equal("still fine", ipc.recv(s, 5))
+  end)
+
+  it("for sizes that are negative or not integers", function()
+    local s = H.pair()
+    raises("negative", ipc.set_max_message, s, -1)
+    raises("integer expected", ipc.set_max_message, s, "10")
+    raises("integer expected", ipc.set_max_message, s, 1.5)
+  end)
+
+  it("for missing or extra arguments", function()
+    raises("bad argument #1 to '.-' %(integer handle expected, got no value%)",
+           ipc.recv)
+    raises("bad argument #1 to '.-' %(string expected, got no value%)",
+           ipc.path)
+    raises("bad argument #2 to '.-' %(no value expected%)", ipc.close, 1, 2)
+    raises("bad argument #3 to '.-' %(no value expected%)", ipc.recv, 1, 2, 3)
+  end)
+end)

@@ -1,0 +1,99 @@
+-- interrupt_child.lua - a script that interrupt_spec.lua runs in the stock
+-- interpreter under `kiwi_peer interrupt`, which sends it SIGINT (Ctrl-C)
+-- once it has printed READY and gone into a blocking call.
+--
+--   <lua> interrupt_child.lua MODE NAME [FILE]
+--
+-- Each mode makes one blocking call under two nested pcalls: the inner one
+-- catches the binding's "interrupted", the outer one the interpreter's own
+-- "interrupted!" (its debug hook fires at the next Lua instruction, which
+-- may be outside the inner pcall). Both are printed, then the script shows
+-- that nothing was lost and the pipe still works.
+
+local ipc = require "kiwi_ipc"
+
+local mode, name, file = arg[1], arg[2], arg[3]
+
+local function say(...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
+  io.stdout:write(table.concat(parts, " "), "\n")
+  io.stdout:flush()
+end
+
+-- Run fn, which blocks until SIGINT; report what each pcall caught.
+local function interrupted(fn)
+  say("READY")
+  local inner
+  local outer = { pcall(function()
+    inner = { pcall(fn) }
+    local spin = 0 -- instructions for the interpreter's hook to fire on
+    for i = 1, 100 do spin = spin + i end
+    return spin
+  end) }
+  inner = inner or {}
+  say("inner", inner[1], inner[2], inner[3], inner[4])
+  say("outer", outer[1], outer[2])
+end
+
+if mode == "accept" then
+  local l = assert(ipc.listen(name))
+  interrupted(function() return ipc.accept(l) end)
+  -- The listener still works.
+  local c = assert(ipc.connect(name, 10))
+  local s = assert(ipc.accept(l, 10))
+  assert(ipc.send(c, "after"))
+  say("message", assert(ipc.recv(s, 10)))
+
+elseif mode == "connect" then
+  interrupted(function() return ipc.connect(name) end)
+  local l = assert(ipc.listen(name))
+  local c = assert(ipc.connect(name, 10))
+  say("connected", math.type and math.type(c) or type(c))
+  ipc.close(c)
+  ipc.close(l)
+
+elseif mode == "create" then
+  interrupted(function() return ipc.create(name) end)
+  -- An interrupted create leaves no socket file behind.
+  local f = io.open(ipc.path(name))
+  say("socket file", f and "left" or "gone")
+  if f then f:close() end
+
+elseif mode == "recv" then
+  -- A raw peer has written half a frame and waits for "go".
+  local l = assert(ipc.listen(name))
+  local h = assert(ipc.accept(l, 10))
+  ipc.close(l)
+  interrupted(function() return ipc.recv(h) end)
+  assert(ipc.send(h, "go"))
+  say("message", assert(ipc.recv(h, 10)))
+
+elseif mode == "send" then
+  -- The peer reads nothing until FILE exists, so the send blocks.
+  local l = assert(ipc.listen(name))
+  local h = assert(ipc.accept(l, 10))
+  ipc.close(l)
+  local block = {}
+  for i = 0, 255 do block[#block + 1] = string.char(i) end
+  local big = string.rep(table.concat(block), 65536) -- 16 MiB
+  interrupted(function() return ipc.send(h, big) end)
+  assert(io.open(file, "w")):close()
+  -- The same message again carries on where the interrupted send stopped.
+  say("resent", ipc.send(h, big, 10))
+  say("after", ipc.send(h, "after", 10))
+  say("then", ipc.recv(h, 10))
+
+elseif mode == "coroutine" then
+  -- On 5.4 the interpreter's hook is set on the main thread only, so in a
+  -- coroutine the binding's own error is what ends the wait.
+  local l = assert(ipc.listen(name))
+  local caught
+  local co = coroutine.create(function() caught = { pcall(ipc.accept, l) } end)
+  interrupted(function() return coroutine.resume(co) end)
+  say("coroutine", caught and caught[1], caught and caught[2])
+
+else
+  error("unknown mode " .. tostring(mode))
+end
+say("end")

@@ -1,0 +1,549 @@
+/*
+ * kiwi_peer.c - the other end of a pipe for the Lua tests, built on the C
+ * library (or, for hostile bytes, on a bare socket), and a runner that
+ * interrupts a Lua script with SIGINT.
+ *
+ * Usage:
+ *   kiwi_peer server NAME STEP...   ipc_create(NAME), then the steps
+ *   kiwi_peer client NAME STEP...   ipc_connect(NAME), then the steps
+ *   kiwi_peer raw NAME STEP...      a bare socket connected to
+ *                                   ipc_path(NAME): STEPs write raw bytes
+ *   kiwi_peer stale NAME            leave a socket file nobody listens on
+ *   kiwi_peer interrupt DELAY_MS COMMAND ARG...
+ *       run COMMAND; DELAY_MS after it prints a line "READY", send it
+ *       SIGINT; print its output, then "status exit N" or "status signal N"
+ *       (or "HUNG" if it did not end in time), "sigint-to-output-ms T" (how
+ *       long until it wrote again) and "sigint-to-exit-ms T"
+ *
+ * Steps (pipe modes; raw mode takes send, hex, pattern, chunk, sleep,
+ * await-file, readframe, eof, close):
+ *   send:TEXT          send TEXT              (raw: write TEXT)
+ *   hex:HEX            send these bytes       (raw: write them)
+ *   pattern:N          send N bytes, byte i = i % 256 (raw: write them)
+ *   recv               receive; print "recv LEN HEX" (HEX cut at 64 bytes)
+ *   expect-pattern:N   receive; print "pattern ok N" if it is pattern:N
+ *   expect-closed      receive; print "closed" if the peer closed cleanly
+ *   echo               send back every message until the peer closes;
+ *                      print "echo COUNT"
+ *   max:N              ipc_set_max_message(N)
+ *   sleep:MS           sleep
+ *   await-file:PATH    wait until PATH exists
+ *   chunk:N            (raw) write N bytes at a time from now on
+ *   readframe          (raw) read one frame; print "frame LEN HEX"
+ *   eof                (raw) read until the peer closes; print "eof"
+ *   close              close the pipe (or socket)
+ *
+ * A failed step prints "fail STEP: CODE: DETAIL" and exits 1; success
+ * prints "done". Every wait is bounded (10 s), and an alarm ends the
+ * process after 60 s whatever happens, so no test leaves it behind.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <kiwi_ipc.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_MS 10000
+#define LIFETIME_S 60
+
+static const char *step_name = "start";
+
+static void fail(const char *code, const char *detail)
+{
+    printf("fail %s: %s: %s\n", step_name, code, detail);
+    exit(1);
+}
+
+static void fail_ipc(int status)
+{
+    fail(ipc_errname(status), ipc_last_error());
+}
+
+static void fail_os(const char *what)
+{
+    fail(what, strerror(errno));
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        fail("no_memory", "malloc");
+    }
+    return p;
+}
+
+static unsigned char *decode_hex(const char *hex, size_t *len)
+{
+    size_t n = strlen(hex);
+    if (n % 2 != 0) {
+        fail("usage", "odd number of hex digits");
+    }
+    unsigned char *out = xmalloc(n / 2);
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned int byte;
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+            fail("usage", "bad hex digit");
+        }
+        out[i] = (unsigned char)byte;
+    }
+    *len = n / 2;
+    return out;
+}
+
+static unsigned char *make_pattern(size_t n)
+{
+    unsigned char *p = xmalloc(n);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (unsigned char)(i % 256);
+    }
+    return p;
+}
+
+static void print_bytes(const char *label, const unsigned char *p, size_t n)
+{
+    printf("%s %zu ", label, n);
+    for (size_t i = 0; i < n && i < 64; i++) {
+        printf("%02x", p[i]);
+    }
+    printf("%s\n", n > 64 ? "..." : "");
+}
+
+static void await_file(const char *path)
+{
+    long long end = now_ms() + WAIT_MS;
+    struct stat st;
+    while (stat(path, &st) != 0) {
+        if (now_ms() > end) {
+            fail("timeout", path);
+        }
+        sleep_ms(5);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pipe mode: the C library                                                */
+/* ---------------------------------------------------------------------- */
+
+static void pipe_step(int h, const char *step)
+{
+    void *msg;
+    size_t len;
+    int rc;
+
+    if (strncmp(step, "send:", 5) == 0) {
+        rc = ipc_send_timeout(h, step + 5, strlen(step + 5), WAIT_MS);
+        if (rc < 0) {
+            fail_ipc(rc);
+        }
+    } else if (strncmp(step, "hex:", 4) == 0) {
+        unsigned char *bytes = decode_hex(step + 4, &len);
+        rc = ipc_send_timeout(h, bytes, len, WAIT_MS);
+        free(bytes);
+        if (rc < 0) {
+            fail_ipc(rc);
+        }
+    } else if (strncmp(step, "pattern:", 8) == 0) {
+        len = strtoul(step + 8, NULL, 10);
+        unsigned char *bytes = make_pattern(len);
+        rc = ipc_send_timeout(h, bytes, len, WAIT_MS);
+        free(bytes);
+        if (rc < 0) {
+            fail_ipc(rc);
+        }
+    } else if (strcmp(step, "recv") == 0) {
+        rc = ipc_recv_timeout(h, &msg, &len, WAIT_MS);
+        if (rc < 0) {
+            fail_ipc(rc);
+        }
+        print_bytes("recv", msg, len);
+        ipc_free(msg);
+    } else if (strncmp(step, "expect-pattern:", 15) == 0) {
+        size_t want = strtoul(step + 15, NULL, 10);
+        rc = ipc_recv_timeout(h, &msg, &len, WAIT_MS);
+        if (rc < 0) {
+            fail_ipc(rc);
+        }
+        unsigned char *expected = make_pattern(want);
+        int same = len == want && memcmp(msg, expected, want) == 0;
+        free(expected);
+        ipc_free(msg);
+        if (!same) {
+            fail("mismatch", "not the expected pattern");
+        }
+        printf("pattern ok %zu\n", len);
+    } else if (strcmp(step, "expect-closed") == 0) {
+        rc = ipc_recv_timeout(h, &msg, &len, WAIT_MS);
+        if (rc != IPC_ECLOSED) {
+            ipc_free(msg);
+            fail(rc < 0 ? ipc_errname(rc) : "message", "expected closed");
+        }
+        printf("closed\n");
+    } else if (strcmp(step, "echo") == 0) {
+        long count = 0;
+        for (;;) {
+            rc = ipc_recv_timeout(h, &msg, &len, WAIT_MS);
+            if (rc == IPC_ECLOSED) {
+                break;
+            }
+            if (rc < 0) {
+                fail_ipc(rc);
+            }
+            rc = ipc_send_timeout(h, msg, len, WAIT_MS);
+            ipc_free(msg);
+            if (rc < 0) {
+                fail_ipc(rc);
+            }
+            count++;
+        }
+        printf("echo %ld\n", count);
+    } else if (strncmp(step, "max:", 4) == 0) {
+        rc = ipc_set_max_message(h, strtoul(step + 4, NULL, 10));
+        if (rc < 0) {
+            fail_ipc(rc);
+        }
+    } else if (strncmp(step, "sleep:", 6) == 0) {
+        sleep_ms(strtol(step + 6, NULL, 10));
+    } else if (strncmp(step, "await-file:", 11) == 0) {
+        await_file(step + 11);
+    } else if (strcmp(step, "close") == 0) {
+        ipc_close(h);
+    } else {
+        fail("usage", "unknown step");
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Raw mode: a bare socket, for bytes the library would never write        */
+/* ---------------------------------------------------------------------- */
+
+static int raw_connect(const char *name)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    int rc = ipc_path(name, addr.sun_path, sizeof(addr.sun_path));
+    if (rc < 0) {
+        fail_ipc(rc);
+    }
+    long long end = now_ms() + WAIT_MS;
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd < 0) {
+            fail_os("socket");
+        }
+        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+            return fd;
+        }
+        if ((errno != ENOENT && errno != ECONNREFUSED) || now_ms() > end) {
+            fail_os("connect");
+        }
+        close(fd);
+        sleep_ms(5);
+    }
+}
+
+/* With chunk:N, raw writes go out N bytes at a time, 1 ms apart. */
+static size_t chunk;
+
+static void raw_write(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        size_t part = chunk != 0 && chunk < n ? chunk : n;
+        if (chunk != 0 && part < n) {
+            sleep_ms(1);
+        }
+        ssize_t w = write(fd, p, part);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            fail_os("write");
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Read exactly n bytes (or, with n == 0 and eof set, until EOF), waiting at
+ * most WAIT_MS in all. Returns the bytes read. */
+static size_t raw_read(int fd, unsigned char *p, size_t n, int until_eof)
+{
+    long long end = now_ms() + WAIT_MS;
+    size_t got = 0;
+    unsigned char sink[4096];
+    while (until_eof || got < n) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        long long left = end - now_ms();
+        if (left <= 0) {
+            fail("timeout", "read");
+        }
+        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+            fail_os("poll");
+        }
+        if (pfd.revents == 0) {
+            continue;
+        }
+        ssize_t r = until_eof ? read(fd, sink, sizeof(sink))
+                              : read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            fail_os("read");
+        }
+        if (r == 0) {
+            if (until_eof) {
+                break;
+            }
+            fail("closed", "peer closed");
+        }
+        got += (size_t)r;
+    }
+    return got;
+}
+
+static void raw_step(int fd, const char *step)
+{
+    size_t len;
+    if (strncmp(step, "send:", 5) == 0) {
+        raw_write(fd, (const unsigned char *)step + 5, strlen(step + 5));
+    } else if (strncmp(step, "hex:", 4) == 0) {
+        unsigned char *bytes = decode_hex(step + 4, &len);
+        raw_write(fd, bytes, len);
+        free(bytes);
+    } else if (strncmp(step, "pattern:", 8) == 0) {
+        len = strtoul(step + 8, NULL, 10);
+        unsigned char *bytes = make_pattern(len);
+        raw_write(fd, bytes, len);
+        free(bytes);
+    } else if (strncmp(step, "chunk:", 6) == 0) {
+        chunk = strtoul(step + 6, NULL, 10);
+    } else if (strcmp(step, "readframe") == 0) {
+        unsigned char head[4];
+        raw_read(fd, head, 4, 0);
+        len = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
+              (size_t)head[2] << 8 | head[3];
+        unsigned char *body = xmalloc(len);
+        raw_read(fd, body, len, 0);
+        print_bytes("frame", body, len);
+        free(body);
+    } else if (strcmp(step, "eof") == 0) {
+        raw_read(fd, NULL, 0, 1);
+        printf("eof\n");
+    } else if (strncmp(step, "sleep:", 6) == 0) {
+        sleep_ms(strtol(step + 6, NULL, 10));
+    } else if (strncmp(step, "await-file:", 11) == 0) {
+        await_file(step + 11);
+    } else if (strcmp(step, "close") == 0) {
+        close(fd);
+    } else {
+        fail("usage", "unknown step");
+    }
+}
+
+static void make_stale(const char *name)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    int rc = ipc_path(name, addr.sun_path, sizeof(addr.sun_path));
+    if (rc < 0) {
+        fail_ipc(rc);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        fail_os("bind");
+    }
+    /* Exit without unlinking: the file stays, and nobody listens. */
+    printf("stale %s\n", addr.sun_path);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Interrupt mode                                                          */
+/* ---------------------------------------------------------------------- */
+
+static int has_ready_line(const char *out, size_t len)
+{
+    for (size_t i = 0; i + 6 <= len; i++) {
+        if ((i == 0 || out[i - 1] == '\n') &&
+            memcmp(out + i, "READY\n", 6) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int run_interrupted(long delay_ms, char **argv)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        fail_os("pipe");
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fail_os("fork");
+    }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        signal(SIGINT, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+
+    /* Collect the output; interrupt once the script says it is ready. */
+    char *out = xmalloc(1);
+    size_t out_len = 0;
+    long long end = now_ms() + 2 * WAIT_MS; /* until READY */
+    long long sigint_at = -1, output_at = -1;
+    int hung = 0;
+    for (;;) {
+        if (sigint_at < 0 && has_ready_line(out, out_len)) {
+            sleep_ms(delay_ms);
+            kill(pid, SIGINT);
+            sigint_at = now_ms();
+            end = sigint_at + WAIT_MS; /* until it ends */
+        }
+        long long left = end - now_ms();
+        if (left <= 0) {
+            hung = 1;
+            break;
+        }
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        if (poll(&pfd, 1, (int)left) <= 0) {
+            continue;
+        }
+        char buf[4096];
+        ssize_t r = read(fds[0], buf, sizeof(buf));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            break;
+        }
+        out = realloc(out, out_len + (size_t)r + 1);
+        if (out == NULL) {
+            fail("no_memory", "realloc");
+        }
+        memcpy(out + out_len, buf, (size_t)r);
+        out_len += (size_t)r;
+        if (sigint_at >= 0 && output_at < 0) {
+            output_at = now_ms();
+        }
+    }
+    if (hung) {
+        kill(pid, SIGKILL);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    long long ended = now_ms();
+    close(fds[0]);
+
+    fwrite(out, 1, out_len, stdout);
+    if (out_len > 0 && out[out_len - 1] != '\n') {
+        printf("\n");
+    }
+    free(out);
+    if (hung) {
+        printf("HUNG\n");
+    } else if (WIFEXITED(status)) {
+        printf("status exit %d\n", WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+        printf("status signal %d\n", WTERMSIG(status));
+    }
+    if (sigint_at >= 0) {
+        printf("sigint-to-output-ms %lld\n",
+               (output_at >= 0 ? output_at : ended) - sigint_at);
+        printf("sigint-to-exit-ms %lld\n", ended - sigint_at);
+    } else {
+        printf("no READY\n");
+    }
+    return hung;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    alarm(LIFETIME_S);
+    if (argc < 3) {
+        fprintf(stderr, "usage: see kiwi_peer.c\n");
+        return 2;
+    }
+    const char *mode = argv[1];
+    if (strcmp(mode, "interrupt") == 0) {
+        if (argc < 4) {
+            fprintf(stderr, "usage: kiwi_peer interrupt DELAY_MS CMD...\n");
+            return 2;
+        }
+        return run_interrupted(strtol(argv[2], NULL, 10), argv + 3);
+    }
+    const char *name = argv[2];
+    if (strcmp(mode, "stale") == 0) {
+        make_stale(name);
+        return 0;
+    }
+    if (strcmp(mode, "raw") == 0) {
+        int fd = raw_connect(name);
+        printf("connected\n");
+        for (int i = 3; i < argc; i++) {
+            step_name = argv[i];
+            raw_step(fd, argv[i]);
+        }
+        printf("done\n");
+        return 0;
+    }
+    int h;
+    if (strcmp(mode, "server") == 0) {
+        h = ipc_create_timeout(name, WAIT_MS);
+    } else if (strcmp(mode, "client") == 0) {
+        h = ipc_connect_timeout(name, WAIT_MS);
+    } else {
+        fprintf(stderr, "kiwi_peer: unknown mode %s\n", mode);
+        return 2;
+    }
+    if (h < 0) {
+        fail_ipc(h);
+    }
+    printf("connected\n");
+    for (int i = 3; i < argc; i++) {
+        step_name = argv[i];
+        pipe_step(h, argv[i]);
+    }
+    ipc_close(h);
+    printf("done\n");
+    return 0;
+}

@@ -50,6 +50,11 @@ set_target_properties(kiwi_ipc_python PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY "$<1:${_kiwi_py_pkg}>")
 # The static library: the module needs no rpath to find kiwi-ipc.
 target_link_libraries(kiwi_ipc_python PRIVATE kiwi_ipc_static)
+if(NOT APPLE)
+  # Export PyInit__kiwi_ipc only: the library's ipc_* functions stay private
+  # to the module, whatever else the process has loaded.
+  target_link_options(kiwi_ipc_python PRIVATE -Wl,--exclude-libs,ALL)
+endif()
 
 # The hand-written package, copied next to the module at build time.
 set(_kiwi_py_src "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc")

@@ -106,7 +106,13 @@ struct ipc__handle *ipc__handle_take(int id)
     if (i < count && table[i]->id == id) {
         h = table[i];
         memmove(table + i, table + i + 1, (count - i - 1) * sizeof(*table));
-        count--;
+        if (--count == 0) {
+            /* Give the table back when nothing is open, so a module that
+             * is unloaded (a Lua state closing) leaves nothing behind. */
+            free(table);
+            table = NULL;
+            cap = 0;
+        }
     }
     pthread_mutex_unlock(&lock);
     return h;

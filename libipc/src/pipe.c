@@ -226,13 +226,14 @@ static long read_some(struct ipc__pipe *p, int h, void *buf, size_t cap,
             return ipc__fail(rc, errno, "recv(%d): poll failed", h);
         }
         if (rc != 0) {
-            size_t held = p->dec.state == IPC__DEC_PAYLOAD ? p->dec.have
-                                                           : p->dec.hdr_have;
+            const char *what = rc == IPC_EINTR ? "interrupted" : "timed out";
+            if (ipc__dec_at_boundary(&p->dec)) {
+                return ipc__fail(rc, 0, "recv(%d): %s", h, what);
+            }
             return ipc__fail(rc, 0,
-                             "recv(%d): %s; %zu bytes of a partly received "
-                             "frame are kept for the next recv",
-                             h, rc == IPC_EINTR ? "interrupted" : "timed out",
-                             held);
+                             "recv(%d): %s in the middle of a message; what "
+                             "arrived is kept for the next recv",
+                             h, what);
         }
     }
 }

@@ -162,17 +162,21 @@ int ipc__dec_feed(ipc__decoder *d, const void *bytes, size_t len, size_t *used)
 
 long ipc__dec_window(ipc__decoder *d, void **where, size_t want)
 {
+    size_t left = d->need - d->have;
+    if (want > left) {
+        want = left;
+    }
     /* Reuse the room already there; grow only once it is full, so a large
      * payload costs one realloc per `grow` bytes, not one per read. */
-    size_t end = d->have + 1 < d->cap ? d->cap - 1 : target(d, want);
-    if (end > d->need) {
-        end = d->need;
+    if (d->have + 1 >= d->cap) {
+        size_t ahead = d->grow < left ? d->grow : left;
+        if (reserve(d, d->have + ahead) != 0) {
+            return IPC_ENOMEM;
+        }
     }
-    if (reserve(d, end) != 0) {
-        return IPC_ENOMEM;
-    }
+    size_t room = d->cap - 1 - d->have;
     *where = d->buf + d->have;
-    return (long)(end - d->have);
+    return (long)(room < want ? room : want);
 }
 
 int ipc__dec_commit(ipc__decoder *d, size_t n)

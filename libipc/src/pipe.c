@@ -314,9 +314,10 @@ static int recv_frame(struct ipc__pipe *p, int h, int64_t deadline)
             continue;
         }
         long n;
-        if (ipc__dec_remaining(&p->dec) >= RBUF_SIZE / 2) {
+        size_t remaining = ipc__dec_remaining(&p->dec);
+        if (remaining >= RBUF_SIZE / 2) {
             void *where;
-            long room = ipc__dec_window(&p->dec, &where, RBUF_SIZE);
+            long room = ipc__dec_window(&p->dec, &where, remaining);
             if (room < 0) {
                 return ipc__fail(IPC_ENOMEM, 0,
                                  "recv(%d): no memory for a %zu-byte message",

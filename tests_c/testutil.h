@@ -1,0 +1,238 @@
+/*
+ * testutil.h - shared helpers for the kiwi-ipc C tests (cmocka).
+ *
+ * - Assertions that print statuses by name (ipc_errname) together with
+ *   ipc_last_error(), so a failure says what happened, not just "-5 != 0".
+ * - A private temp dir per test (tu_setup/tu_teardown) and unique, short,
+ *   absolute pipe names inside it, so tests run in parallel (ctest -j).
+ * - Child processes that are always reaped (and killed if they overrun),
+ *   threads joined with a bound, raw sockets for writing hostile bytes.
+ *
+ * cmocka assertions longjmp: never use them in a child process or in a
+ * thread other than the test's own. Children use child_check(); threads
+ * record failures in a tu_err and the test asserts after joining.
+ */
+#ifndef KIWI_IPC_TESTUTIL_H
+#define KIWI_IPC_TESTUTIL_H
+
+/* cmocka.h needs these first. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "kiwi_ipc.h"
+
+/* ---------------------------------------------------------------------- */
+/* Assertions (test thread only)                                          */
+/* ---------------------------------------------------------------------- */
+
+void tu__fail_status(const char *expr, int got, int want, const char *file,
+                     int line);
+int tu__check_handle(int h, const char *expr, const char *file, int line);
+void tu__check_last_error(const char *needle, const char *file, int line);
+
+/* Fail unless `call` returns `expected`; prints both by name. */
+#define assert_status(call, expected)                                          \
+    do {                                                                       \
+        int tu_got_ = (call);                                                  \
+        int tu_want_ = (expected);                                             \
+        if (tu_got_ != tu_want_)                                               \
+            tu__fail_status(#call, tu_got_, tu_want_, __FILE__, __LINE__);     \
+    } while (0)
+
+#define assert_ok(call) assert_status((call), IPC_OK)
+
+/* Evaluates to the handle `call` returned; fails unless it is > 0. */
+#define assert_handle(call) tu__check_handle((call), #call, __FILE__, __LINE__)
+
+/* Fail unless ipc_last_error() contains `needle`. */
+#define assert_last_error_has(needle)                                          \
+    tu__check_last_error((needle), __FILE__, __LINE__)
+
+/* ---------------------------------------------------------------------- */
+/* Fixture: a private temp dir per test                                   */
+/* ---------------------------------------------------------------------- */
+
+/* cmocka setup/teardown: create / remove the test's private temp dir,
+ * reap leftover children, restore $TMPDIR and remove any interrupt hook. */
+int tu_setup(void **state);
+int tu_teardown(void **state);
+
+/* The test's private temp dir (absolute, short). */
+const char *tu_dir(void);
+
+/* A fresh absolute pipe path "<dir>/p<N>", unique within the process and
+ * the test. The string lives until teardown. */
+const char *tu_name(void);
+
+/* "<dir>/<leaf>", living until teardown. */
+const char *tu_path(const char *leaf);
+
+/* $TMPDIR as it was when the process started (NULL if unset). */
+const char *tu_orig_tmpdir(void);
+
+/* Number of entries (other than . and ..) in a directory, -1 on error. */
+int tu_dir_entries(const char *dir);
+
+/* ---------------------------------------------------------------------- */
+/* Time                                                                   */
+/* ---------------------------------------------------------------------- */
+
+long long tu_now_ms(void);
+void tu_sleep_ms(int ms);
+
+/* ---------------------------------------------------------------------- */
+/* Child processes                                                        */
+/* ---------------------------------------------------------------------- */
+
+/* Runs in the child; the return value is its exit code (0 = success). */
+typedef int (*tu_child_fn)(void *arg);
+
+/* Fork a child that runs fn(arg) and _exit()s with its result. The child
+ * arms alarm() as a safety net, so it can never outlive a lost parent for
+ * long. The parent must tu_wait() for it; teardown kills leftovers. */
+pid_t tu_fork(tu_child_fn fn, void *arg);
+
+#define TU_CHILD_TIMEOUT (-1)
+/* Wait at most timeout_ms for the child; on overrun kill it (SIGKILL),
+ * reap it and return TU_CHILD_TIMEOUT. Otherwise the exit code, or
+ * 128 + signal number if a signal killed it. */
+int tu_wait(pid_t pid, int timeout_ms);
+
+/* In a child: report and exit(1) unless cond holds. */
+#define child_check(cond)                                                      \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr,                                                    \
+                    "child %s:%d: check failed: %s (last error: %s)\n",        \
+                    __FILE__, __LINE__, #cond, ipc_last_error());              \
+            _exit(1);                                                          \
+        }                                                                      \
+    } while (0)
+
+/* In a child: report and exit(1) unless call returns want. */
+#define child_status(call, want)                                               \
+    do {                                                                       \
+        int tu_got_ = (call);                                                  \
+        int tu_want_ = (want);                                                 \
+        if (tu_got_ != tu_want_) {                                             \
+            fprintf(stderr,                                                    \
+                    "child %s:%d: %s: expected %s (%d), got %s (%d); "         \
+                    "last error: %s\n",                                        \
+                    __FILE__, __LINE__, #call, ipc_errname(tu_want_),          \
+                    tu_want_, ipc_errname(tu_got_), tu_got_,                   \
+                    ipc_last_error());                                         \
+            _exit(1);                                                          \
+        }                                                                      \
+    } while (0)
+
+/* One-byte handshakes over a pipe (O_CLOEXEC). */
+void tu_pipe(int fds[2]);
+/* Write one byte; 0 or -1. */
+int tu_signal_fd(int fd);
+/* Wait at most timeout_ms for one byte; 0 on success, -1 otherwise. */
+int tu_wait_fd(int fd, int timeout_ms);
+
+/* ---------------------------------------------------------------------- */
+/* Threads                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* A failure recorded by a helper thread, asserted on by the test thread
+ * after joining. */
+typedef struct tu_err {
+    char msg[512];
+} tu_err;
+
+#define tu_err_set(e, ...)                                                     \
+    do {                                                                       \
+        if (!(e)->msg[0])                                                      \
+            snprintf((e)->msg, sizeof(e)->msg, __VA_ARGS__);                   \
+    } while (0)
+
+#define assert_no_err(e)                                                       \
+    do {                                                                       \
+        if ((e)->msg[0])                                                       \
+            fail_msg("%s", (e)->msg);                                          \
+    } while (0)
+
+/* Start a joinable thread; fails the test if it cannot. */
+void tu_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* Join with a bound: 0 when joined, -1 when the thread is still running
+ * after timeout_ms (it is then left alone: its argument must not live on
+ * the test's stack). */
+int tu_thread_join(pthread_t t, int timeout_ms);
+
+/* The calling thread's kernel id. */
+pid_t tu_gettid(void);
+
+/* Wait until the thread with kernel id tid is asleep in the kernel (state S
+ * or D in /proc), i.e. blocked in a call. 0 when seen, -1 on timeout. Only
+ * used to make a test exercise the intended path; correctness of an
+ * assertion never depends on it. */
+int tu_wait_blocked(pid_t tid, int timeout_ms);
+
+/* ---------------------------------------------------------------------- */
+/* Raw sockets: the other end, without the library                        */
+/* ---------------------------------------------------------------------- */
+
+/* An AF_UNIX stream socket bound to path (not listening). -1 on error. */
+int tu_raw_bind(const char *path);
+/* Bound and listening (backlog 16). -1 on error. */
+int tu_raw_listen(const char *path);
+/* Connected to path. -1 on error. */
+int tu_raw_connect(const char *path);
+/* Whether a raw listener's accept queue is empty: a non-blocking accept()
+ * fails with EAGAIN. 1 if empty, 0 if somebody had connected (that
+ * connection is accepted and closed), -1 on another error. */
+int tu_accept_queue_empty(int lfd);
+/* A connected AF_UNIX stream socketpair (close-on-exec). -1 on error. */
+int tu_socketpair(int sv[2]);
+
+/* A library pipe handle connected to a raw socket: returns the handle and
+ * stores the raw end in *raw. The rendezvous path is removed again.
+ * Fails the test on error. */
+int tu_raw_pair(int *raw);
+
+/* Two connected library handles (ipc_listen + ipc_connect + ipc_accept;
+ * the listener is closed again). Fails the test on error. */
+void tu_lib_pair(int *client, int *server);
+
+/* Write everything (looping over partial writes, MSG_NOSIGNAL). 0 or -1. */
+int tu_write_all(int fd, const void *buf, size_t len);
+/* Big-endian 4-byte length header of a frame. */
+void tu_header(unsigned char out[4], uint32_t len);
+/* Write a whole frame (header and payload in one buffer). 0 or -1. */
+int tu_write_frame(int fd, const void *data, uint32_t len);
+
+/* ---------------------------------------------------------------------- */
+/* Processes and descriptors                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Open file descriptors of this process. */
+int tu_fd_count(void);
+
+/* 1 when a listening Unix socket bound to `path` exists (Linux: read from
+ * /proc/net/unix without touching the socket), else 0. */
+int tu_is_listening(const char *path);
+/* Wait at most timeout_ms until tu_is_listening(path). 0 or -1. */
+int tu_wait_listening(const char *path, int timeout_ms);
+
+/* ---------------------------------------------------------------------- */
+/* Data                                                                   */
+/* ---------------------------------------------------------------------- */
+
+/* n deterministic pseudo-random bytes from seed, malloc'd (never NULL). */
+unsigned char *tu_pattern(size_t n, uint32_t seed);
+/* Fill buf with the same bytes tu_pattern(n, seed) returns. */
+void tu_fill(void *buf, size_t n, uint32_t seed);
+
+#endif

@@ -17,8 +17,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* Backlog of a listener made by ipc_create: it accepts one client only. */
-#define CREATE_BACKLOG 1
+/* Backlog of a listener made by ipc_create, which accepts one client only:
+ * with 0, Linux queues at most one connection (see ipc__accept_last). */
+#define CREATE_BACKLOG 0
 
 const char *ipc_version(void)
 {
@@ -97,7 +98,7 @@ int ipc_create_timeout(const char *name, int timeout_ms)
     char who[IPC_PATH_MAX + 16];
     snprintf(who, sizeof(who), "create(\"%s\")", name);
     int fd;
-    rc = ipc__accept(l, who, ipc__deadline(timeout_ms), &fd);
+    rc = ipc__accept_last(l, who, ipc__deadline(timeout_ms), &fd);
     /* One client per create: stop listening and give the name back, so a
      * second client waits in connect for the next create (as Kiwi users
      * expect) instead of sitting in a backlog nobody will accept. */

@@ -151,6 +151,20 @@ int ipc__listen(const char *call, const char *name, int backlog,
     return 0;
 }
 
+static int wait_failed(struct ipc__listener *l, const char *who, int rc)
+{
+    if (rc == IPC_ETIMEDOUT) {
+        return ipc__fail(rc, 0, "%s: no client connected to %s in time", who,
+                         l->path);
+    }
+    if (rc == IPC_EINTR) {
+        return ipc__fail(rc, 0,
+                         "%s: interrupted while waiting for a client at %s",
+                         who, l->path);
+    }
+    return ipc__fail(rc, errno, "%s: poll failed", who);
+}
+
 int ipc__accept(struct ipc__listener *l, const char *who, int64_t deadline,
                 int *fd)
 {
@@ -176,17 +190,8 @@ int ipc__accept(struct ipc__listener *l, const char *who, int64_t deadline,
                              l->path);
         }
         int rc = ipc__wait(l->fd, POLLIN, deadline);
-        if (rc == IPC_ETIMEDOUT) {
-            return ipc__fail(rc, 0, "%s: no client connected to %s in time",
-                             who, l->path);
-        }
-        if (rc == IPC_EINTR) {
-            return ipc__fail(rc, 0,
-                             "%s: interrupted while waiting for a client at %s",
-                             who, l->path);
-        }
         if (rc != 0) {
-            return ipc__fail(rc, errno, "%s: poll failed", who);
+            return wait_failed(l, who, rc);
         }
     }
 }
@@ -198,13 +203,38 @@ void ipc__listener_wake(struct ipc__listener *l)
     shutdown(l->fd, SHUT_RDWR);
 }
 
-void ipc__listener_free(struct ipc__listener *l)
+/* Remove the socket file, but only if it is still the one we bound: a
+ * newer server may have taken the name since. */
+static void release_path(struct ipc__listener *l)
 {
     struct stat st;
     if (lstat(l->path, &st) == 0 && st.st_dev == l->dev &&
         st.st_ino == l->ino) {
         unlink(l->path);
     }
+}
+
+int ipc__accept_last(struct ipc__listener *l, const char *who, int64_t deadline,
+                     int *fd)
+{
+    /* Wait until a client is queued, then remove the path before accepting
+     * it. With a backlog of 0 the queue is full once it holds that client,
+     * so nobody else can queue behind it; once the path is gone, later
+     * clients (ours, or .NET's blocking connect when it retries its lookup)
+     * find no socket and wait for the next create. Accepting first and
+     * unlinking after would leave a gap in which a second client connects
+     * into a queue that is then destroyed. */
+    int rc = ipc__wait(l->fd, POLLIN, deadline);
+    if (rc != 0) {
+        return wait_failed(l, who, rc);
+    }
+    release_path(l);
+    return ipc__accept(l, who, deadline, fd);
+}
+
+void ipc__listener_free(struct ipc__listener *l)
+{
+    release_path(l);
     close(l->fd);
     free(l);
 }

@@ -22,6 +22,12 @@ int ipc__listen(const char *call, const char *name, int backlog,
 int ipc__accept(struct ipc__listener *l, const char *who, int64_t deadline,
                 int *fd);
 
+/* ipc__accept() for a listener that serves one client only (ipc_create):
+ * the socket file is removed before the client is accepted, so that no
+ * second client can slip into the queue (see server.c). */
+int ipc__accept_last(struct ipc__listener *l, const char *who, int64_t deadline,
+                     int *fd);
+
 int ipc__listener_fd(const struct ipc__listener *l);
 
 /* Make a thread blocked in ipc__accept() return IPC_ECLOSED. */

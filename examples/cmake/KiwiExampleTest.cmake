@@ -1,0 +1,116 @@
+# KiwiExampleTest.cmake - register an example as a ctest test that runs it
+# and compares what it prints with the expected-output file beside it.
+# Included by the CMakeLists.txt of examples/python_lua, kiwi_python,
+# kiwi_lua and harness.
+#
+# kiwi_ipc_example_test(<name>
+#   COMMAND <program> [<arg>...]
+#   EXPECTED <file>                 expected stdout, relative to the example
+#   [WORKING_DIRECTORY <dir>]       default: the example's source directory
+#   [ENVIRONMENT <VAR=value>...]
+#   [REQUIRES <condition>...]       generator expressions that must all be 1;
+#                                   otherwise the test is reported as skipped
+#   [SKIP_MESSAGE <text>]           why, when it is skipped
+#   [TIMEOUT <seconds>])            default 60
+#
+# "pid=<digits>" is replaced with "pid=N" on both sides before comparing,
+# since the example prints its child's pid. The command must exit with 0.
+
+set(KIWI_IPC_EXAMPLE_CHECK ${CMAKE_CURRENT_LIST_DIR}/check_output.cmake)
+
+# A pipe name of this build tree's own (as examples/CMakeLists.txt does for
+# the C example), so that several build trees can run their tests at once.
+string(MD5 _kiwi_ipc_example_tree "${PROJECT_BINARY_DIR}")
+string(SUBSTRING "${_kiwi_ipc_example_tree}" 0 10 KIWI_IPC_EXAMPLE_TREE_ID)
+
+function(kiwi_ipc_example_test name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg ""
+    "EXPECTED;WORKING_DIRECTORY;TIMEOUT;SKIP_MESSAGE"
+    "COMMAND;ENVIRONMENT;REQUIRES")
+  if(NOT arg_WORKING_DIRECTORY)
+    set(arg_WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+  endif()
+  if(NOT arg_TIMEOUT)
+    set(arg_TIMEOUT 60)
+  endif()
+  set(enabled 1)
+  foreach(condition IN LISTS arg_REQUIRES)
+    set(enabled "$<AND:${enabled},${condition}>")
+  endforeach()
+  add_test(NAME ${name}
+    COMMAND ${CMAKE_COMMAND}
+            "-DEXPECTED=${CMAKE_CURRENT_SOURCE_DIR}/${arg_EXPECTED}"
+            "-DENABLED=${enabled}"
+            "-DSKIP_MESSAGE=${arg_SKIP_MESSAGE}"
+            "-DTIMEOUT=${arg_TIMEOUT}"
+            -P ${KIWI_IPC_EXAMPLE_CHECK} -- ${arg_COMMAND}
+    WORKING_DIRECTORY ${arg_WORKING_DIRECTORY})
+  math(EXPR ctest_timeout "${arg_TIMEOUT} + 30")
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "${arg_ENVIRONMENT}"
+    SKIP_REGULAR_EXPRESSION "kiwi-ipc example skipped: "
+    TIMEOUT ${ctest_timeout}
+    LABELS example)
+endfunction()
+
+# Where the bindings are built. examples/ is configured before swig/, so
+# these are the layouts that swig/python.cmake and swig/lua.cmake document,
+# and the targets are looked up at generate time ($<TARGET_EXISTS:...>).
+set(KIWI_IPC_EXAMPLE_PYTHONPATH ${PROJECT_BINARY_DIR}/python)
+set(KIWI_IPC_EXAMPLE_PYTHON_REQUIRES "$<TARGET_EXISTS:kiwi_ipc_python>")
+if(KIWI_IPC_BUILD_PYTHON AND NOT Python3_EXECUTABLE)
+  find_package(Python3 COMPONENTS Interpreter)
+endif()
+
+# kiwi_ipc_example_lua(<tag>) - <tag> is 54 (Lua 5.4) or jit (LuaJIT).
+# Sets, in the caller's scope:
+#   KIWI_IPC_EXAMPLE_LUA<tag>           the interpreter
+#   KIWI_IPC_EXAMPLE_LUA<tag>_ENV       LUA_PATH and LUA_CPATH (and their
+#                                       _5_4 forms) for its kiwi_ipc module
+#   KIWI_IPC_EXAMPLE_LUA<tag>_REQUIRES  conditions for kiwi_ipc_example_test
+# The paths hold no ';;' (the default path): a ';' would split the list.
+macro(kiwi_ipc_example_lua tag)
+  if("${tag}" STREQUAL "54")
+    find_program(KIWI_IPC_LUA_54_INTERPRETER NAMES lua5.4 lua54
+                 DOC "Lua interpreter that runs the Lua 5.4 tests")
+    set(_kiwi_dir ${PROJECT_BINARY_DIR}/lua/5.4)
+  else()
+    find_program(KIWI_IPC_LUA_jit_INTERPRETER NAMES luajit
+                 DOC "Lua interpreter that runs the Lua jit tests")
+    set(_kiwi_dir ${PROJECT_BINARY_DIR}/lua/jit)
+  endif()
+  set(KIWI_IPC_EXAMPLE_LUA${tag} ${KIWI_IPC_LUA_${tag}_INTERPRETER})
+  set(KIWI_IPC_EXAMPLE_LUA${tag}_ENV
+    "LUA_PATH=${_kiwi_dir}/?.lua" "LUA_CPATH=${_kiwi_dir}/?.so"
+    "LUA_PATH_5_4=${_kiwi_dir}/?.lua" "LUA_CPATH_5_4=${_kiwi_dir}/?.so")
+  set(KIWI_IPC_EXAMPLE_LUA${tag}_REQUIRES
+    "$<TARGET_EXISTS:kiwi_ipc_lua${tag}>"
+    "$<BOOL:${KIWI_IPC_LUA_${tag}_INTERPRETER}>")
+endmacro()
+
+# kiwi_ipc_example_standin(<target> <source.cs>) - build a Kiwi stand-in
+# (a C# transliteration of a .kiwi script, compiled with the KiwiIpc class
+# of tests_interop/peers) with Mono's mcs, as <target>.exe in this
+# directory of the build tree. Sets KIWI_IPC_EXAMPLE_STANDIN_REQUIRES
+# (false when mcs or mono is missing: the tests are then skipped) and
+# KIWI_IPC_EXAMPLE_MONO.
+find_program(KIWI_IPC_MCS mcs DOC "Mono's C# compiler, for the .NET peer")
+find_program(KIWI_IPC_MONO mono DOC "Mono's runtime, for the .NET peer")
+function(kiwi_ipc_example_standin target source)
+  set(KIWI_IPC_EXAMPLE_MONO ${KIWI_IPC_MONO} PARENT_SCOPE)
+  if(NOT KIWI_IPC_MCS OR NOT KIWI_IPC_MONO)
+    set(KIWI_IPC_EXAMPLE_STANDIN_REQUIRES 0 PARENT_SCOPE)
+    return()
+  endif()
+  set(exe ${CMAKE_CURRENT_BINARY_DIR}/${target}.exe)
+  set(kiwi_ipc_cs ${PROJECT_SOURCE_DIR}/tests_interop/peers/KiwiIpc.cs)
+  add_custom_command(
+    OUTPUT ${exe}
+    COMMAND ${KIWI_IPC_MCS} -nologo -warnaserror+ -out:${exe}
+            ${CMAKE_CURRENT_SOURCE_DIR}/${source} ${kiwi_ipc_cs}
+    DEPENDS ${source} ${kiwi_ipc_cs}
+    COMMENT "Building the Kiwi stand-in ${target}.exe with mcs"
+    VERBATIM)
+  add_custom_target(${target} ALL DEPENDS ${exe})
+  set(KIWI_IPC_EXAMPLE_STANDIN_REQUIRES 1 PARENT_SCOPE)
+endfunction()

@@ -550,6 +550,23 @@ static int echo_client_child(void *p)
     return 0;
 }
 
+/* Serve one echo on server handle s: the client sent "hello <id>". Returns
+ * the id. */
+static int serve_one_echo(int s)
+{
+    void *d;
+    size_t n;
+    assert_ok(ipc_recv_timeout(s, &d, &n, 10000));
+    assert_true(n == 7 && memcmp(d, "hello ", 6) == 0);
+    int id = ((char *)d)[6] - '0';
+    char reply[48];
+    int rn = snprintf(reply, sizeof reply, "echo %s", (char *)d);
+    ipc_free(d);
+    assert_ok(ipc_send(s, reply, (size_t)rn));
+    assert_ok(ipc_close(s));
+    return id;
+}
+
 static void listen_accept_three_clients(void **state)
 {
     (void)state;
@@ -563,20 +580,10 @@ static void listen_accept_three_clients(void **state)
     }
     int seen = 0;
     for (int i = 0; i < 3; i++) {
-        int s = assert_handle(ipc_accept(l, 10000));
-        void *d;
-        size_t n;
-        assert_ok(ipc_recv_timeout(s, &d, &n, 10000));
-        assert_true(n == 7 && memcmp(d, "hello ", 6) == 0);
-        int id = ((char *)d)[6] - '0';
+        int id = serve_one_echo(assert_handle(ipc_accept(l, 10000)));
         assert_true(id >= 0 && id < 3);
         assert_false(seen & (1 << id));
         seen |= 1 << id;
-        char reply[48];
-        int rn = snprintf(reply, sizeof reply, "echo %s", (char *)d);
-        ipc_free(d);
-        assert_ok(ipc_send(s, reply, (size_t)rn));
-        assert_ok(ipc_close(s));
     }
     for (int i = 0; i < 3; i++)
         assert_int_equal(tu_wait(pids[i], 10000), 0);
@@ -585,6 +592,37 @@ static void listen_accept_three_clients(void **state)
     assert_true(tu_is_listening(path));
     assert_ok(ipc_close(l));
     assert_false(path_exists(path));
+}
+
+/* Clients that all connect at once are served one per create, and none is
+ * lost. Regression: create used to accept and only then remove the path,
+ * and a second client connecting in between was queued on a listener that
+ * was about to close, then found its pipe reset. */
+static void racing_clients_one_per_create(void **state)
+{
+    (void)state;
+    const char *path = tu_name();
+    enum { CLIENTS = 4, ROUNDS = 5 };
+    for (int r = 0; r < ROUNDS; r++) {
+        echo_client ec[CLIENTS];
+        pid_t pids[CLIENTS];
+        for (int i = 0; i < CLIENTS; i++) {
+            ec[i] = (echo_client){path, i};
+            pids[i] = tu_fork(echo_client_child, &ec[i]);
+        }
+        int seen = 0;
+        for (int i = 0; i < CLIENTS; i++) {
+            int id =
+                serve_one_echo(assert_handle(ipc_create_timeout(path, 10000)));
+            assert_true(id >= 0 && id < CLIENTS);
+            assert_false(seen & (1 << id));
+            seen |= 1 << id;
+        }
+        for (int i = 0; i < CLIENTS; i++)
+            assert_int_equal(tu_wait(pids[i], 10000), 0);
+        assert_int_equal(seen, (1 << CLIENTS) - 1);
+        assert_false(path_exists(path));
+    }
 }
 
 static void accept_timeout(void **state)
@@ -995,6 +1033,7 @@ int main(int argc, char **argv)
         T(socket_file_mode_0600),
         T(create_frees_name_after_accept),
         T(listen_accept_three_clients),
+        T(racing_clients_one_per_create),
         T(accept_timeout),
         T(close_listener_removes_only_its_file),
         T(close_wakes_blocked_accept),

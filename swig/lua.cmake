@@ -47,6 +47,31 @@ add_custom_target(kiwi_ipc_lua_wrapper DEPENDS ${_kiwi_lua_wrapper})
 set(_kiwi_lua_layer ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc.lua)
 set_property(GLOBAL PROPERTY KIWI_IPC_LUA_FLAVOURS "")
 
+# Install (component "lua"): each Lua's kiwi_ipc_core.so and kiwi_ipc.lua go
+# into that Lua's module directories, prefix-relative like Debian's and
+# LuaRocks' layouts, each overridable:
+#   KIWI_IPC_LUA_54_CMOD_DIR   <libdir>/lua/5.4     KIWI_IPC_LUA_54_LMOD_DIR   share/lua/5.4
+#   KIWI_IPC_LUA_jit_CMOD_DIR  <libdir>/lua/5.1     KIWI_IPC_LUA_jit_LMOD_DIR  share/lua/5.1
+# Every Lua built is installed, unless KIWI_IPC_LUA_INSTALL_FOR names an
+# interpreter: then only the module for that Lua is (the rockspec passes
+# LuaRocks' $(LUA), since a rock tree is for one Lua), and configuring fails
+# if that module could not be built.
+set(KIWI_IPC_LUA_INSTALL_FOR "" CACHE STRING
+  "Install only the Lua module for this Lua interpreter (default: every Lua built)")
+set(_kiwi_lua_install_only "")
+if(KIWI_IPC_LUA_INSTALL_FOR)
+  # "jit" for LuaJIT, else the Lua version: the names of the build dirs.
+  execute_process(
+    COMMAND ${KIWI_IPC_LUA_INSTALL_FOR} -e
+            "io.write(jit and 'jit' or _VERSION:match('%d+%.%d+'))"
+    OUTPUT_VARIABLE _kiwi_lua_install_only
+    RESULT_VARIABLE _kiwi_lua_rc)
+  if(NOT _kiwi_lua_rc EQUAL 0 OR NOT _kiwi_lua_install_only)
+    message(FATAL_ERROR "kiwi-ipc: KIWI_IPC_LUA_INSTALL_FOR: cannot run "
+      "${KIWI_IPC_LUA_INSTALL_FOR} to ask its Lua version")
+  endif()
+endif()
+
 # _kiwi_ipc_add_lua(TAG DIR ABI LABEL [VERSION_PREFIX re] PACKAGES...
 #                   INTERPRETERS...)
 #   TAG  names targets and tests (54, jit); DIR the build-tree directory
@@ -124,10 +149,13 @@ function(_kiwi_ipc_add_lua tag dir abi label)
       CACHE STRING "Where to install the ${label} C module")
   set(KIWI_IPC_LUA_${tag}_LMOD_DIR ${CMAKE_INSTALL_DATADIR}/lua/${abi}
       CACHE STRING "Where to install kiwi_ipc.lua for ${label}")
-  install(TARGETS kiwi_ipc_lua${tag}
-    LIBRARY DESTINATION ${KIWI_IPC_LUA_${tag}_CMOD_DIR} COMPONENT lua)
-  install(FILES ${_kiwi_lua_layer}
-    DESTINATION ${KIWI_IPC_LUA_${tag}_LMOD_DIR} COMPONENT lua)
+  if(NOT _kiwi_lua_install_only OR _kiwi_lua_install_only STREQUAL dir)
+    install(TARGETS kiwi_ipc_lua${tag}
+      LIBRARY DESTINATION ${KIWI_IPC_LUA_${tag}_CMOD_DIR} COMPONENT lua)
+    install(FILES ${_kiwi_lua_layer}
+      DESTINATION ${KIWI_IPC_LUA_${tag}_LMOD_DIR} COMPONENT lua)
+    set_property(GLOBAL APPEND PROPERTY KIWI_IPC_LUA_INSTALLED ${tag})
+  endif()
 
   set_property(GLOBAL APPEND PROPERTY KIWI_IPC_LUA_FLAVOURS ${tag})
   set_property(GLOBAL PROPERTY KIWI_IPC_LUA_${tag}_DIR ${out})
@@ -141,3 +169,12 @@ _kiwi_ipc_add_lua(54 5.4 5.4 "Lua 5.4" VERSION_PREFIX "5\\.4"
 _kiwi_ipc_add_lua(jit jit 5.1 "LuaJIT"
   PACKAGES luajit
   INTERPRETERS luajit)
+
+if(_kiwi_lua_install_only)
+  get_property(_kiwi_lua_installed GLOBAL PROPERTY KIWI_IPC_LUA_INSTALLED)
+  if(NOT _kiwi_lua_installed)
+    message(FATAL_ERROR "kiwi-ipc: KIWI_IPC_LUA_INSTALL_FOR is "
+      "${KIWI_IPC_LUA_INSTALL_FOR} (Lua ${_kiwi_lua_install_only}), but no "
+      "module for that Lua was built (see the messages above)")
+  endif()
+endif()

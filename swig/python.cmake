@@ -13,7 +13,25 @@ if(NOT Python3_EXECUTABLE)
   find_program(Python3_EXECUTABLE NAMES python3 python
     DOC "Python interpreter the binding is built for")
 endif()
-find_package(Python3 REQUIRED COMPONENTS Interpreter Development.Module)
+# abi3: one module for every CPython >= 3.9 (Python's stable ABI). The
+# typemaps compile under Py_LIMITED_API; see python_typemaps.i for what the
+# limited API costs (one copy of bytearray/memoryview payloads on send).
+# pyproject.toml turns this on for the wheel. CMake >= 3.26 does it through
+# FindPython (Development.SABIModule, USE_SABI); older CMake by hand, which
+# is the same thing on Linux and macOS, where modules do not link libpython.
+if(SKBUILD_SABI_VERSION)
+  set(_kiwi_py_abi3_default ON) # wheel.py-api = "cp39" in pyproject.toml
+else()
+  set(_kiwi_py_abi3_default OFF)
+endif()
+option(KIWI_IPC_PYTHON_ABI3
+  "Build the Python module for the stable ABI (abi3, CPython >= 3.9)"
+  ${_kiwi_py_abi3_default})
+set(_kiwi_py_components Interpreter Development.Module)
+if(KIWI_IPC_PYTHON_ABI3 AND CMAKE_VERSION VERSION_GREATER_EQUAL 3.26)
+  list(APPEND _kiwi_py_components Development.SABIModule)
+endif()
+find_package(Python3 REQUIRED COMPONENTS ${_kiwi_py_components})
 
 # The importable tree; tests_py/CMakeLists.txt puts it on PYTHONPATH.
 set(KIWI_IPC_PYTHON_DIR "${PROJECT_BINARY_DIR}/python" CACHE INTERNAL
@@ -42,7 +60,19 @@ add_custom_command(
   VERBATIM)
 
 # Generated code does not get kiwi_ipc_warnings (nor its -Werror).
-Python3_add_library(kiwi_ipc_python MODULE WITH_SOABI "${_kiwi_py_wrap}")
+if(NOT KIWI_IPC_PYTHON_ABI3)
+  Python3_add_library(kiwi_ipc_python MODULE WITH_SOABI "${_kiwi_py_wrap}")
+elseif(CMAKE_VERSION VERSION_GREATER_EQUAL 3.26)
+  # Defines Py_LIMITED_API=0x03090000 and names the module *.abi3.so.
+  Python3_add_library(kiwi_ipc_python MODULE USE_SABI 3.9 WITH_SOABI
+    "${_kiwi_py_wrap}")
+else()
+  Python3_add_library(kiwi_ipc_python MODULE "${_kiwi_py_wrap}")
+  target_compile_definitions(kiwi_ipc_python PRIVATE
+    Py_LIMITED_API=0x03090000)
+  set_target_properties(kiwi_ipc_python PROPERTIES
+    SUFFIX ".abi3${CMAKE_SHARED_MODULE_SUFFIX}")
+endif()
 set_target_properties(kiwi_ipc_python PROPERTIES
   OUTPUT_NAME _kiwi_ipc
   # A generator expression keeps multi-config generators from adding a
@@ -77,3 +107,40 @@ foreach(_f IN LISTS _kiwi_py_files)
 endforeach()
 add_custom_target(kiwi_ipc_python_package ALL DEPENDS ${_kiwi_py_copies})
 add_dependencies(kiwi_ipc_python kiwi_ipc_python_package)
+
+# Install: the package (module + hand-written files) into a site-packages
+# directory, component "python".
+#
+# KIWI_IPC_PYTHON_INSTALL_DIR is that directory. Its default is the chosen
+# interpreter's own site-packages (Python3_SITEARCH) made relative to that
+# interpreter's sys.prefix, e.g. lib/python3.11/site-packages: it follows
+# CMAKE_INSTALL_PREFIX and `cmake --install --prefix`, so a staged or
+# temporary install never writes into the interpreter behind your back, and
+# installing with the interpreter's prefix (a venv, /usr, pyenv's version
+# directory) lands exactly in its site-packages. An absolute value is used as
+# is, e.g. -DKIWI_IPC_PYTHON_INSTALL_DIR=${Python3_SITEARCH}. Under
+# scikit-build-core (pip, python -m build) the package goes into the wheel's
+# platlib directory instead.
+if(SKBUILD)
+  set(_kiwi_py_install_dir "${SKBUILD_PLATLIB_DIR}")
+else()
+  execute_process(
+    COMMAND "${Python3_EXECUTABLE}" -c "import sys; print(sys.prefix)"
+    OUTPUT_VARIABLE _kiwi_py_prefix OUTPUT_STRIP_TRAILING_WHITESPACE)
+  set(_kiwi_py_default "${Python3_SITEARCH}")
+  if(_kiwi_py_prefix)
+    file(RELATIVE_PATH _kiwi_py_rel "${_kiwi_py_prefix}" "${Python3_SITEARCH}")
+    if(NOT _kiwi_py_rel MATCHES "^\\.\\.")
+      set(_kiwi_py_default "${_kiwi_py_rel}")
+    endif()
+  endif()
+  set(KIWI_IPC_PYTHON_INSTALL_DIR "${_kiwi_py_default}" CACHE STRING
+    "site-packages directory to install the kiwi_ipc package into (relative: to the prefix)")
+  set(_kiwi_py_install_dir "${KIWI_IPC_PYTHON_INSTALL_DIR}")
+endif()
+install(TARGETS kiwi_ipc_python
+  LIBRARY DESTINATION "${_kiwi_py_install_dir}/kiwi_ipc" COMPONENT python)
+list(TRANSFORM _kiwi_py_files PREPEND "${_kiwi_py_src}/"
+  OUTPUT_VARIABLE _kiwi_py_sources)
+install(FILES ${_kiwi_py_sources}
+  DESTINATION "${_kiwi_py_install_dir}/kiwi_ipc" COMPONENT python)

@@ -22,6 +22,11 @@
  *   buffer is copied once and freed with ipc_free().
  * - Names: str, bytes or os.PathLike, encoded like any file name; a NUL in a
  *   name raises ValueError instead of silently cutting the name short.
+ * - Limited API: everything here also compiles with Py_LIMITED_API=0x03090000
+ *   (the abi3 wheel, KIWI_IPC_PYTHON_ABI3), where the buffer protocol and
+ *   str's UTF-8 cache are out of reach before 3.11 and 3.10: a send from
+ *   anything but bytes then copies the payload once (bytes still go in
+ *   place), with the same results and errors.
  */
 
 %begin %{
@@ -32,6 +37,21 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * The buffer protocol (Py_buffer, PyObject_GetBuffer) is in the limited API
+ * from Python 3.11 only, and PyUnicode_AsUTF8AndSize from 3.10.
+ */
+#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 >= 0x030B0000
+#define KIWI_PY_HAVE_BUFFER 1
+#else
+#define KIWI_PY_HAVE_BUFFER 0
+#endif
+#if !defined(Py_LIMITED_API)
+#define KIWI_PY_HAVE_UTF8_CACHE 1
+#else
+#define KIWI_PY_HAVE_UTF8_CACHE 0
+#endif
 
 /* kiwi_ipc._errors._from_status(code, message, os_errno) -> exception. */
 static PyObject *kiwi_py_error_factory;
@@ -133,13 +153,125 @@ static PyObject *kiwi_py_bytes(const void *p, size_t n)
     if (b == NULL)
         return NULL;
     if (n >= ((size_t)1 << 20)) {
+        char *dst = PyBytes_AsString(b);
         Py_BEGIN_ALLOW_THREADS
-        memcpy(PyBytes_AS_STRING(b), p, n);
+        memcpy(dst, p, n);
         Py_END_ALLOW_THREADS
     } else if (n > 0) {
-        memcpy(PyBytes_AS_STRING(b), p, n);
+        memcpy(PyBytes_AsString(b), p, n);
     }
     return b;
+}
+
+/*
+ * A payload to send, borrowed from a Python object for the length of one
+ * call: the object's own memory when it can be (a contiguous buffer, an
+ * ASCII str, or under the limited API a bytes object), else a bytes copy.
+ */
+typedef struct kiwi_py_payload {
+    PyObject *owned; /* the bytes copy, or NULL */
+#if KIWI_PY_HAVE_BUFFER
+    Py_buffer view;
+    int have_view;
+#endif
+} kiwi_py_payload;
+/* Zeroed, so that releasing a payload never taken is harmless (SWIG's fail
+ * path frees every argument, also those it has not converted yet). */
+#define KIWI_PY_PAYLOAD_INIT {0}
+
+/* Point *data, *len at obj's bytes. 0, or -1 with an exception set. */
+static int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p,
+                               void **data, size_t *len)
+{
+    char *buf;
+    Py_ssize_t n;
+
+    p->owned = NULL;
+#if KIWI_PY_HAVE_BUFFER
+    p->have_view = 0;
+#endif
+    if (PyUnicode_Check(obj)) {
+#if KIWI_PY_HAVE_UTF8_CACHE
+        if (PyUnicode_IS_ASCII(obj)) {
+            const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
+            if (s == NULL)
+                return -1;
+            *data = (void *)s;
+            *len = (size_t)n;
+            return 0;
+        }
+#endif
+        p->owned = PyUnicode_AsUTF8String(obj);
+    } else if (PyBytes_Check(obj)) {
+        /* Immutable: in place, with or without the buffer protocol. */
+        if (PyBytes_AsStringAndSize(obj, &buf, &n) < 0)
+            return -1;
+        *data = buf;
+        *len = (size_t)n;
+        return 0;
+    } else {
+#if KIWI_PY_HAVE_BUFFER
+        if (!PyObject_CheckBuffer(obj))
+            goto not_bytes_like;
+        if (PyObject_GetBuffer(obj, &p->view, PyBUF_SIMPLE) == 0) {
+            p->have_view = 1;
+            *data = p->view.buf;
+            *len = (size_t)p->view.len;
+            return 0;
+        }
+        /* Not contiguous (a strided memoryview): one copy. */
+        PyErr_Clear();
+        p->owned = PyBytes_FromObject(obj);
+#else
+        /* A memoryview accepts exactly the objects that have the buffer
+         * protocol; the copy is bytes(memoryview(obj)). */
+        PyObject *mv = PyMemoryView_FromObject(obj);
+        if (mv == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError))
+                return -1;
+            PyErr_Clear();
+            goto not_bytes_like;
+        }
+        p->owned = PyBytes_FromObject(mv);
+        Py_DECREF(mv);
+#endif
+    }
+    if (p->owned == NULL)
+        return -1;
+    if (PyBytes_AsStringAndSize(p->owned, &buf, &n) < 0)
+        return -1;
+    *data = buf;
+    *len = (size_t)n;
+    return 0;
+
+not_bytes_like: {
+#ifndef Py_LIMITED_API
+        PyErr_Format(PyExc_TypeError,
+                     "a message must be str or a bytes-like object, not %.200s",
+                     Py_TYPE(obj)->tp_name);
+#else
+        /* The type object is opaque in the limited API. */
+        PyObject *type_name =
+            PyObject_GetAttrString((PyObject *)Py_TYPE(obj), "__name__");
+        if (type_name == NULL)
+            return -1;
+        PyErr_Format(PyExc_TypeError,
+                     "a message must be str or a bytes-like object, not %.200U",
+                     type_name);
+        Py_DECREF(type_name);
+#endif
+        return -1;
+    }
+}
+
+static void kiwi_py_payload_release(kiwi_py_payload *p)
+{
+#if KIWI_PY_HAVE_BUFFER
+    if (p->have_view)
+        PyBuffer_Release(&p->view);
+    p->have_view = 0;
+#endif
+    Py_CLEAR(p->owned);
 }
 %}
 
@@ -214,7 +346,9 @@ static PyObject *kiwi_py_bytes(const void *p, size_t n)
 %typemap(in) const char *name (PyObject *encoded = NULL) {
     if (!PyUnicode_FSConverter($input, &encoded))
         SWIG_fail;
-    $1 = PyBytes_AS_STRING(encoded);
+    $1 = PyBytes_AsString(encoded);
+    if ($1 == NULL)
+        SWIG_fail;
 }
 %typemap(freearg) const char *name {
     Py_XDECREF(encoded$argnum);
@@ -223,50 +357,16 @@ static PyObject *kiwi_py_bytes(const void *p, size_t n)
 /*
  * A payload to send: str (UTF-8, strict) or any bytes-like object. A
  * contiguous buffer and an ASCII str are used in place; the buffer stays
- * exported (so a bytearray cannot be resized) until the call is over.
+ * exported (so a bytearray cannot be resized) until the call is over. See
+ * kiwi_py_payload_get() for the limited API.
  */
 %typemap(in) (const void *data, size_t len)
-    (Py_buffer view, int have_view = 0, PyObject *owned = NULL) {
-    if (PyUnicode_Check($input)) {
-        if (PyUnicode_IS_ASCII($input)) {
-            Py_ssize_t n;
-            const char *s = PyUnicode_AsUTF8AndSize($input, &n);
-            if (s == NULL)
-                SWIG_fail;
-            $1 = (void *)s;
-            $2 = (size_t)n;
-        } else {
-            owned = PyUnicode_AsUTF8String($input);
-            if (owned == NULL)
-                SWIG_fail;
-            $1 = PyBytes_AS_STRING(owned);
-            $2 = (size_t)PyBytes_GET_SIZE(owned);
-        }
-    } else if (PyObject_CheckBuffer($input)) {
-        if (PyObject_GetBuffer($input, &view, PyBUF_SIMPLE) == 0) {
-            have_view = 1;
-            $1 = view.buf;
-            $2 = (size_t)view.len;
-        } else {
-            /* Not contiguous (a strided memoryview): one copy. */
-            PyErr_Clear();
-            owned = PyBytes_FromObject($input);
-            if (owned == NULL)
-                SWIG_fail;
-            $1 = PyBytes_AS_STRING(owned);
-            $2 = (size_t)PyBytes_GET_SIZE(owned);
-        }
-    } else {
-        PyErr_Format(PyExc_TypeError,
-                     "a message must be str or a bytes-like object, not %.200s",
-                     Py_TYPE($input)->tp_name);
+    (kiwi_py_payload payload = KIWI_PY_PAYLOAD_INIT) {
+    if (kiwi_py_payload_get($input, &payload, &$1, &$2) < 0)
         SWIG_fail;
-    }
 }
 %typemap(freearg) (const void *data, size_t len) {
-    if (have_view$argnum)
-        PyBuffer_Release(&view$argnum);
-    Py_XDECREF(owned$argnum);
+    kiwi_py_payload_release(&payload$argnum);
 }
 
 /*

@@ -1,0 +1,91 @@
+/*
+ * kiwi.c - the kiwi-ipc C API contender: ipc_create()/ipc_connect(),
+ * ipc_send(), ipc_recv() and ipc_free(), nothing else.
+ *
+ *   kiwi_c ROLE WORKLOAD PATH COUNT SIZE     (see bench.h)
+ *   kiwi_c --version                         prints ipc_version()
+ *
+ * PATH is absolute, so kiwi-ipc uses it verbatim as the socket path.
+ */
+#include "bench.h"
+
+#include "kiwi_ipc.h"
+
+static void check(int rc, const char *call)
+{
+    if (rc < 0) {
+        fprintf(stderr, "kiwi_c: %s: %s\n", call, ipc_last_error());
+        exit(1);
+    }
+}
+
+/* Not inlined, so that callgrind can collect just this loop
+ * (--toggle-collect=bench_pingpong). */
+__attribute__((noinline)) static void
+bench_pingpong(int h, const struct bench_args *a, const char *payload)
+{
+    long warm = bench_warmup(a->count);
+    double t0 = 0;
+    for (long i = 0; i < warm + a->count; i++) {
+        if (i == warm) {
+            t0 = bench_now();
+        }
+        void *msg;
+        size_t len;
+        if (a->server) {
+            check(ipc_recv(h, &msg, &len), "recv");
+            check(ipc_send(h, msg, len), "send");
+        } else {
+            check(ipc_send(h, payload, a->size), "send");
+            check(ipc_recv(h, &msg, &len), "recv");
+            bench_check(msg, len, a->size);
+        }
+        ipc_free(msg);
+    }
+    if (!a->server) {
+        bench_report(bench_now() - t0);
+    }
+}
+
+static void bench_stream(int h, const struct bench_args *a, const char *payload)
+{
+    void *msg;
+    size_t len;
+    if (a->server) {
+        double t0 = bench_now();
+        check(ipc_send(h, "g", 1), "send");
+        for (long i = 0; i < a->count; i++) {
+            check(ipc_recv(h, &msg, &len), "recv");
+            bench_check(msg, len, a->size);
+            ipc_free(msg);
+        }
+        bench_report(bench_now() - t0);
+    } else {
+        check(ipc_recv(h, &msg, &len), "recv"); /* "go" */
+        ipc_free(msg);
+        for (long i = 0; i < a->count; i++) {
+            check(ipc_send(h, payload, a->size), "send");
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("%s\n", ipc_version());
+        return 0;
+    }
+    struct bench_args a;
+    bench_parse(argc, argv, 1, &a);
+    char *payload = a.server ? NULL : bench_payload(a.size);
+    int h = a.server ? ipc_create(a.path) : ipc_connect(a.path);
+    check(h, a.server ? "create" : "connect");
+    if (a.pingpong) {
+        bench_pingpong(h, &a, payload);
+    } else {
+        bench_stream(h, &a, payload);
+    }
+    ipc_close(h);
+    free(payload);
+    return 0;
+}

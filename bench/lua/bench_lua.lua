@@ -1,0 +1,131 @@
+-- The Lua contenders, for Lua 5.4 and LuaJIT alike.
+--
+--     lua5.4|luajit bench_lua.lua IMPL ROLE WORKLOAD PATH COUNT SIZE
+--
+-- IMPL is one of
+--     kiwi        kiwi-ipc's Kiwi-shaped calls: ipc.create/connect,
+--                 ipc.send(h, s), ipc.recv(h)
+--     luasocket   luasocket's socket.unix (Debian lua-socket): a frame is
+--                 string.pack(">s4", s) in one send(), received with
+--                 receive(4) and receive(n). LuaJIT has no string.pack: there
+--                 the 4-byte big-endian header is built by hand.
+--
+-- ROLE, WORKLOAD, PATH, COUNT and SIZE are as for every contender (see
+-- bench/c/bench.h): the timing side prints "seconds=<float>". The clock is
+-- luasocket's socket.gettime() for both (Lua has no wall clock of its own).
+-- A receiver drops each message before the next; messages of 16 MiB and more
+-- are also collected at once (collectgarbage()), so that a receiver holds
+-- one at a time, as in the other languages.
+
+local impl, role, workload, path, count, size = ...
+count, size = tonumber(count), tonumber(size)
+local server = role == "server"
+
+local socket = require "socket"
+local now = socket.gettime
+
+-- Made before connecting (the receiver's clock may start right after), and
+-- by the client only (the server's peak RSS is its receiving alone).
+local payload = server and "" or string.rep("x", size)
+
+local send, recv, close
+
+if impl == "kiwi" then
+  local ipc = require "kiwi_ipc"
+  local h = server and assert(ipc.create(path)) or assert(ipc.connect(path))
+  local ipc_send, ipc_recv = ipc.send, ipc.recv
+  send = function(msg) assert(ipc_send(h, msg)) end
+  recv = function() return assert(ipc_recv(h)) end
+  close = function() ipc.close(h) end
+elseif impl == "luasocket" then
+  local unix = require "socket.unix"
+  local c
+  if server then
+    local listener = assert(unix.stream())
+    assert(listener:bind(path))
+    assert(listener:listen(1))
+    c = assert(listener:accept())
+    listener:close()
+    os.remove(path)
+  else
+    local give_up = now() + 30
+    while true do
+      c = assert(unix.stream())
+      local ok, err = c:connect(path)
+      if ok then break end
+      c:close()
+      if now() > give_up then error("connect: " .. tostring(err)) end
+      socket.sleep(0.001) -- the server has not bound yet
+    end
+  end
+
+  local frame, length
+  if string.pack then
+    local pack, unpack = string.pack, string.unpack
+    frame = function(msg) return pack(">s4", msg) end
+    length = function(hdr) return (unpack(">i4", hdr)) end
+  else
+    local char, byte, floor = string.char, string.byte, math.floor
+    frame = function(msg)
+      local n = #msg
+      return char(floor(n / 16777216) % 256, floor(n / 65536) % 256,
+                  floor(n / 256) % 256, n % 256) .. msg
+    end
+    length = function(hdr)
+      local a, b, x, d = byte(hdr, 1, 4)
+      return ((a * 256 + b) * 256 + x) * 256 + d
+    end
+  end
+
+  send = function(msg) assert(c:send(frame(msg))) end
+  recv = function()
+    local n = length(assert(c:receive(4)))
+    if n == 0 then return "" end
+    return assert(c:receive(n))
+  end
+  close = function() c:close() end
+else
+  error("unknown IMPL " .. tostring(impl))
+end
+
+local function check(msg)
+  if #msg ~= size or (size > 0 and (msg:byte(1) ~= 120 or msg:byte(-1) ~= 120)) then
+    io.stderr:write(("bench_lua: got a %d-byte message, wanted %d\n"):format(#msg, size))
+    os.exit(1)
+  end
+end
+
+local function report(seconds)
+  io.stdout:write(("seconds=%.9f\n"):format(seconds))
+  io.stdout:flush()
+end
+
+if workload == "pingpong" then
+  local warm = math.floor(count / 10)
+  local t0 = 0
+  for i = 1, warm + count do
+    if i == warm + 1 then t0 = now() end
+    if server then
+      send(recv())
+    else
+      send(payload)
+      check(recv())
+    end
+  end
+  if not server then report(now() - t0) end
+elseif server then
+  local big = size >= 16 * 1024 * 1024
+  local t0 = now()
+  send("g")
+  for _ = 1, count do
+    local msg = recv()
+    check(msg)
+    msg = nil
+    if big then collectgarbage() end
+  end
+  report(now() - t0)
+else
+  recv() -- "go"
+  for _ = 1, count do send(payload) end
+end
+close()

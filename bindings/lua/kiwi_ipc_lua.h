@@ -44,9 +44,9 @@ void kiwi_lua_pushmessage(lua_State *L, void *data, size_t len);
 int kiwi_lua_failure(lua_State *L, int status);
 
 /*
- * Bracket a blocking call. While a call waits, SIGINT is observed by a
- * handler of ours that chains to the one that was there (lua.c's), so that
- * the library's interrupt hook can stop the wait. See kiwi_ipc_lua.c.
+ * Bracket a blocking call. SIGINT is observed by a handler of ours, put in
+ * front of the one that was there (lua.c's) and chaining to it, so that the
+ * library's interrupt hook can stop the wait. See kiwi_ipc_lua.c.
  */
 void kiwi_lua_wait_begin(void);
 void kiwi_lua_wait_end(void);

@@ -63,7 +63,47 @@ def _closed() -> ValueError:
     return ValueError("I/O operation on closed pipe")
 
 
-class Pipe:
+class _Owner:
+    """What Pipe and Listener share: one C handle of their own, released
+    once by close(), and released with a ResourceWarning (as a socket is)
+    if the object is collected while still open."""
+
+    _handle: Optional[int] = None
+
+    @property
+    def closed(self) -> bool:
+        """True once close() has been called."""
+        return self._handle is None
+
+    def _release(self) -> None:
+        h = self._handle
+        if h is None:
+            return
+        self._handle = None
+        try:
+            _c.ipc_close(h)
+        except BadHandleError:
+            pass
+
+    def close(self) -> None:
+        """Release the handle. Idempotent."""
+        self._release()
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            try:
+                warnings.warn("unclosed " + repr(self), ResourceWarning,
+                              source=self)
+            finally:
+                self._release()
+
+
+class Pipe(_Owner):
     """One end of a Kiwi pipe: a connected, message-oriented channel.
 
     Get one with Pipe.create(name) (be the server for one client),
@@ -134,11 +174,6 @@ class Pipe:
         """The C library's int handle (still readable after close(); the
         number is never reused, so it never reaches another pipe)."""
         return self._number
-
-    @property
-    def closed(self) -> bool:
-        """True once close() has been called."""
-        return self._handle is None
 
     def _live(self) -> int:
         h = self._handle
@@ -264,40 +299,18 @@ class Pipe:
     def close(self) -> None:
         """Close the pipe. Idempotent. A call blocked on it in another
         thread wakes up with PipeClosedError."""
-        h = self._handle
-        if h is None:
-            return
-        self._handle = None
-        try:
-            _c.ipc_close(h)
-        except BadHandleError:
-            pass
+        self._release()
 
     def __enter__(self) -> "Pipe":
         self._live()
         return self
-
-    def __exit__(self, exc_type: Optional[Type[BaseException]],
-                 exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # Like a socket: an unclosed Pipe is closed when collected, with a
-        # ResourceWarning (shown under -W default or in tests).
-        if getattr(self, "_handle", None) is not None:
-            try:
-                warnings.warn("unclosed " + repr(self), ResourceWarning,
-                              source=self)
-            finally:
-                self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._handle is None else "open"
         return "<kiwi_ipc.Pipe handle=%d %s>" % (self._number, state)
 
 
-class Listener:
+class Listener(_Owner):
     """A server on pipe ``name`` for any number of clients.
 
     Listener(name) starts listening at once (it does not block); accept()
@@ -324,11 +337,6 @@ class Listener:
         """The C library's int handle of the listener."""
         return self._number
 
-    @property
-    def closed(self) -> bool:
-        """True once close() has been called."""
-        return self._handle is None
-
     def accept(self, timeout: Timeout = None) -> Pipe:
         """Wait for the next client, at most ``timeout`` seconds (None:
         forever), and return its Pipe. Raises IpcTimeoutError (a
@@ -352,32 +360,12 @@ class Listener:
 
     def close(self) -> None:
         """Stop listening and remove the socket file. Idempotent."""
-        h = self._handle
-        if h is None:
-            return
-        self._handle = None
-        try:
-            _c.ipc_close(h)
-        except BadHandleError:
-            pass
+        self._release()
 
     def __enter__(self) -> "Listener":
         if self._handle is None:
             raise ValueError("listener is closed")
         return self
-
-    def __exit__(self, exc_type: Optional[Type[BaseException]],
-                 exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_handle", None) is not None:
-            try:
-                warnings.warn("unclosed " + repr(self), ResourceWarning,
-                              source=self)
-            finally:
-                self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._handle is None else "open"

@@ -233,6 +233,50 @@ IPC_API int ipc_recv_timeout(int handle, void **data, size_t *len,
                              int timeout_ms);
 
 /*
+ * ipc_alloc_fn - supplies the memory for one message received by
+ * ipc_recv_alloc(): returns a buffer of at least `len` bytes (not NULL, even
+ * for len 0), or NULL when there is no memory. `ctx` is ipc_recv_alloc()'s.
+ *
+ * It runs on the receiving thread, inside the receive, with the pipe's
+ * receive lock held: it must not receive on the same pipe.
+ */
+typedef void *(*ipc_alloc_fn)(void *ctx, size_t len);
+
+/*
+ * ipc_recv_alloc - ipc_recv_timeout() into memory of the caller's, so that
+ * a binding can receive straight into its own string object and a C program
+ * into its own buffers: no second buffer, no copy.
+ *
+ * As soon as the header of the next message has arrived, calls
+ * alloc(ctx, length) once and writes the payload there: exactly `length`
+ * bytes, no NUL after them. On success stores the length in *len and
+ * returns 0; the buffer is the caller's, as it was all along. The library
+ * never touches it after the call returns.
+ *
+ * Errors, statuses and the rules for timeouts are ipc_recv_timeout()'s, and
+ * nothing is lost on any of them:
+ * - a message over ipc_set_max_message() is skipped without calling alloc;
+ * - when alloc returns NULL the call returns IPC_ENOMEM, and the message
+ *   waits for the next receive (which calls alloc again);
+ * - when the call ends in the middle of a message (IPC_ETIMEDOUT,
+ *   IPC_EINTR), the bytes already written to the buffer are copied back
+ *   into the pipe: the next receive, of either kind, continues the message,
+ *   and the caller may free the buffer. A failed call's buffer is always
+ *   the caller's to free (keep it in ctx).
+ *
+ * Memory: unlike ipc_recv(), the whole length is asked for before the
+ * bytes come. A fresh malloc() of a large block is address space that the
+ * kernel backs only as bytes are written, so a bogus header costs little
+ * real memory; an allocator that touches its memory does pay at once. Use
+ * ipc_set_max_message() to bound what a peer may announce.
+ *
+ * Returns 0, or IPC_EINVAL (alloc or len is NULL) and the statuses of
+ * ipc_recv().
+ */
+IPC_API int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx,
+                           size_t *len, int timeout_ms);
+
+/*
  * ipc_listen - start a server at pipe `name` for any number of clients.
  *
  * Same checks as ipc_create() (a live server is refused, a stale socket is

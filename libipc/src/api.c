@@ -192,6 +192,24 @@ int ipc_recv_timeout(int handle, void **data, size_t *len, int timeout_ms)
     return rc;
 }
 
+int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx, size_t *len,
+                   int timeout_ms)
+{
+    if (alloc == NULL || len == NULL) {
+        return ipc__fail(IPC_EINVAL, 0, "recv(%d): alloc or len is NULL",
+                         handle);
+    }
+    *len = 0;
+    int rc;
+    struct ipc__handle *h = borrow("recv", handle, IPC__PIPE, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    rc = ipc__pipe_recv_alloc(h->obj, handle, alloc, ctx, len, timeout_ms);
+    ipc__handle_put(h);
+    return rc;
+}
+
 int ipc_close(int handle)
 {
     struct ipc__handle *h = ipc__handle_take(handle);

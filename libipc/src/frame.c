@@ -117,11 +117,20 @@ int ipc__dec_feed(ipc__decoder *d, const void *bytes, size_t len, size_t *used)
             if (take > len - at) {
                 take = len - at;
             }
-            if (d->have + take >= d->cap && reserve(d, target(d, take)) != 0) {
-                rc = IPC_ENOMEM;
-                break;
+            char *dst = d->ext;
+            if (dst == NULL) {
+                if (d->lazy) {
+                    rc = IPC__DEC_NEED_BUF;
+                    break;
+                }
+                if (d->have + take >= d->cap &&
+                    reserve(d, target(d, take)) != 0) {
+                    rc = IPC_ENOMEM;
+                    break;
+                }
+                dst = d->buf;
             }
-            memcpy(d->buf + d->have, p + at, take);
+            memcpy(dst + d->have, p + at, take);
             d->have += take;
             at += take;
             if (d->have == d->need) {
@@ -166,6 +175,10 @@ long ipc__dec_window(ipc__decoder *d, void **where, size_t want)
     if (want > left) {
         want = left;
     }
+    if (d->ext != NULL) {
+        *where = d->ext + d->have;
+        return (long)want;
+    }
     /* Reuse the room already there; grow only once it is full, so a large
      * payload costs one realloc per `grow` bytes, not one per read. */
     if (d->have + 1 >= d->cap) {
@@ -202,6 +215,41 @@ int ipc__dec_take(ipc__decoder *d, void **data, size_t *len)
     d->state = IPC__DEC_HEADER;
     d->need = d->have = 0;
     return 0;
+}
+
+void ipc__dec_attach(ipc__decoder *d, void *ext)
+{
+    if (d->have > 0) {
+        memcpy(ext, d->buf, d->have);
+    }
+    ipc__dec_free(d);
+    d->ext = ext;
+}
+
+int ipc__dec_detach(ipc__decoder *d)
+{
+    char *ext = d->ext;
+    if (ext == NULL) {
+        return 0;
+    }
+    d->ext = NULL;
+    if (d->have == 0) {
+        return 0;
+    }
+    if (reserve(d, target(d, 0)) != 0) {
+        return IPC_ENOMEM;
+    }
+    memcpy(d->buf, ext, d->have);
+    return 0;
+}
+
+size_t ipc__dec_take_ext(ipc__decoder *d)
+{
+    size_t n = d->have;
+    d->ext = NULL;
+    d->state = IPC__DEC_HEADER;
+    d->need = d->have = 0;
+    return n;
 }
 
 int ipc__dec_at_boundary(const ipc__decoder *d)

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ struct ipc__pipe {
     atomic_int closing; /* ipc_close() was called */
     atomic_int broken;  /* a protocol error happened; see broken_why */
     atomic_size_t max;  /* ipc_set_max_message(); read by each recv */
+    atomic_int sliced;  /* socket timeouts set: see wait_mode() */
     char broken_why[192];
 
     pthread_mutex_t send_lock;
@@ -102,6 +104,56 @@ static int closed_status(const char *call, int h)
     return ipc__fail(IPC_ECLOSED, 0, "%s(%d): the handle was closed", call, h);
 }
 
+/* ---- waiting ----------------------------------------------------------- */
+
+/*
+ * How a send or recv waits for the peer:
+ *   WAIT_BLOCK  plain blocking system calls: no deadline, no hook;
+ *   WAIT_SLICE  blocking system calls too, but the socket's SO_RCVTIMEO and
+ *               SO_SNDTIMEO end each one after IPC_INTERRUPT_SLICE_MS, and a
+ *               signal makes it fail with EINTR even under SA_RESTART
+ *               (signal(7)), so the interrupt hook gets its say: no
+ *               deadline, a hook (every Python and Lua call);
+ *   WAIT_POLL   MSG_DONTWAIT, then poll() on EAGAIN: a deadline.
+ * WAIT_SLICE exists for speed: a message that is already there costs one
+ * system call instead of the three of MSG_DONTWAIT + poll() + retry. The
+ * timeouts are set once, on the first such call on the pipe.
+ */
+enum wait_mode { WAIT_BLOCK, WAIT_SLICE, WAIT_POLL };
+
+static enum wait_mode wait_mode(struct ipc__pipe *p, int64_t deadline)
+{
+    if (deadline >= 0) {
+        return WAIT_POLL;
+    }
+    if (!ipc__have_hook()) {
+        return WAIT_BLOCK;
+    }
+    if (!atomic_load_explicit(&p->sliced, memory_order_relaxed)) {
+        struct timeval tv = {.tv_sec = 0,
+                             .tv_usec = IPC_INTERRUPT_SLICE_MS * 1000};
+        if (setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+            setsockopt(p->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+            return WAIT_POLL; /* still correct, only slower */
+        }
+        atomic_store(&p->sliced, 1);
+    }
+    return WAIT_SLICE;
+}
+
+/*
+ * A blocking send or recv failed with `e`. For EINTR and EAGAIN (a slice
+ * ended, or a sliced socket used without a hook) decide whether to go on:
+ * 0 to retry, IPC_EINTR when the hook says stop. Other errors: 1.
+ */
+static int blocked_call_ended(int e)
+{
+    if (e != EINTR && e != EAGAIN && e != EWOULDBLOCK) {
+        return 1;
+    }
+    return ipc__interrupted() ? IPC_EINTR : 0;
+}
+
 /* ---- send -------------------------------------------------------------- */
 
 static int send_frame(struct ipc__pipe *p, int h, const void *data, size_t len,
@@ -111,7 +163,8 @@ static int send_frame(struct ipc__pipe *p, int h, const void *data, size_t len,
     ipc__frame_header(hdr, len);
     size_t total = IPC__HEADER_SIZE + len;
     size_t done = p->send_done;
-    int flags = MSG_NOSIGNAL | (ipc__can_block(deadline) ? 0 : MSG_DONTWAIT);
+    int polling = wait_mode(p, deadline) == WAIT_POLL;
+    int flags = MSG_NOSIGNAL | (polling ? MSG_DONTWAIT : 0);
 
     while (done < total) {
         struct iovec iov[2];
@@ -132,14 +185,18 @@ static int send_frame(struct ipc__pipe *p, int h, const void *data, size_t len,
             continue;
         }
         int e = errno;
-        if (e == EINTR) {
+        int rc = 1;
+        if (!polling) {
+            rc = blocked_call_ended(e);
+        } else if (e == EINTR) {
+            continue;
+        } else if (e == EAGAIN || e == EWOULDBLOCK) {
+            rc = ipc__wait(p->fd, POLLOUT, deadline);
+        }
+        if (rc == 0) {
             continue;
         }
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-            int rc = ipc__wait(p->fd, POLLOUT, deadline);
-            if (rc == 0) {
-                continue;
-            }
+        if (rc < 0) {
             /* Keep our place: the next send of this message resumes it. */
             p->send_done = done;
             p->send_len = len;
@@ -205,36 +262,42 @@ int ipc__pipe_send(struct ipc__pipe *p, int h, const void *data, size_t len,
 static long read_some(struct ipc__pipe *p, int h, void *buf, size_t cap,
                       int64_t deadline)
 {
-    int flags = ipc__can_block(deadline) ? 0 : MSG_DONTWAIT;
+    int polling = wait_mode(p, deadline) == WAIT_POLL;
+    int flags = polling ? MSG_DONTWAIT : 0;
     for (;;) {
         ssize_t n = recv(p->fd, buf, cap, flags);
         if (n >= 0) {
             return (long)n;
         }
         int e = errno;
-        if (e == EINTR) {
-            continue;
-        }
         if (e == ECONNRESET) {
             return 0; /* the peer is gone: judged like EOF */
         }
-        if (e != EAGAIN && e != EWOULDBLOCK) {
+        int rc = 1;
+        if (!polling) {
+            rc = blocked_call_ended(e);
+        } else if (e == EINTR) {
+            continue;
+        } else if (e == EAGAIN || e == EWOULDBLOCK) {
+            rc = ipc__wait(p->fd, POLLIN, deadline);
+        }
+        if (rc == 0) {
+            continue;
+        }
+        if (rc == 1) {
             return ipc__fail(IPC_ESYSTEM, e, "recv(%d): read failed", h);
         }
-        int rc = ipc__wait(p->fd, POLLIN, deadline);
         if (rc == IPC_ESYSTEM) {
             return ipc__fail(rc, errno, "recv(%d): poll failed", h);
         }
-        if (rc != 0) {
-            const char *what = rc == IPC_EINTR ? "interrupted" : "timed out";
-            if (ipc__dec_at_boundary(&p->dec)) {
-                return ipc__fail(rc, 0, "recv(%d): %s", h, what);
-            }
-            return ipc__fail(rc, 0,
-                             "recv(%d): %s in the middle of a message; what "
-                             "arrived is kept for the next recv",
-                             h, what);
+        const char *what = rc == IPC_EINTR ? "interrupted" : "timed out";
+        if (ipc__dec_at_boundary(&p->dec)) {
+            return ipc__fail(rc, 0, "recv(%d): %s", h, what);
         }
+        return ipc__fail(rc, 0,
+                         "recv(%d): %s in the middle of a message; what "
+                         "arrived is kept for the next recv",
+                         h, what);
     }
 }
 
@@ -297,35 +360,54 @@ static int feed(struct ipc__pipe *p, int h)
     return rc;
 }
 
-static int recv_frame(struct ipc__pipe *p, int h, int64_t deadline)
+/*
+ * Receive until a whole frame is decoded. With `alloc` (ipc_recv_alloc), a
+ * payload goes into the caller's buffer, asked for as soon as the header is
+ * known; else into the decoder's own.
+ */
+static int recv_frame(struct ipc__pipe *p, int h, int64_t deadline,
+                      ipc_alloc_fn alloc, void *ctx)
 {
+    ipc__decoder *d = &p->dec;
     if (p->rbuf == NULL && (p->rbuf = malloc(RBUF_SIZE)) == NULL) {
         return ipc__fail(IPC_ENOMEM, 0, "recv(%d): out of memory", h);
     }
     for (;;) {
-        if (p->dec.state == IPC__DEC_READY) {
+        if (alloc != NULL && d->ext == NULL &&
+            (d->state == IPC__DEC_PAYLOAD || d->state == IPC__DEC_READY)) {
+            void *ext = alloc(ctx, d->need);
+            if (ext == NULL) {
+                return ipc__fail(IPC_ENOMEM, 0,
+                                 "recv(%d): no memory for a %zu-byte message "
+                                 "(the allocator returned NULL); it is kept "
+                                 "for the next recv",
+                                 h, d->need);
+            }
+            ipc__dec_attach(d, ext);
+        }
+        if (d->state == IPC__DEC_READY) {
             return IPC__DEC_FRAME;
         }
         if (p->rpos < p->rlen) {
             int rc = feed(p, h);
-            if (rc != IPC__DEC_MORE) {
+            if (rc < 0) {
                 return rc;
             }
-            continue;
+            continue; /* a frame, or a payload to attach: see above */
         }
         long n;
-        size_t remaining = ipc__dec_remaining(&p->dec);
+        size_t remaining = ipc__dec_remaining(d);
         if (remaining >= RBUF_SIZE / 2) {
             void *where;
-            long room = ipc__dec_window(&p->dec, &where, remaining);
+            long room = ipc__dec_window(d, &where, remaining);
             if (room < 0) {
                 return ipc__fail(IPC_ENOMEM, 0,
                                  "recv(%d): no memory for a %zu-byte message",
-                                 h, p->dec.need);
+                                 h, d->need);
             }
             n = read_some(p, h, where, (size_t)room, deadline);
             if (n > 0) {
-                ipc__dec_commit(&p->dec, (size_t)n);
+                ipc__dec_commit(d, (size_t)n);
             }
         } else {
             p->rpos = p->rlen = 0;
@@ -353,12 +435,43 @@ int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
         rc = broken_status(p, "recv", h);
     } else {
         p->dec.max = atomic_load(&p->max);
-        rc = recv_frame(p, h, deadline);
+        p->dec.lazy = 0;
+        rc = recv_frame(p, h, deadline, NULL, NULL);
         if (rc == IPC__DEC_FRAME) {
             rc = ipc__dec_take(&p->dec, data, len);
             if (rc != 0) {
                 rc = ipc__fail(rc, 0, "recv(%d): out of memory", h);
             }
+        }
+    }
+    pthread_mutex_unlock(&p->recv_lock);
+    return rc;
+}
+
+int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
+                         void *ctx, size_t *len, int timeout_ms)
+{
+    int64_t deadline = ipc__deadline(timeout_ms);
+    pthread_mutex_lock(&p->recv_lock);
+    int rc;
+    if (atomic_load(&p->broken)) {
+        rc = broken_status(p, "recv", h);
+    } else {
+        p->dec.max = atomic_load(&p->max);
+        p->dec.lazy = 1;
+        rc = recv_frame(p, h, deadline, alloc, ctx);
+        p->dec.lazy = 0;
+        if (rc == IPC__DEC_FRAME) {
+            *len = ipc__dec_take_ext(&p->dec);
+            rc = 0;
+        } else if (atomic_load(&p->broken)) {
+            p->dec.ext = NULL; /* nothing more will be decoded */
+        } else if (ipc__dec_detach(&p->dec) != 0) {
+            /* The caller takes its buffer back; without memory to keep the
+             * part that arrived, the stream cannot be resumed. */
+            rc = break_pipe(p, h,
+                            "no memory to keep the part of a message that "
+                            "arrived before the call ended");
         }
     }
     pthread_mutex_unlock(&p->recv_lock);

@@ -5,6 +5,8 @@
 #ifndef IPC__PIPE_H
 #define IPC__PIPE_H
 
+#include "kiwi_ipc.h"
+
 #include <stddef.h>
 
 struct ipc__pipe;
@@ -25,6 +27,8 @@ int ipc__pipe_send(struct ipc__pipe *p, int h, const void *data, size_t len,
                    int timeout_ms);
 int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
                    int timeout_ms);
+int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
+                         void *ctx, size_t *len, int timeout_ms);
 
 void ipc__pipe_set_max(struct ipc__pipe *p, size_t max);
 int ipc__pipe_fd(const struct ipc__pipe *p);

@@ -36,16 +36,20 @@ int64_t ipc__deadline(int timeout_ms)
     return timeout_ms < 0 ? -1 : ipc__now_ms() + timeout_ms;
 }
 
-int ipc__can_block(int64_t deadline)
+int ipc__have_hook(void)
 {
-    return deadline < 0 &&
-           atomic_load_explicit(&hook, memory_order_relaxed) == NULL;
+    return atomic_load_explicit(&hook, memory_order_relaxed) != NULL;
 }
 
 static int hook_says_stop(void)
 {
     ipc_interrupt_hook fn = atomic_load(&hook);
     return fn != NULL && fn(atomic_load(&hook_arg)) != 0;
+}
+
+int ipc__interrupted(void)
+{
+    return hook_says_stop();
 }
 
 /* The poll timeout for the next slice: up to `until`, but no longer than a

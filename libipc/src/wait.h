@@ -13,9 +13,13 @@ int64_t ipc__now_ms(void);
 /* The deadline for a timeout in ms: -1 (never) for IPC_FOREVER. */
 int64_t ipc__deadline(int timeout_ms);
 
-/* True when blocking system calls may be used directly: no deadline and no
- * interrupt hook to consult. This is the fast path of ipc_send/ipc_recv. */
-int ipc__can_block(int64_t deadline);
+/* True when an interrupt hook is installed. */
+int ipc__have_hook(void);
+
+/* Run the interrupt hook (if any): true when it asks the call to stop. For
+ * waits done by a blocking system call whose socket timeout ends each
+ * slice (see pipe.c). */
+int ipc__interrupted(void);
 
 /*
  * Wait until `fd` is ready for `events` (POLLIN/POLLOUT) or `deadline`

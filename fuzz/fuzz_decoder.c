@@ -8,7 +8,9 @@
  *                         1 prelude[1], 2 prelude[1..2] big-endian, 3 zero
  *               bits 2-3  grow step: 1, 7, 64 or 4096 bytes
  *               bits 4-5  payload path: 0 feed only, 1 window/commit
- *                         whenever in a payload, 2-3 chosen per step
+ *                         whenever in a payload, 2 chosen per step,
+ *                         3 chosen per step, into the caller's buffers
+ *                         (lazy mode, as ipc_recv_alloc uses it)
  *               bits 6-7  chunk sizes: 0 all 1 byte, 1 up to 16 bytes,
  *                         2 up to 4 KiB, 3 the whole rest at once
  *   prelude[1..2] the max for modes 1 and 2
@@ -26,7 +28,11 @@
  *   - at the end, ipc__dec_at_boundary() is true exactly when the reference
  *     ended between frames;
  *   - once broken (IPC_EPROTO), the decoder stays broken and consumes
- *     nothing.
+ *     nothing;
+ *   - in lazy mode, the decoder stops at every payload until a buffer of
+ *     exactly the payload's size is attached; the bytes held so far are
+ *     copied there; and a random detach (a call ending mid-message) keeps
+ *     every byte, the buffer being scribbled on and freed at once.
  * AddressSanitizer catches any read or write past a buffer.
  */
 #include "frame.h"
@@ -113,6 +119,9 @@ static void reference_decode(const uint8_t *s, size_t n, size_t max,
 
 /* ---- the harness ------------------------------------------------------- */
 
+/* The largest message in lazy mode (see LLVMFuzzerTestOneInput). */
+#define LAZY_MAX ((size_t)16 << 20)
+
 struct rng {
     uint32_t s;
 };
@@ -156,6 +165,8 @@ struct harness {
     size_t next_ev; /* next reference event expected */
     size_t pos;     /* stream bytes the decoder has consumed */
     int broken;
+    int lazy;  /* payloads go to caller buffers (ext) */
+    char *ext; /* the attached buffer: exactly need bytes (1 for 0) */
 };
 
 /* Payload bytes of the frame being collected that the decoder has been
@@ -209,6 +220,18 @@ static void take_frame(struct harness *h)
     void *data = NULL;
     size_t len = 0;
     CHECK(h->d.state == IPC__DEC_READY);
+    if (h->lazy) {
+        CHECK(h->d.ext == h->ext && h->ext != NULL);
+        len = ipc__dec_take_ext(&h->d);
+        CHECK(len == ev->len);
+        CHECK(memcmp(h->ext, h->s + ev->off, len) == 0);
+        CHECK(h->d.ext == NULL);
+        free(h->ext);
+        h->ext = NULL;
+        CHECK(ipc__dec_at_boundary(&h->d));
+        CHECK(ipc__dec_held(&h->d) == 0);
+        return;
+    }
     CHECK(ipc__dec_take(&h->d, &data, &len) == 0);
     CHECK(data != NULL);
     CHECK(len == ev->len);
@@ -217,6 +240,37 @@ static void take_frame(struct harness *h)
     free(data);
     CHECK(ipc__dec_at_boundary(&h->d));
     CHECK(ipc__dec_held(&h->d) == 0);
+}
+
+/* Lazy mode, at a payload without a buffer: attach one of exactly the
+ * payload's size (ASan catches a byte written past it), holding the bytes
+ * that had arrived. */
+static void attach(struct harness *h)
+{
+    ipc__decoder *d = &h->d;
+    size_t fed = frame_fed(h);
+    h->ext = malloc(d->need ? d->need : 1);
+    CHECK(h->ext != NULL);
+    ipc__dec_attach(d, h->ext);
+    CHECK(d->ext == h->ext);
+    CHECK(ipc__dec_held(d) == 0);
+    CHECK(d->have == fed);
+    const struct event *ev = &h->ref->ev[h->next_ev];
+    CHECK(memcmp(h->ext, h->s + ev->off, fed) == 0);
+}
+
+/* Lazy mode: the call ends mid-message; the caller frees its buffer. */
+static void detach(struct harness *h)
+{
+    ipc__decoder *d = &h->d;
+    size_t have = d->have;
+    CHECK(ipc__dec_detach(d) == 0);
+    CHECK(d->ext == NULL);
+    CHECK(d->have == have);
+    memset(h->ext, 0xEE, have); /* what the decoder must not read again */
+    free(h->ext);
+    h->ext = NULL;
+    check_memory(h);
 }
 
 /* Give the decoder the bytes s[at, at+n). */
@@ -230,6 +284,19 @@ static void give(struct harness *h, size_t at, size_t n, struct rng *r,
             CHECK(ipc__dec_feed(d, h->s + at, n, &used) == IPC_EPROTO);
             CHECK(used == 0);
             return;
+        }
+        if (h->lazy && d->ext == NULL &&
+            (d->state == IPC__DEC_PAYLOAD || d->state == IPC__DEC_READY)) {
+            attach(h);
+            if (d->state == IPC__DEC_READY) {
+                take_frame(h);
+                continue;
+            }
+        }
+        if (h->lazy && d->ext != NULL && d->state == IPC__DEC_PAYLOAD &&
+            rng_next(r) % 8 == 0) {
+            detach(h);
+            continue;
         }
         int use_window =
             d->state == IPC__DEC_PAYLOAD &&
@@ -247,9 +314,10 @@ static void give(struct harness *h, size_t at, size_t n, struct rng *r,
             CHECK(room > 0);
             CHECK((size_t)room <= need_before);
             CHECK(where != NULL);
-            /* frame.h: "never more than grow beyond what has arrived". */
+            /* frame.h: "never more than grow beyond what has arrived"
+             * (the caller's buffer is the caller's business). */
             CHECK(ipc__dec_held(d) <= fed_before + d->grow + 1);
-            CHECK((size_t)room <= d->grow);
+            CHECK(d->ext != NULL || (size_t)room <= d->grow);
             CHECK((size_t)room <= want);
             size_t k = (size_t)room < n ? (size_t)room : n;
             /* Only k bytes arrive; write them and account for them. */
@@ -276,6 +344,11 @@ static void give(struct harness *h, size_t at, size_t n, struct rng *r,
         at += used;
         n -= used;
         switch (rc) {
+        case IPC__DEC_NEED_BUF:
+            CHECK(h->lazy);
+            CHECK(d->state == IPC__DEC_PAYLOAD && d->ext == NULL);
+            check_memory(h);
+            break;
         case IPC__DEC_MORE:
             CHECK(n == 0);
             CHECK(d->state != IPC__DEC_READY && d->state != IPC__DEC_BROKEN);
@@ -283,6 +356,10 @@ static void give(struct harness *h, size_t at, size_t n, struct rng *r,
             break;
         case IPC__DEC_FRAME:
             check_memory(h);
+            if (h->lazy && d->ext == NULL) {
+                CHECK(d->need == 0); /* only an empty one needs no bytes */
+                attach(h);
+            }
             take_frame(h);
             break;
         case IPC_ETOOBIG: {
@@ -337,6 +414,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int window_mode = (pre[0] >> 4) & 3;
     int chunk_mode = (pre[0] >> 6) & 3;
+    /* Lazy mode allocates what a header announces, as ipc_recv_alloc's
+     * callers do; its users bound that with ipc_set_max_message(), and so
+     * does the harness, to stay within libFuzzer's memory limit. */
+    if (window_mode == 3 && max > LAZY_MAX) {
+        max = LAZY_MAX;
+    }
 
     struct reference ref;
     reference_decode(s, n, max, &ref);
@@ -350,6 +433,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.d.grow = grows[(pre[0] >> 2) & 3];
     h.s = s;
     h.ref = &ref;
+    h.lazy = window_mode == 3;
+    h.d.lazy = h.lazy;
 
     struct rng r = {0x9e3779b9u ^ ((uint32_t)pre[3] * 0x01000193u)};
     size_t at = 0;
@@ -380,6 +465,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(ipc__dec_at_boundary(&h.d) == ref.at_boundary);
     CHECK(h.broken == (ref.n_ev > 0 && ref.ev[ref.n_ev - 1].kind == EV_PROTO));
 
+    if (h.ext != NULL) {
+        detach(&h);
+    }
     ipc__dec_free(&h.d);
     CHECK(ipc__dec_held(&h.d) == 0);
     free(ref.ev);

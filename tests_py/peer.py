@@ -70,6 +70,74 @@ def interrupt_recv(name: str) -> None:
     pipe.close()
 
 
+def interrupt_recv_text(name: str) -> None:
+    """interrupt_recv with recv() (str): the frame goes into a str."""
+    pipe = kiwi_ipc.Pipe.connect(name, timeout=10)
+    blocked(pipe.recv)
+    say("ready")
+    text = pipe.recv()
+    say("got", len(text), hashlib.sha256(text.encode("utf-8")).hexdigest())
+    pipe.close()
+
+
+def recv_rss(name: str, mode: str) -> None:
+    """Receive one message (mode "bytes" or "str") made of "x" only and
+    report its length and this process's peak RSS in KiB before and after.
+    The peak is VmHWM, not ru_maxrss: exec() starts a new VmHWM, whereas
+    ru_maxrss keeps the peak of the (large) test process that forked us."""
+    import re
+
+    def peak() -> int:
+        with open("/proc/self/status") as f:
+            match = re.search(r"VmHWM:\s+(\d+) kB", f.read())
+        assert match is not None
+        return int(match.group(1))
+
+    with kiwi_ipc.Pipe.connect(name, timeout=10) as pipe:
+        say("ready", peak())
+        if mode == "str":
+            text = pipe.recv(timeout=60)
+            ok = text.count("x") == len(text)
+            n = len(text)
+        else:
+            data = pipe.recv_bytes(timeout=60)
+            ok = data.count(b"x") == len(data)
+            n = len(data)
+        say("got", n, ok, peak())
+
+
+def recv_nomem(name: str, mode: str) -> None:
+    """Receive with the address space limited to what this process uses
+    plus 16 MiB: a big message must fail with MemoryError and be kept; with
+    the limit lifted, the next receive gets all of it."""
+    import re
+    import resource
+
+    recv = {"str": "recv", "bytes": "recv_bytes"}[mode]
+    with kiwi_ipc.Pipe.connect(name, timeout=10) as pipe:
+        receive = getattr(pipe, recv)
+        with open("/proc/self/status") as f:
+            match = re.search(r"VmSize:\s+(\d+) kB", f.read())
+        assert match is not None
+        used = int(match.group(1)) * 1024
+        old = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (used + (16 << 20), old[1]))
+        try:
+            receive(timeout=30)
+        except MemoryError as exc:
+            outcome = type(exc).__name__
+        else:
+            outcome = "received"
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, old)
+        say("outcome", outcome)
+        say("ready")
+        message = receive(timeout=30)
+        if isinstance(message, str):
+            message = message.encode("utf-8")
+        say("got", len(message), hashlib.sha256(message).hexdigest())
+
+
 def interrupt_recv_signal_elsewhere(name: str) -> None:
     """Ctrl-C delivered to another thread while the main thread waits in
     recv: the main thread must notice it by polling (the hook runs at least
@@ -143,7 +211,10 @@ SCENARIOS = {
     "echo": echo,
     "kiwi-client": kiwi_client,
     "interrupt-recv": interrupt_recv,
+    "interrupt-recv-text": interrupt_recv_text,
     "interrupt-recv-signal-elsewhere": interrupt_recv_signal_elsewhere,
+    "recv-rss": recv_rss,
+    "recv-nomem": recv_nomem,
     "interrupt-send": interrupt_send,
     "interrupt-create": interrupt_create,
     "interrupt-kiwi-create": interrupt_kiwi_create,

@@ -191,7 +191,9 @@ class Pipe(_Owner):
         """Refuse incoming messages longer than ``max_bytes``: recv() then
         raises MessageTooBigError, the message is skipped without being
         held in memory, and the pipe stays usable. The default and upper
-        bound is MAX_MESSAGE."""
+        bound is MAX_MESSAGE. recv() allocates a message's whole length as
+        soon as its header arrives, so this also bounds what a peer can
+        make it allocate."""
         self._call(_c.ipc_set_max_message, _max_bytes(max_bytes))
 
     def _call(self, fn: Callable[..., _T], *args: object) -> _T:
@@ -254,7 +256,8 @@ class Pipe(_Owner):
         Invalid UTF-8 is decoded as U+FFFD (errors="replace"), as Kiwi
         does. Blocks until a whole message has arrived, at most ``timeout``
         seconds (IpcTimeoutError); bytes that arrived before a timeout or a
-        KeyboardInterrupt are kept for the next recv. Raises
+        KeyboardInterrupt are kept for the next recv, and so is the whole
+        message when there is no memory for it (MemoryError). Raises
         PipeClosedError when the peer closed the pipe cleanly, and
         ProtocolError when it broke the framing.
         """

@@ -9,8 +9,13 @@
  * names, which are the same everywhere:
  *
  *   const void *data, size_t len    a payload to send
- *   void **data, size_t *len        a received payload (ipc_free() it)
  *   char *buf, size_t cap           ipc_path()'s output buffer
+ *
+ * Receiving is the one call each language writes by hand (a C function of
+ * the typemap file's, wrapped under the name recv/ipc_recv): it uses
+ * ipc_recv_alloc() to receive straight into memory of the language's own
+ * (Python's bytes or str, a scratch buffer of the Lua state), which no
+ * typemap over ipc_recv()'s (void **data, size_t *len) could do.
  *
  * The module name below is the neutral default; each language's build sets
  * the name of its private generated module with SWIG's `-module` option

@@ -6,7 +6,8 @@
  * module kiwi_ipc_core already has the Lua shape of the API, and the
  * hand-written layer bindings/lua/kiwi_ipc.lua adds the Pipe and Listener
  * objects on top. The C behind these typemaps (argument checks, Ctrl-C) is
- * in bindings/lua/kiwi_ipc_lua.c, compiled with the project's warnings.
+ * in bindings/lua/kiwi_ipc_lua.c, compiled with the project's warnings, and
+ * so is recv, which is hand-written there (see kiwi_lua_open below).
  *
  * Lua shape:
  *   create(name [, timeout]) connect(name [, timeout]) accept(l [, timeout])
@@ -43,7 +44,6 @@
 %rename(create) ipc_create_timeout;
 %rename(connect) ipc_connect_timeout;
 %rename(send) ipc_send_timeout;
-%rename(recv) ipc_recv_timeout;
 %rename(close) ipc_close;
 %rename(listen) ipc_listen;
 %rename(accept) ipc_accept;
@@ -61,6 +61,13 @@
 %ignore ipc_connect;
 %ignore ipc_send;
 %ignore ipc_recv;
+/* recv is hand-written: a C closure that receives with ipc_recv_alloc()
+ * into a scratch buffer it keeps (its upvalue), so a message costs no
+ * allocation besides its string. kiwi_lua_open() adds it to the module
+ * (%init below; %native cannot give a function an upvalue). */
+%ignore ipc_recv_timeout;
+%ignore ipc_recv_alloc;
+%ignore ipc_alloc_fn;
 /* Memory is freed by the typemaps; the hook is the binding's own. */
 %ignore ipc_free;
 %ignore ipc_set_interrupt_hook;
@@ -88,13 +95,6 @@
 %typemap(in) size_t max
 %{ $1 = kiwi_lua_checksize(L, $input); %}
 
-/* recv: the message is the result, not an argument. */
-%typemap(in, numinputs=0) (void **data, size_t *len)
-  (void *msg_data = NULL, size_t msg_len = 0)
-%{ $1 = &msg_data; $2 = &msg_len; %}
-%typemap(argout) (void **data, size_t *len)
-%{ kiwi_lua_pushmessage(L, *$1, *$2); SWIG_arg++; %}
-
 /* path: the path is the result, written to a buffer of ours. */
 %typemap(in, numinputs=0) (char *buf, size_t cap) (char path_buf[IPC_PATH_MAX])
 %{ $1 = path_buf; $2 = sizeof(path_buf); %}
@@ -116,7 +116,7 @@
 %{ (void)$1; lua_pushboolean(L, 1); SWIG_arg++; %}
 
 /* Calls whose result is an output argument (pushed by its argout). */
-%typemap(out) int ipc_recv_timeout, int ipc_path
+%typemap(out) int ipc_path
 %{ (void)$1; %}
 
 /*
@@ -135,7 +135,7 @@
 
 %define KIWI_LUA_BLOCKING(func)
 %exception func %{
-  kiwi_lua_wait_begin();
+  kiwi_lua_wait_begin(L);
   $action
   kiwi_lua_wait_end();
   if (result < 0) {
@@ -147,7 +147,6 @@
 KIWI_LUA_BLOCKING(ipc_create_timeout)
 KIWI_LUA_BLOCKING(ipc_connect_timeout)
 KIWI_LUA_BLOCKING(ipc_send_timeout)
-KIWI_LUA_BLOCKING(ipc_recv_timeout)
 KIWI_LUA_BLOCKING(ipc_accept)
 KIWI_LUA_CHECKED(ipc_listen)
 KIWI_LUA_CHECKED(ipc_path)
@@ -155,6 +154,7 @@ KIWI_LUA_CHECKED(ipc_fileno)
 KIWI_LUA_CHECKED(ipc_set_max_message)
 /* ipc_close is not checked: closing an unknown handle is harmless. */
 
+/* The module table is at the top of the stack here. */
 %init %{
-  kiwi_lua_install_hook();
+  kiwi_lua_open(L);
 %}

@@ -148,6 +148,14 @@ function helpers.interrupt_child(delay_ms, ...)
                       helpers.HERE .. "/interrupt_child.lua", ...)
 end
 
+--- The same, with the Lua chunk `chunk` run first (`<lua> -e CHUNK`): the
+-- stock interpreters install their SIGINT handler for each chunk and reset
+-- SIGINT to SIG_DFL after it.
+function helpers.interrupt_child_after(chunk, delay_ms, ...)
+  return helpers.peer("interrupt", tostring(delay_ms), helpers.LUA,
+                      "-e", chunk, helpers.HERE .. "/interrupt_child.lua", ...)
+end
+
 --- Close what the test left open and wait for its peers.
 function helpers.cleanup()
   for i = #handles, 1, -1 do

@@ -2,7 +2,7 @@
 -- interpreter under `kiwi_peer interrupt`, which sends it SIGINT (Ctrl-C)
 -- once it has printed READY and gone into a blocking call.
 --
---   <lua> interrupt_child.lua MODE NAME [FILE]
+--   <lua> [-e CHUNK] interrupt_child.lua MODE NAME [FILE]
 --
 -- Each mode makes one blocking call under two nested pcalls: the inner one
 -- catches the binding's "interrupted", the outer one the interpreter's own
@@ -83,6 +83,21 @@ elseif mode == "send" then
   say("resent", ipc.send(h, big, 10))
   say("after", ipc.send(h, "after", 10))
   say("then", ipc.recv(h, 10))
+
+elseif mode == "steady" then
+  -- Many blocking calls first, without timeouts (the steady state, in
+  -- which no call looks at SIGINT's handler), then a recv that waits.
+  local l = assert(ipc.listen(name))
+  local c = assert(ipc.connect(name, 10))
+  local s = assert(ipc.accept(l))
+  ipc.close(l)
+  for i = 1, 20 do
+    assert(ipc.send(c, "ping " .. i))
+    assert(ipc.recv(s) == "ping " .. i)
+  end
+  interrupted(function() return ipc.recv(s) end)
+  assert(ipc.send(c, "after"))
+  say("message", assert(ipc.recv(s, 10)))
 
 elseif mode == "coroutine" then
   -- On 5.4 the interpreter's hook is set on the main thread only, so in a

@@ -14,10 +14,10 @@ local SETTLE_MS = 300
 -- room for a loaded CI machine.
 local MAX_LATENCY_MS = 1000
 
--- Run a child in MODE; check that it was interrupted promptly and ended
--- normally afterwards; returns its output.
-local function interrupt(mode, ...)
-  local out, status = H.interrupt_child(SETTLE_MS, mode, ...):finish()
+-- Check that a child in MODE was interrupted promptly and ended normally
+-- afterwards; returns its output.
+local function check_interrupted(child, mode)
+  local out, status = child:finish()
   assert.are.equal(0, status, out)
   assert.is_nil(out:find("HUNG", 1, true), out)
   assert.truthy(out:find("status exit 0\n", 1, true), out)
@@ -35,6 +35,58 @@ local function interrupt(mode, ...)
   assert.is_true(latency < MAX_LATENCY_MS, out)
   assert.truthy(out:find("\nend\n", 1, true), out)
   return out
+end
+
+-- Run a child in MODE and check it as above.
+local function interrupt(mode, ...)
+  return check_interrupted(H.interrupt_child(SETTLE_MS, mode, ...), mode)
+end
+
+-- A chunk for `<lua> -e` that makes blocking calls on pipe `name` and ends:
+-- the interpreter then resets SIGINT to SIG_DFL, replacing the handler the
+-- binding put in front of its own, without a signal the binding would see.
+local function warm_chunk(name)
+  return ([[
+    local ipc = require "kiwi_ipc"
+    local l = assert(ipc.listen(%q))
+    local c = assert(ipc.connect(%q, 10))
+    local s = assert(ipc.accept(l))
+    assert(ipc.send(c, "warm"))
+    assert(ipc.recv(s) == "warm")
+    ipc.close(c) ipc.close(s) ipc.close(l)
+  ]]):format(name, name)
+end
+
+-- Whether strace can trace a child here.
+local function strace_works()
+  local ok = os.execute("strace -f -o /dev/null true >/dev/null 2>&1")
+  return ok == true or ok == 0
+end
+
+-- How many sigaction() calls on SIGINT a script of `trips` blocking round
+-- trips makes, from start to end (the interpreter's own included).
+local function sigint_actions(trips)
+  local name = H.name()
+  local trace = name .. ".trace"
+  H.run("strace", "-f", "-e", "trace=rt_sigaction", "-o", trace, H.LUA,
+        "-e", ([[
+    local ipc = require "kiwi_ipc"
+    local l = assert(ipc.listen(%q))
+    local c = assert(ipc.connect(%q, 10))
+    local s = assert(ipc.accept(l))
+    for i = 1, %d do
+      assert(ipc.send(c, "x"))
+      assert(ipc.recv(s) == "x")
+      assert(ipc.send(s, "y"))
+      assert(ipc.recv(c) == "y")
+    end
+  ]]):format(name, name, trips))
+  local count = 0
+  for line in io.lines(trace) do
+    if line:find("SIGINT", 1, true) then count = count + 1 end
+  end
+  os.remove(trace)
+  return count
 end
 
 describe("Ctrl-C during a blocking call", function()
@@ -87,6 +139,38 @@ describe("Ctrl-C during a blocking call", function()
     assert.truthy(peer_out:find("pattern ok " .. size, 1, true), peer_out)
     assert.truthy(peer_out:find("recv 5 " .. H.hex("after"), 1, true),
                   peer_out)
+  end)
+
+  it("interrupts recv after many blocking calls (the steady state)",
+     function()
+    local out = interrupt("steady", H.name())
+    assert.truthy(out:find("\nmessage after\n", 1, true), out)
+  end)
+
+  it("interrupts recv after the interpreter reset SIGINT between chunks",
+     function()
+    local child = H.interrupt_child_after(warm_chunk(H.name()), SETTLE_MS,
+                                          "steady", H.name())
+    local out = check_interrupted(child, "steady")
+    assert.truthy(out:find("\nmessage after\n", 1, true), out)
+    -- at once, too: only the interpreter's own hook can tell then
+    out = H.interrupt_child_after(warm_chunk(H.name()), 0, "steady",
+                                  H.name()):finish()
+    assert.is_nil(out:find("HUNG", 1, true), out)
+    assert.truthy(out:find("interrupted", 1, true), out)
+    assert.truthy(out:find("\nmessage after\n", 1, true), out)
+  end)
+
+  it("costs no sigaction() per blocking call in a running script",
+     function()
+    if not strace_works() then
+      pending("strace cannot trace here")
+      return
+    end
+    -- The binding looks at SIGINT once; more round trips, no more calls.
+    local few, many = sigint_actions(10), sigint_actions(200)
+    assert.is_true(few > 0)
+    assert.are.equal(few, many)
   end)
 
   it("raises the binding's own 'interrupted' where no hook is pending",

@@ -1,28 +1,71 @@
 /*
  * kiwi_ipc_lua.c - hand-written C support for the Lua binding: argument
- * checks, the `nil, message, code` convention, and Ctrl-C.
+ * checks, the `nil, message, code` convention, recv, and Ctrl-C.
+ *
+ * recv. The core module's recv is kiwi_lua_recv() below, not a SWIG
+ * wrapper, so that a message costs no malloc(), free() or lua_pcall(): it
+ * is received with ipc_recv_alloc() into a scratch buffer that belongs to
+ * the Lua state and serves message after message, then copied into a Lua
+ * string (the Lua API offers no way to fill a string in place). The buffer
+ * is held by a full userdata, the upvalue of the recv closure, so a Lua
+ * error while making the string (out of memory) leaks nothing, and its
+ * __gc frees the buffer with the state. The allocator that ipc_recv_alloc()
+ * calls runs with the pipe's receive lock held, so it is plain C: it never
+ * calls the Lua API, which could raise and jump over the unlock. A buffer
+ * grown for a large message is given back as soon as a call needs less
+ * than a quarter of it, so that a script that once got 64 MiB does not hold
+ * them forever. Large fresh blocks, the buffer and the Lua string made from
+ * it alike (see push_message), ask for transparent huge pages: the kernel
+ * then fills them with a fault per 2 MiB instead of one per 4 KiB.
  *
  * Ctrl-C. The stock interpreters (lua.c, luajit.c) install a SIGINT handler
  * while a script runs that only sets a Lua debug hook, so that the *next
- * Lua instruction* raises "interrupted!". A script blocked in C never runs
- * that instruction, and the library retries an interrupted poll(), so the
- * wait would go on until the peer acts. Therefore, at each blocking call,
- * if SIGINT has a handler we put one of ours in front of it that
- * records the signal and then calls the old handler, so the interpreter
- * still does what it always does. The library's interrupt hook (consulted
- * when poll() fails with EINTR and every IPC_INTERRUPT_SLICE_MS) reports
- * the recorded signal, and the call returns IPC_EINTR having lost nothing.
- * Then, if the interpreter's hook is pending, the call returns nil,
- * message, "interrupted" and the hook raises the interpreter's usual
- * "interrupted!" at once; otherwise (another host, another handler) the
- * binding raises the Lua error "interrupted" itself. Our handler stays in
- * place after the call (see kiwi_lua_wait_begin); when the chained handler
- * replaces it (lua.c resets SIGINT to SIG_DFL when it fires, so that a
- * second Ctrl-C kills a stuck process), that choice stands.
+ * Lua instruction* raises "interrupted!" (it also resets SIGINT to SIG_DFL,
+ * so that a second Ctrl-C kills a stuck process). A script blocked in C
+ * never runs that instruction, and the library retries an interrupted
+ * system call, so the wait would go on until the peer acts. The library
+ * therefore asks our interrupt hook whether to stop, when a system call
+ * fails with EINTR and every IPC_INTERRUPT_SLICE_MS while it waits, and the
+ * hook says yes when either
  *
- * When SIGINT is ignored or has its default action there is nothing to do:
- * default Ctrl-C ends the process anyway, and an ignored one is meant to be.
+ *  1. the interpreter's hook is pending on the main thread of the Lua state
+ *     that is blocked (5.4's lua.c arms it on the main thread only, whatever
+ *     coroutine runs; LuaJIT's hooks belong to the whole state).
+ *     kiwi_lua_wait_begin() keeps the blocked Lua thread in a thread-local
+ *     for the hook. This needs no handler of ours and no system call, and
+ *     it holds whoever has replaced which SIGINT handler since; or
+ *  2. our own SIGINT handler saw the signal. For other hosts, and in case
+ *     the interpreter's hook is missed, we put a handler in front of the one
+ *     SIGINT has, which records the signal and then calls the old one, so
+ *     the host still does what it always does.
+ *
+ * The call then returns IPC_EINTR having lost nothing. If the interpreter's
+ * hook is pending, the call returns nil, message, "interrupted" and the hook
+ * raises the interpreter's usual "interrupted!" at once; otherwise (a
+ * coroutine on 5.4, another host) the binding raises the Lua error
+ * "interrupted" itself.
+ *
+ * Our handler stays in place after the call. Looking at what SIGINT has is
+ * a sigaction() system call, which costs a noticeable part of a small
+ * message's round trip, so a blocking call looks only when we do not know
+ * that ours is in place: we remember that we installed it, and on_sigint()
+ * forgets it, because the handler it chains to may replace ours (lua.c's
+ * does). A script run by lua5.4 or luajit thus makes one sigaction() at its
+ * first blocking call and then none. The knowledge can also go stale
+ * without a signal: lua.c's REPL resets SIGINT to SIG_DFL after each line,
+ * and a host may install a handler of its own. For the stock interpreters
+ * 1. does not depend on our handler. For the rest, the interrupt hook looks
+ * again whenever it runs and finds no reason to stop, which is only after a
+ * slice of waiting or a signal, never on the way of a message that is
+ * already there, and puts ours back in front. A Ctrl-C in the first slice
+ * of a wait after such a replacement goes to the new handler alone.
+ *
+ * When SIGINT is ignored or has its default action there is nothing to
+ * chain: default Ctrl-C ends the process anyway, and an ignored one is
+ * meant to be. As a handler may be installed at any time, such a process
+ * keeps looking at each blocking call.
  */
+#define _DEFAULT_SOURCE /* madvise(), MADV_HUGEPAGE */
 #define _POSIX_C_SOURCE 200809L
 
 #include "kiwi_ipc_lua.h"
@@ -34,7 +77,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <lauxlib.h>
 
@@ -143,41 +189,16 @@ size_t kiwi_lua_checksize(lua_State *L, int idx)
 /* Results                                                                 */
 /* ---------------------------------------------------------------------- */
 
-struct message {
-    const char *data;
-    size_t len;
-};
-
-static int push_message(lua_State *L)
-{
-    const struct message *m = lua_touserdata(L, 1);
-    lua_pushlstring(L, m->data, m->len);
-    return 1;
-}
-
-void kiwi_lua_pushmessage(lua_State *L, void *data, size_t len)
-{
-    /* Copy under lua_pcall: a memory error while making a large string must
-     * not jump over ipc_free(). */
-    struct message m = {data != NULL ? data : "", len};
-    lua_pushcfunction(L, push_message);
-    lua_pushlightuserdata(L, &m);
-    int rc = lua_pcall(L, 1, 1, 0);
-    ipc_free(data);
-    if (rc != 0) {
-        lua_error(L);
-    }
-}
-
 /*
  * Whether the interpreter's own Ctrl-C error is on its way: lua.c and
- * luajit.c answer SIGINT with a hook of count 1 that raises "interrupted!"
- * as soon as Lua code runs again (on 5.4, as our function returns).
+ * luajit.c answer SIGINT with a hook of count 1 on calls, returns and
+ * instructions (5.4 adds lines) that raises "interrupted!" as soon as Lua
+ * code runs again (on 5.4, as our function returns).
  */
 static int interpreter_raises(lua_State *L)
 {
-    return lua_gethook(L) != NULL &&
-           (lua_gethookmask(L) & LUA_MASKCOUNT) != 0 &&
+    const int mask = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;
+    return lua_gethook(L) != NULL && (lua_gethookmask(L) & mask) == mask &&
            lua_gethookcount(L) == 1;
 }
 
@@ -198,12 +219,242 @@ int kiwi_lua_failure(lua_State *L, int status)
 }
 
 /* ---------------------------------------------------------------------- */
+/* recv                                                                    */
+/* ---------------------------------------------------------------------- */
+
+/* Up to this size a scratch buffer is kept whatever the messages. */
+#define SCRATCH_KEEP ((size_t)256 * 1024)
+/* Fresh buffers this large ask for huge pages of this size. */
+#define SCRATCH_HUGE ((size_t)4 * 1024 * 1024)
+#define HUGE_PAGE ((size_t)2 * 1024 * 1024)
+
+struct scratch {
+    char *p;
+    size_t cap;
+    size_t asked; /* the length alloc was asked for in this call, or 0 */
+    int busy;     /* a recv is using p (see get_scratch) */
+};
+
+static int scratch_gc(lua_State *L)
+{
+    struct scratch *s = lua_touserdata(L, 1);
+    free(s->p);
+    s->p = NULL;
+    s->cap = 0;
+    return 0;
+}
+
+/* Push a new, empty scratch userdata. */
+static struct scratch *new_scratch(lua_State *L)
+{
+#if LUA_VERSION_NUM >= 504
+    struct scratch *s = lua_newuserdatauv(L, sizeof(*s), 0);
+#else
+    struct scratch *s = lua_newuserdata(L, sizeof(*s));
+#endif
+    memset(s, 0, sizeof(*s));
+    if (luaL_newmetatable(L, "kiwi_ipc.scratch")) {
+        lua_pushcfunction(L, scratch_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return s;
+}
+
+/*
+ * The scratch buffer of recv's closure (its upvalue), pushed so that it
+ * stays alive for the call. A recv can run inside another one's
+ * lua_pushlstring() (LuaJIT runs finalizers there before it copies; a
+ * finalizer may receive): then the closure gets a new scratch and the busy
+ * one is left to the call that uses it. A scratch left busy by an error (out
+ * of memory while making the string) is replaced the same way, and
+ * collected.
+ */
+static struct scratch *get_scratch(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    struct scratch *s = lua_touserdata(L, -1);
+    if (s == NULL || s->busy) {
+        lua_pop(L, 1);
+        s = new_scratch(L);
+        lua_pushvalue(L, -1);
+        lua_replace(L, lua_upvalueindex(1));
+    }
+    return s;
+}
+
+/* Ask for huge pages for a fresh block of `len` bytes, if it is large: it
+ * is untouched yet, so the advice decides how its pages come. Only the
+ * whole huge pages inside the block; failure costs nothing. */
+static void advise_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    if (len >= SCRATCH_HUGE) {
+        uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+        uintptr_t end = ((uintptr_t)p + len) & ~(HUGE_PAGE - 1);
+        if (end > start) {
+            (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+        }
+    }
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
+/* ipc_alloc_fn: plain C only (the pipe's receive lock is held). The old
+ * contents need not be kept, so a buffer too small is freed first. */
+static void *scratch_alloc(void *ctx, size_t len)
+{
+    struct scratch *s = ctx;
+    s->asked = len;
+    if (s->p != NULL && s->cap >= len) {
+        return s->p;
+    }
+    free(s->p);
+    s->cap = 0;
+    /* Small buffers grow by powers of two from 1 KiB; large ones are
+     * exactly as large as asked (rounded to pages). */
+    size_t cap = 1024;
+    while (cap < len && cap < SCRATCH_KEEP) {
+        cap *= 2;
+    }
+    if (cap < len) {
+        cap = len <= SIZE_MAX - 4095 ? (len + 4095) & ~(size_t)4095 : len;
+    }
+    s->p = malloc(cap);
+    if (s->p == NULL) {
+        return NULL;
+    }
+    s->cap = cap;
+    advise_huge(s->p, cap);
+    return s->p;
+}
+
+/* After a call: give back a large buffer that the call used little of. */
+static void scratch_trim(struct scratch *s)
+{
+    if (s->cap > SCRATCH_KEEP && s->asked < s->cap / 4) {
+        free(s->p);
+        s->p = NULL;
+        s->cap = 0;
+    }
+    s->asked = 0;
+}
+
+/*
+ * The Lua string of a large message is a fresh block too, and filling it
+ * 4 KiB page fault by 4 KiB page fault is most of the cost of receiving it
+ * (half of the receiver's time for 64 MiB messages). Its address is known
+ * only to the state's allocator, so while lua_pushlstring() makes it, the
+ * allocator is wrapped in one that gives large fresh blocks the same advice
+ * and is otherwise the allocator itself.
+ *
+ * The wrapper keeps no state of its own: its `ud` is a record of the
+ * wrapped allocator and its `ud` that is never freed (one per allocator,
+ * normally one per process; with more than MAX_ALLOCATORS the advice is
+ * skipped). So if lua_pushlstring() raises (no memory; in LuaJIT also an
+ * error in a finalizer it ran), the wrapper left in place is harmless, and
+ * the next large message puts the state's own allocator back.
+ */
+struct allocator {
+    lua_Alloc f;
+    void *ud;
+};
+
+#define MAX_ALLOCATORS 16
+static struct allocator allocators[MAX_ALLOCATORS];
+static int n_allocators;
+static pthread_mutex_t allocators_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The lasting record of allocator f with ud, or NULL if there is no room. */
+static const struct allocator *remember_allocator(lua_Alloc f, void *ud)
+{
+    const struct allocator *found = NULL;
+    pthread_mutex_lock(&allocators_lock);
+    for (int i = 0; i < n_allocators && found == NULL; i++) {
+        if (allocators[i].f == f && allocators[i].ud == ud) {
+            found = &allocators[i];
+        }
+    }
+    if (found == NULL && n_allocators < MAX_ALLOCATORS) {
+        allocators[n_allocators].f = f;
+        allocators[n_allocators].ud = ud;
+        found = &allocators[n_allocators++];
+    }
+    pthread_mutex_unlock(&allocators_lock);
+    return found;
+}
+
+static void *advised_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    const struct allocator *a = ud;
+    void *p = a->f(a->ud, ptr, osize, nsize);
+    if (p != NULL && ptr == NULL) {
+        advise_huge(p, nsize);
+    }
+    return p;
+}
+
+/* Push the message as a Lua string. */
+static void push_message(lua_State *L, const char *p, size_t len)
+{
+    if (len >= SCRATCH_HUGE) {
+        void *ud;
+        lua_Alloc f = lua_getallocf(L, &ud);
+        const struct allocator *a =
+            f == advised_alloc ? ud : remember_allocator(f, ud);
+        if (a != NULL) {
+            lua_setallocf(L, advised_alloc, (void *)a);
+            lua_pushlstring(L, p, len);
+            lua_setallocf(L, a->f, a->ud);
+            return;
+        }
+    }
+    lua_pushlstring(L, p, len);
+}
+
+static int kiwi_lua_recv(lua_State *L)
+{
+    if (lua_gettop(L) > 2) {
+        luaL_argerror(L, 3, "no value expected");
+    }
+    int handle = kiwi_lua_checkhandle(L, 1);
+    int timeout_ms = kiwi_lua_opttimeout(L, 2);
+    struct scratch *s = get_scratch(L);
+
+    size_t len = 0;
+    s->busy = 1;
+    s->asked = 0;
+    kiwi_lua_wait_begin(L);
+    int rc = ipc_recv_alloc(handle, scratch_alloc, s, &len, timeout_ms);
+    kiwi_lua_wait_end();
+    if (rc < 0) {
+        /* A message cut short by a timeout keeps its buffer for the next
+         * call (it asked for it); nothing asked for: see scratch_trim. */
+        s->busy = 0;
+        scratch_trim(s);
+        return kiwi_lua_failure(L, rc);
+    }
+    /* May raise (no memory): the buffer stays with the scratch. */
+    push_message(L, len > 0 ? s->p : "", len);
+    s->busy = 0;
+    scratch_trim(s);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Ctrl-C                                                                  */
 /* ---------------------------------------------------------------------- */
 
 /* Set by our handler, read by the interrupt hook; cleared when a wait
  * begins. */
 static volatile sig_atomic_t sigint_seen;
+
+/* Whether we know that our handler is SIGINT's: set when we install it (or
+ * find it), cleared by our handler, as the handler it chains to may
+ * replace it. Lock-free, so the handler may store to it. */
+static atomic_int handler_known;
 
 /* Blocking calls in progress (Lua states in several threads may wait at
  * once): the first one clears the flag of an earlier Ctrl-C. */
@@ -212,10 +463,14 @@ static atomic_int wait_depth;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction chained; /* what SIGINT did before ours */
 
+/* The Lua state (thread) blocked in this thread, for the hook. */
+static _Thread_local lua_State *blocked;
+
 static void on_sigint(int sig, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
     sigint_seen = 1;
+    atomic_store_explicit(&handler_known, 0, memory_order_relaxed);
     if (chained.sa_flags & SA_SIGINFO) {
         chained.sa_sigaction(sig, info, context);
     } else if (chained.sa_handler != SIG_DFL && chained.sa_handler != SIG_IGN) {
@@ -237,46 +492,88 @@ static int is_handler(const struct sigaction *sa)
     return sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN;
 }
 
+/* Put our handler in front of SIGINT's if SIGINT has another handler, and
+ * note whether ours is in place. */
+static void chain_sigint(void)
+{
+    pthread_mutex_lock(&install_lock);
+    struct sigaction current;
+    if (sigaction(SIGINT, NULL, &current) != 0) {
+        /* cannot tell: try again next time */
+    } else if (is_ours(&current)) {
+        atomic_store(&handler_known, 1);
+    } else if (is_handler(&current)) {
+        struct sigaction ours;
+        memset(&ours, 0, sizeof(ours));
+        ours.sa_sigaction = on_sigint;
+        ours.sa_flags = SA_SIGINFO;
+        sigemptyset(&ours.sa_mask);
+        chained = current; /* before ours can run */
+        /* Known before installed: a signal from then on clears it. */
+        atomic_store(&handler_known, 1);
+        if (sigaction(SIGINT, &ours, NULL) != 0) {
+            atomic_store(&handler_known, 0);
+        }
+    }
+    pthread_mutex_unlock(&install_lock);
+}
+
 /*
- * Our handler stays installed after the call: it only records the signal
- * and chains, so it changes nothing for the interpreter, and leaving it
- * saves two sigaction() calls per send and recv (measured: a third of a
- * Lua ping-pong round trip). Whoever replaces it later (lua.c does, when
- * Ctrl-C fires or a REPL line ends) wins, and the next blocking call puts
- * ours in front again. One sigaction() per call remains, to look.
+ * The thread whose debug hook the stock interpreter sets on Ctrl-C. Called
+ * by the hook, on the blocked thread, while L's C function waits: that
+ * function may use L's stack, and these calls cannot raise.
  */
-void kiwi_lua_wait_begin(void)
+static lua_State *main_thread(lua_State *L)
+{
+#if LUA_VERSION_NUM >= 502
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    lua_State *main = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    return main != NULL ? main : L;
+#else
+    return L; /* LuaJIT: hooks belong to the whole state */
+#endif
+}
+
+void kiwi_lua_wait_begin(lua_State *L)
 {
     if (atomic_fetch_add(&wait_depth, 1) == 0) {
         sigint_seen = 0;
     }
-    struct sigaction current;
-    if (sigaction(SIGINT, NULL, &current) != 0 || !is_handler(&current)) {
-        return; /* ours already, or default/ignored: nothing to chain */
+    blocked = L;
+    if (!atomic_load_explicit(&handler_known, memory_order_relaxed)) {
+        chain_sigint();
     }
-    pthread_mutex_lock(&install_lock);
-    struct sigaction ours;
-    memset(&ours, 0, sizeof(ours));
-    ours.sa_sigaction = on_sigint;
-    ours.sa_flags = SA_SIGINFO;
-    sigemptyset(&ours.sa_mask);
-    chained = current; /* before ours can run */
-    sigaction(SIGINT, &ours, NULL);
-    pthread_mutex_unlock(&install_lock);
 }
 
 void kiwi_lua_wait_end(void)
 {
+    blocked = NULL;
     atomic_fetch_sub(&wait_depth, 1);
 }
 
+/* Runs on the blocked thread, after a signal or a slice of waiting. */
 static int interrupt_hook(void *arg)
 {
     (void)arg;
-    return sigint_seen != 0;
+    if (sigint_seen) {
+        return 1;
+    }
+    lua_State *L = blocked;
+    if (L != NULL && interpreter_raises(main_thread(L))) {
+        return 1;
+    }
+    /* Off the fast path: make sure our handler is still the one. */
+    chain_sigint();
+    return 0;
 }
 
-void kiwi_lua_install_hook(void)
+void kiwi_lua_open(lua_State *L)
 {
     ipc_set_interrupt_hook(interrupt_hook, NULL);
+    /* recv's scratch buffer is its upvalue: reached in a few instructions
+     * (a registry lookup costs a hash of the key), owned by the closure. */
+    new_scratch(L);
+    lua_pushcclosure(L, kiwi_lua_recv, 1);
+    lua_setfield(L, -2, "recv");
 }

@@ -3,7 +3,8 @@
  *
  * swig/lua_typemaps.i calls these from the generated wrapper: argument
  * checks that raise Lua errors, the `nil, message, code` failure convention,
- * and the Ctrl-C handling around blocking calls. They live in a real C file
+ * and the Ctrl-C handling around blocking calls; and kiwi_lua_open()
+ * adds the hand-written recv to the module. They live in a real C file
  * (rather than in %{ %} blocks) so that they are compiled with the project's
  * warnings, which the generated wrapper is not.
  *
@@ -32,9 +33,6 @@ int kiwi_lua_opttimeout(lua_State *L, int idx);
 /* A byte count: an integer >= 0. */
 size_t kiwi_lua_checksize(lua_State *L, int idx);
 
-/* Push a message returned by ipc_recv*() as a Lua string and free it. */
-void kiwi_lua_pushmessage(lua_State *L, void *data, size_t len);
-
 /*
  * Report a failed call: push nil, ipc_last_error() and ipc_errname(status),
  * and return 3, the number of results. IPC_EINTR (Ctrl-C) raises the Lua
@@ -44,14 +42,24 @@ void kiwi_lua_pushmessage(lua_State *L, void *data, size_t len);
 int kiwi_lua_failure(lua_State *L, int status);
 
 /*
- * Bracket a blocking call. SIGINT is observed by a handler of ours, put in
- * front of the one that was there (lua.c's) and chaining to it, so that the
- * library's interrupt hook can stop the wait. See kiwi_ipc_lua.c.
+ * Bracket a blocking call of Lua state L. The library's interrupt hook stops
+ * the wait when the interpreter's own Ctrl-C hook is pending on L's main
+ * thread, or when SIGINT reached a handler of ours, put in front of the one
+ * that was there and chaining to it. See kiwi_ipc_lua.c.
  */
-void kiwi_lua_wait_begin(void);
+void kiwi_lua_wait_begin(lua_State *L);
 void kiwi_lua_wait_end(void);
 
-/* Install the library's interrupt hook; called when the module is opened. */
-void kiwi_lua_install_hook(void);
+/*
+ * Called when the module is opened, with its table at the top of the stack:
+ * installs the library's interrupt hook, and sets the table's recv:
+ *
+ *   recv(h [, timeout]) -> message, or nil, message, code
+ *
+ * a C closure of its own rather than a SWIG wrapper. It receives with
+ * ipc_recv_alloc() into a scratch buffer that it keeps, so a message costs
+ * no allocation besides its Lua string.
+ */
+void kiwi_lua_open(lua_State *L);
 
 #endif /* KIWI_IPC_LUA_H */

@@ -17,10 +17,12 @@
 enum ipc__kind { IPC__PIPE, IPC__LISTENER };
 
 struct ipc__handle {
-    int id;
-    enum ipc__kind kind;
+    atomic_int id;   /* 0 while the struct waits for reuse (handles.c) */
+    atomic_int open; /* in the table: cleared by ipc__handle_take() */
     atomic_int refs;
-    void *obj; /* struct ipc__pipe or struct ipc__listener */
+    enum ipc__kind kind;
+    void *obj;                     /* struct ipc__pipe or ipc__listener */
+    struct ipc__handle *next_free; /* while on the free list */
 };
 
 /* Register `obj`. Returns the new handle (> 0), or IPC_ENOMEM, in which

@@ -218,31 +218,6 @@ static void bad_arguments(void **state)
 /* Peers that write in odd ways                                           */
 /* ---------------------------------------------------------------------- */
 
-typedef struct rawwriter {
-    int fd;
-    const unsigned char *buf;
-    size_t len;
-    size_t chunk;
-    int delay_ms;
-    int rc;
-} rawwriter;
-
-static void *rawwrite_thread(void *p)
-{
-    rawwriter *w = p;
-    w->rc = 0;
-    for (size_t off = 0; off < w->len; off += w->chunk) {
-        size_t k = w->len - off < w->chunk ? w->len - off : w->chunk;
-        if (tu_write_all(w->fd, w->buf + off, k) != 0) {
-            w->rc = -1;
-            break;
-        }
-        if (w->delay_ms)
-            tu_sleep_ms(w->delay_ms);
-    }
-    return NULL;
-}
-
 /* A Kiwi-like peer: header, then payload, in two writes. */
 static void raw_header_then_payload(void **state)
 {
@@ -267,17 +242,14 @@ static void raw_header_then_payload(void **state)
     /* Large payload in two writes. */
     unsigned char *p = tu_pattern(3u << 20, 5);
     tu_header(hdr, 3u << 20);
-    rawwriter *w = calloc(1, sizeof *w);
-    assert_non_null(w);
     /* Header alone, then payload: chunk boundaries at 4 and after. */
     unsigned char *both = malloc((3u << 20) + 4);
     assert_non_null(both);
     memcpy(both, hdr, 4);
     memcpy(both + 4, p, 3u << 20);
     assert_int_equal(tu_write_all(raw, both, 4), 0);
-    *w = (rawwriter){
-        .fd = raw, .buf = both + 4, .len = 3u << 20, .chunk = 3u << 20};
-    tu_thread_start(&t, rawwrite_thread, w);
+    tu_rawwriter *w =
+        tu_rawwrite_start(&t, raw, both + 4, 3u << 20, 3u << 20, 0);
     expect_msg(h, p, 3u << 20);
     join_or_fail(t, 20000, "raw writer");
     assert_int_equal(w->rc, 0);
@@ -303,12 +275,8 @@ static void raw_one_byte_at_a_time(void **state)
         sl += 4 + lens[i];
     }
     /* With a pause after each byte, so the reader sees every split. */
-    rawwriter *w = calloc(1, sizeof *w);
-    assert_non_null(w);
-    *w = (rawwriter){
-        .fd = raw, .buf = stream, .len = sl, .chunk = 1, .delay_ms = 1};
     pthread_t t;
-    tu_thread_start(&t, rawwrite_thread, w);
+    tu_rawwriter *w = tu_rawwrite_start(&t, raw, stream, sl, 1, 1);
     for (int i = 0; i < 3; i++)
         expect_msg(h, msgs[i], lens[i]);
     join_or_fail(t, 20000, "raw writer");
@@ -320,8 +288,8 @@ static void raw_one_byte_at_a_time(void **state)
     assert_non_null(f);
     tu_header(f, 20000);
     memcpy(f + 4, p, 20000);
-    *w = (rawwriter){.fd = raw, .buf = f, .len = 20004, .chunk = 1};
-    tu_thread_start(&t, rawwrite_thread, w);
+    free(w);
+    w = tu_rawwrite_start(&t, raw, f, 20004, 1, 0);
     expect_msg(h, p, 20000);
     join_or_fail(t, 20000, "raw writer");
     assert_int_equal(w->rc, 0);
@@ -347,11 +315,8 @@ static void many_frames_in_one_write(void **state)
         tu_fill(buf + off + 4, len, (uint32_t)i);
         off += 4 + len;
     }
-    rawwriter *w = calloc(1, sizeof *w);
-    assert_non_null(w);
-    *w = (rawwriter){.fd = raw, .buf = buf, .len = off, .chunk = off};
     pthread_t t;
-    tu_thread_start(&t, rawwrite_thread, w);
+    tu_rawwriter *w = tu_rawwrite_start(&t, raw, buf, off, off, 0);
     unsigned char want[100];
     for (int i = 0; i < COUNT; i++) {
         uint32_t len = (uint32_t)(i % 7 == 0 ? 0 : i % 100);
@@ -873,15 +838,9 @@ static void recv_timeout_mid_frame_loses_nothing(void **state)
     assert_non_null(f);
     tu_header(f, 3u << 20);
     memcpy(f + 4, big, 3u << 20);
-    rawwriter *w = calloc(1, sizeof *w);
-    assert_non_null(w);
-    *w = (rawwriter){.fd = raw,
-                     .buf = f,
-                     .len = (3u << 20) + 4,
-                     .chunk = 64 * 1024,
-                     .delay_ms = 2};
     pthread_t t;
-    tu_thread_start(&t, rawwrite_thread, w);
+    tu_rawwriter *w =
+        tu_rawwrite_start(&t, raw, f, (3u << 20) + 4, 64 * 1024, 2);
     void *d = NULL;
     size_t n = 0;
     int r, timeouts = 0;

@@ -79,30 +79,6 @@ static void expect_alloc_status(int h, int want, int timeout, int max_calls)
     grant_drop(&g);
 }
 
-typedef struct rawwriter {
-    int fd;
-    const unsigned char *buf;
-    size_t len;
-    size_t chunk;
-    int delay_ms;
-    int rc;
-} rawwriter;
-
-static void *rawwrite_thread(void *p)
-{
-    rawwriter *w = p;
-    for (size_t off = 0; off < w->len; off += w->chunk) {
-        size_t k = w->len - off < w->chunk ? w->len - off : w->chunk;
-        if (tu_write_all(w->fd, w->buf + off, k) != 0) {
-            w->rc = -1;
-            break;
-        }
-        if (w->delay_ms)
-            tu_sleep_ms(w->delay_ms);
-    }
-    return NULL;
-}
-
 /* A frame of `len` pattern bytes in one malloc'd buffer. */
 static unsigned char *frame_of(size_t len, uint32_t seed)
 {
@@ -125,11 +101,8 @@ static void sizes_from_empty_to_large(void **state)
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t len = sizes[i];
         unsigned char *f = frame_of(len, (uint32_t)i + 1);
-        rawwriter *w = calloc(1, sizeof *w);
-        assert_non_null(w);
-        *w = (rawwriter){.fd = raw, .buf = f, .len = len + 4, .chunk = 7777};
         pthread_t t;
-        tu_thread_start(&t, rawwrite_thread, w);
+        tu_rawwriter *w = tu_rawwrite_start(&t, raw, f, len + 4, 7777, 0);
         expect_alloc_msg(h, f + 4, len);
         assert_int_equal(tu_thread_join(t, 20000), 0);
         assert_int_equal(w->rc, 0);
@@ -156,11 +129,8 @@ static void frames_in_one_write_mixed_with_recv(void **state)
     memcpy(all + 14, b, 4);
     memcpy(all + 18, c, 70004);
     memcpy(all + 70022, d, 9);
-    rawwriter *w = calloc(1, sizeof *w);
-    assert_non_null(w);
-    *w = (rawwriter){.fd = raw, .buf = all, .len = total, .chunk = total};
     pthread_t t;
-    tu_thread_start(&t, rawwrite_thread, w);
+    tu_rawwriter *w = tu_rawwrite_start(&t, raw, all, total, total, 0);
 
     expect_alloc_msg(h, a + 4, 10);
     expect_alloc_msg(h, b + 4, 0);
@@ -235,14 +205,9 @@ static void timeout_mid_message_then_either_kind(void **state)
         assert_int_equal(tu_write_all(raw, f + 1004, 120000), 0);
         expect_alloc_status(h, IPC_ETIMEDOUT, 50, 1);
         expect_alloc_status(h, IPC_ETIMEDOUT, 0, 1);
-        rawwriter *w = calloc(1, sizeof *w);
-        assert_non_null(w);
-        *w = (rawwriter){.fd = raw,
-                         .buf = f + 121004,
-                         .len = len + 4 - 121004,
-                         .chunk = 30000};
         pthread_t t;
-        tu_thread_start(&t, rawwrite_thread, w);
+        tu_rawwriter *w =
+            tu_rawwrite_start(&t, raw, f + 121004, len + 4 - 121004, 30000, 0);
         if (kind == 0) {
             expect_alloc_msg(h, f + 4, len);
         } else {

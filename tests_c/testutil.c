@@ -503,6 +503,37 @@ void tu_lib_pair(int *client, int *server)
     assert_ok(ipc_close(l));
 }
 
+static void *rawwrite_thread(void *p)
+{
+    tu_rawwriter *w = p;
+    w->rc = 0;
+    for (size_t off = 0; off < w->len; off += w->chunk) {
+        size_t k = w->len - off < w->chunk ? w->len - off : w->chunk;
+        if (tu_write_all(w->fd, w->buf + off, k) != 0) {
+            w->rc = -1;
+            break;
+        }
+        if (w->delay_ms)
+            tu_sleep_ms(w->delay_ms);
+    }
+    return NULL;
+}
+
+tu_rawwriter *tu_rawwrite_start(pthread_t *t, int fd, const void *buf,
+                                size_t len, size_t chunk, int delay_ms)
+{
+    tu_rawwriter *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    *w = (tu_rawwriter){.fd = fd,
+                        .buf = buf,
+                        .len = len,
+                        .chunk = chunk ? chunk : 1,
+                        .delay_ms = delay_ms,
+                        .rc = 1};
+    tu_thread_start(t, rawwrite_thread, w);
+    return w;
+}
+
 int tu_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

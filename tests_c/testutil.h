@@ -206,6 +206,21 @@ int tu_raw_pair(int *raw);
  * the listener is closed again). Fails the test on error. */
 void tu_lib_pair(int *client, int *server);
 
+/* A peer thread that writes len bytes at buf to fd in chunks of `chunk`
+ * bytes, sleeping delay_ms after each: a Kiwi-like or an odd writer. Join
+ * the thread (tu_thread_join), check rc (0: all written, -1: a write
+ * failed), then free() the struct; buf must outlive the thread. */
+typedef struct tu_rawwriter {
+    int fd;
+    const unsigned char *buf;
+    size_t len;
+    size_t chunk;
+    int delay_ms;
+    int rc;
+} tu_rawwriter;
+tu_rawwriter *tu_rawwrite_start(pthread_t *t, int fd, const void *buf,
+                                size_t len, size_t chunk, int delay_ms);
+
 /* Write everything (looping over partial writes, MSG_NOSIGNAL). 0 or -1. */
 int tu_write_all(int fd, const void *buf, size_t len);
 /* Big-endian 4-byte length header of a frame. */

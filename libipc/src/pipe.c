@@ -142,16 +142,28 @@ static enum wait_mode wait_mode(struct ipc__pipe *p, int64_t deadline)
 }
 
 /*
- * A blocking send or recv failed with `e`. For EINTR and EAGAIN (a slice
- * ended, or a sliced socket used without a hook) decide whether to go on:
- * 0 to retry, IPC_EINTR when the hook says stop. Other errors: 1.
+ * A send or recv on the socket failed with errno `e`: wait as the mode says
+ * and decide. Returns 0 to try again, IPC_ETIMEDOUT or IPC_EINTR to stop,
+ * IPC_ESYSTEM when poll() failed (errno kept), or 1 when `e` itself is the
+ * error. In the blocking modes EINTR and EAGAIN (a slice ended, or a sliced
+ * socket used without a hook) mean: ask the hook.
  */
-static int blocked_call_ended(int e)
+static int after_failure(struct ipc__pipe *p, int polling, int e, short events,
+                         int64_t deadline)
 {
-    if (e != EINTR && e != EAGAIN && e != EWOULDBLOCK) {
-        return 1;
+    if (!polling) {
+        if (e != EINTR && e != EAGAIN && e != EWOULDBLOCK) {
+            return 1;
+        }
+        return ipc__interrupted() ? IPC_EINTR : 0;
     }
-    return ipc__interrupted() ? IPC_EINTR : 0;
+    if (e == EINTR) {
+        return 0;
+    }
+    if (e == EAGAIN || e == EWOULDBLOCK) {
+        return ipc__wait(p->fd, events, deadline);
+    }
+    return 1;
 }
 
 /* ---- send -------------------------------------------------------------- */
@@ -185,14 +197,7 @@ static int send_frame(struct ipc__pipe *p, int h, const void *data, size_t len,
             continue;
         }
         int e = errno;
-        int rc = 1;
-        if (!polling) {
-            rc = blocked_call_ended(e);
-        } else if (e == EINTR) {
-            continue;
-        } else if (e == EAGAIN || e == EWOULDBLOCK) {
-            rc = ipc__wait(p->fd, POLLOUT, deadline);
-        }
+        int rc = after_failure(p, polling, e, POLLOUT, deadline);
         if (rc == 0) {
             continue;
         }
@@ -273,14 +278,7 @@ static long read_some(struct ipc__pipe *p, int h, void *buf, size_t cap,
         if (e == ECONNRESET) {
             return 0; /* the peer is gone: judged like EOF */
         }
-        int rc = 1;
-        if (!polling) {
-            rc = blocked_call_ended(e);
-        } else if (e == EINTR) {
-            continue;
-        } else if (e == EAGAIN || e == EWOULDBLOCK) {
-            rc = ipc__wait(p->fd, POLLIN, deadline);
-        }
+        int rc = after_failure(p, polling, e, POLLIN, deadline);
         if (rc == 0) {
             continue;
         }

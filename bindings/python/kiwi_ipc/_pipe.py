@@ -246,7 +246,20 @@ class Pipe(_Owner):
         send()."""
         if isinstance(data, str):
             raise TypeError("send_bytes() takes a bytes-like object, not str")
-        self.send(data, timeout)
+        # send()'s body rather than a call to it: the extra Python call was
+        # a tenth of the cost of sending a small message (measured 1.45 ->
+        # 1.30 us per 64 B message).
+        h = self._handle
+        if h is None:
+            raise _closed()
+        try:
+            if timeout is None:
+                _c.ipc_send(h, data)
+            else:
+                _c.ipc_send_timeout(h, data, _timeout_ms(timeout))
+        except BadHandleError:
+            self._lost_race()
+            raise
 
     # -- receiving ------------------------------------------------------
 

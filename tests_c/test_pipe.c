@@ -946,6 +946,58 @@ static void send_timeout_zero_small_messages(void **state)
 }
 
 /* ipc_fileno is usable with poll() for readiness. */
+/*
+ * A timeout also bounds the wait behind another thread's call of the same
+ * kind, which holds the pipe's direction while it waits for the peer; and
+ * timeout 0 never waits at all.
+ */
+static void timeout_bounds_wait_behind_another_thread(void **state)
+{
+    (void)state;
+    int a, b;
+    tu_lib_pair(&a, &b);
+    unsigned char *big = tu_pattern(BIG_SEND, 70);
+    pthread_t t;
+    sender *s = start_send(&t, a, big, BIG_SEND, 30000);
+    (void)tu_wait_blocked(wait_tid(&s->tid), 2000);
+
+    long long t0 = tu_now_ms();
+    assert_status(ipc_send_timeout(a, "x", 1, 0), IPC_ETIMEDOUT);
+    assert_last_error_has("another thread");
+    assert_status(ipc_send_timeout(a, "x", 1, 100), IPC_ETIMEDOUT);
+    assert_true(tu_now_ms() - t0 < 5000);
+
+    /* The receiving side: a thread blocked in recv on the other pipe end
+     * holds it; recv with a timeout next to it does not wait for it. */
+    int c, d;
+    tu_lib_pair(&c, &d);
+    pthread_t rt;
+    receiver *r = start_recv(&rt, d, 0);
+    (void)tu_wait_blocked(wait_tid(&r->tid), 2000);
+    t0 = tu_now_ms();
+    expect_recv_status(d, IPC_ETIMEDOUT, 0);
+    expect_recv_status(d, IPC_ETIMEDOUT, 100);
+    assert_true(tu_now_ms() - t0 < 5000);
+    assert_ok(ipc_send(c, "wake", 4));
+    join_or_fail(rt, 20000, "receiver");
+    assert_status(r->status, IPC_OK);
+    assert_int_equal(r->len, 4);
+    ipc_free(r->data);
+    free(r);
+
+    /* Nothing was disturbed: the big message arrives whole. */
+    expect_msg(b, big, BIG_SEND);
+    join_or_fail(t, 20000, "sender");
+    assert_status(s->status, IPC_OK);
+    free(s);
+    free(big);
+    expect_recv_status(b, IPC_ETIMEDOUT, 0);
+    assert_ok(ipc_close(a));
+    assert_ok(ipc_close(b));
+    assert_ok(ipc_close(c));
+    assert_ok(ipc_close(d));
+}
+
 static void fileno_polls_readable(void **state)
 {
     (void)state;
@@ -1279,6 +1331,7 @@ int main(void)
         T(recv_timeout_mid_frame_loses_nothing),
         T(send_timeout_resumes_same_message),
         T(send_timeout_zero_small_messages),
+        T(timeout_bounds_wait_behind_another_thread),
         T(fileno_polls_readable),
         T(close_wakes_blocked_recv),
         T(close_wakes_blocked_recv_mid_frame),

@@ -99,6 +99,17 @@ static int broken_status(struct ipc__pipe *p, const char *call, int h)
                      call, h, p->broken_why);
 }
 
+/* The pipe's send or receive lock was not had in time: another thread's
+ * call of the same kind holds it while it waits for the peer. */
+static int busy_status(int rc, const char *call, int h)
+{
+    return ipc__fail(rc, 0,
+                     "%s(%d): %s while another thread's %s on this pipe "
+                     "waited for the peer",
+                     call, h, rc == IPC_EINTR ? "interrupted" : "timed out",
+                     call);
+}
+
 static int closed_status(const char *call, int h)
 {
     return ipc__fail(IPC_ECLOSED, 0, "%s(%d): the handle was closed", call, h);
@@ -244,8 +255,10 @@ int ipc__pipe_send(struct ipc__pipe *p, int h, const void *data, size_t len,
         return ipc__fail(IPC_EINVAL, 0, "send(%d): data is NULL", h);
     }
     int64_t deadline = ipc__deadline(timeout_ms);
-    pthread_mutex_lock(&p->send_lock);
-    int rc;
+    int rc = ipc__lock(&p->send_lock, deadline);
+    if (rc != 0) {
+        return busy_status(rc, "send", h);
+    }
     if (atomic_load(&p->broken)) {
         rc = broken_status(p, "send", h);
     } else if (p->send_done > 0 && p->send_len != len) {
@@ -479,8 +492,10 @@ int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
                    int timeout_ms)
 {
     int64_t deadline = ipc__deadline(timeout_ms);
-    pthread_mutex_lock(&p->recv_lock);
-    int rc;
+    int rc = ipc__lock(&p->recv_lock, deadline);
+    if (rc != 0) {
+        return busy_status(rc, "recv", h);
+    }
     if (atomic_load(&p->broken)) {
         rc = broken_status(p, "recv", h);
     } else {
@@ -504,8 +519,10 @@ int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
                          void *ctx, size_t *len, int timeout_ms)
 {
     int64_t deadline = ipc__deadline(timeout_ms);
-    pthread_mutex_lock(&p->recv_lock);
-    int rc;
+    int rc = ipc__lock(&p->recv_lock, deadline);
+    if (rc != 0) {
+        return busy_status(rc, "recv", h);
+    }
     if (atomic_load(&p->broken)) {
         rc = broken_status(p, "recv", h);
     } else {

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Set once by a binding at load time, read on every wait. The pair is not
  * updated atomically as a whole; the header asks callers to set it before
@@ -112,4 +113,43 @@ int ipc__sleep_until(int64_t until, int64_t deadline)
         return deadline >= 0 && ipc__now_ms() >= deadline ? IPC_ETIMEDOUT : 0;
     }
     return rc;
+}
+
+int ipc__lock(pthread_mutex_t *m, int64_t deadline)
+{
+    if (deadline < 0 && !ipc__have_hook()) {
+        pthread_mutex_lock(m);
+        return 0;
+    }
+    for (;;) {
+        if (pthread_mutex_trylock(m) == 0) {
+            return 0;
+        }
+        if (hook_says_stop()) {
+            return IPC_EINTR;
+        }
+        int64_t left = slice_ms(deadline);
+        if (left < 0) {
+            left = IPC_INTERRUPT_SLICE_MS; /* cannot happen: see above */
+        }
+        if (left == 0) {
+            return IPC_ETIMEDOUT;
+        }
+#if defined(_POSIX_TIMEOUTS) && _POSIX_TIMEOUTS > 0
+        /* Sleeps until the lock is free or the slice is over. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (long)(left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (pthread_mutex_timedlock(m, &ts) == 0) {
+            return 0;
+        }
+#else
+        usleep(1000); /* no timed lock here (macOS): look again */
+#endif
+    }
 }

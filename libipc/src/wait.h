@@ -5,6 +5,7 @@
 #ifndef IPC__WAIT_H
 #define IPC__WAIT_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 /* Milliseconds on the monotonic clock. */
@@ -32,5 +33,13 @@ int ipc__interrupted(void);
  */
 int ipc__wait(int fd, short events, int64_t deadline);
 int ipc__sleep_until(int64_t until, int64_t deadline);
+
+/*
+ * Lock `m` (a pipe's send or receive lock, which another thread may hold
+ * for as long as its own call waits for the peer) within `deadline`, and,
+ * when there is an interrupt hook, consulting it every slice. Returns 0
+ * with the lock held, IPC_ETIMEDOUT or IPC_EINTR.
+ */
+int ipc__lock(pthread_mutex_t *m, int64_t deadline);
 
 #endif

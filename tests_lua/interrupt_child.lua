@@ -23,9 +23,11 @@ end
 
 -- Run fn, which blocks until SIGINT; report what each pcall caught.
 local function interrupted(fn)
-  say("READY")
   local inner
   local outer = { pcall(function()
+    -- Inside the pcall: a SIGINT sent the moment READY is out (delay 0)
+    -- may make the interpreter's hook fire before fn even blocks.
+    say("READY")
     inner = { pcall(fn) }
     local spin = 0 -- instructions for the interpreter's hook to fire on
     for i = 1, 100 do spin = spin + i end

@@ -488,8 +488,13 @@ static int recv_frame(struct ipc__pipe *p, int h, int64_t deadline,
     }
 }
 
-int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
-                   int timeout_ms)
+/*
+ * ipc_recv (alloc NULL: into the decoder's own buffer, handed over in
+ * *data) and ipc_recv_alloc (into alloc's buffer): the same receive, but
+ * for where the payload goes and what a call that ends mid-message leaves.
+ */
+static int pipe_recv(struct ipc__pipe *p, int h, ipc_alloc_fn alloc, void *ctx,
+                     void **data, size_t *len, int timeout_ms)
 {
     int64_t deadline = ipc__deadline(timeout_ms);
     int rc = ipc__lock(&p->recv_lock, deadline);
@@ -500,42 +505,18 @@ int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
         rc = broken_status(p, "recv", h);
     } else {
         p->dec.max = atomic_load(&p->max);
-        p->dec.lazy = 0;
-        rc = recv_frame(p, h, deadline, NULL, NULL, data, len);
+        p->dec.lazy = alloc != NULL;
+        rc = recv_frame(p, h, deadline, alloc, ctx, data, len);
         if (rc == FRAME_TAKEN) {
+            rc = 0;
+        } else if (rc == IPC__DEC_FRAME && alloc != NULL) {
+            *len = ipc__dec_take_ext(&p->dec);
             rc = 0;
         } else if (rc == IPC__DEC_FRAME) {
             rc = ipc__dec_take(&p->dec, data, len);
             if (rc != 0) {
                 rc = ipc__fail(rc, 0, "recv(%d): out of memory", h);
             }
-        }
-    }
-    pthread_mutex_unlock(&p->recv_lock);
-    return rc;
-}
-
-int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
-                         void *ctx, size_t *len, int timeout_ms)
-{
-    int64_t deadline = ipc__deadline(timeout_ms);
-    int rc = ipc__lock(&p->recv_lock, deadline);
-    if (rc != 0) {
-        return busy_status(rc, "recv", h);
-    }
-    if (atomic_load(&p->broken)) {
-        rc = broken_status(p, "recv", h);
-    } else {
-        p->dec.max = atomic_load(&p->max);
-        p->dec.lazy = 1;
-        void *unused;
-        rc = recv_frame(p, h, deadline, alloc, ctx, &unused, len);
-        p->dec.lazy = 0;
-        if (rc == FRAME_TAKEN) {
-            rc = 0;
-        } else if (rc == IPC__DEC_FRAME) {
-            *len = ipc__dec_take_ext(&p->dec);
-            rc = 0;
         } else if (atomic_load(&p->broken)) {
             p->dec.ext = NULL; /* nothing more will be decoded */
         } else if (ipc__dec_detach(&p->dec) != 0) {
@@ -548,4 +529,17 @@ int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
     }
     pthread_mutex_unlock(&p->recv_lock);
     return rc;
+}
+
+int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
+                   int timeout_ms)
+{
+    return pipe_recv(p, h, NULL, NULL, data, len, timeout_ms);
+}
+
+int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
+                         void *ctx, size_t *len, int timeout_ms)
+{
+    void *unused;
+    return pipe_recv(p, h, alloc, ctx, &unused, len, timeout_ms);
 }

@@ -115,7 +115,7 @@ int ipc__sleep_until(int64_t until, int64_t deadline)
     return rc;
 }
 
-int ipc__lock(pthread_mutex_t *m, int64_t deadline)
+int ipc__lock_slow(pthread_mutex_t *m, int64_t deadline)
 {
     if (deadline < 0 && !ipc__have_hook()) {
         pthread_mutex_lock(m);

@@ -40,6 +40,11 @@ int ipc__sleep_until(int64_t until, int64_t deadline);
  * when there is an interrupt hook, consulting it every slice. Returns 0
  * with the lock held, IPC_ETIMEDOUT or IPC_EINTR.
  */
-int ipc__lock(pthread_mutex_t *m, int64_t deadline);
+int ipc__lock_slow(pthread_mutex_t *m, int64_t deadline);
+static inline int ipc__lock(pthread_mutex_t *m, int64_t deadline)
+{
+    /* Uncontended (nearly always): no call, no look at the hook. */
+    return pthread_mutex_trylock(m) == 0 ? 0 : ipc__lock_slow(m, deadline);
+}
 
 #endif

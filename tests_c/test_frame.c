@@ -10,6 +10,19 @@
 
 #include "frame.h"
 
+/* The decoder's state is private to frame.c: look through its window. */
+static struct ipc__dec_info dec_info(const ipc__decoder *d)
+{
+    struct ipc__dec_info i;
+    ipc__dec_inspect(d, &i);
+    return i;
+}
+
+static enum ipc__dec_state dec_state(const ipc__decoder *d)
+{
+    return dec_info(d).state;
+}
+
 /* A stream of frames built in memory. */
 typedef struct stream {
     unsigned char *buf;
@@ -46,7 +59,7 @@ static void take_expect(ipc__decoder *d, const void *want, size_t wn)
 {
     void *data = NULL;
     size_t n = 12345;
-    assert_int_equal(d->state, IPC__DEC_READY);
+    assert_int_equal(dec_state(d), IPC__DEC_READY);
     assert_ok(ipc__dec_take(d, &data, &n));
     assert_non_null(data);
     assert_int_equal(n, wn);
@@ -54,7 +67,7 @@ static void take_expect(ipc__decoder *d, const void *want, size_t wn)
         assert_memory_equal(data, want, wn);
     assert_int_equal(((char *)data)[wn], '\0');
     free(data);
-    assert_int_equal(d->state, IPC__DEC_HEADER);
+    assert_int_equal(dec_state(d), IPC__DEC_HEADER);
     assert_true(ipc__dec_at_boundary(d));
 }
 
@@ -110,21 +123,23 @@ static void header_is_big_endian(void **state)
 static void fresh_decoder(void **state)
 {
     (void)state;
-    ipc__decoder d;
-    ipc__dec_init(&d);
-    assert_int_equal(d.state, IPC__DEC_HEADER);
-    assert_true(ipc__dec_at_boundary(&d));
-    assert_int_equal(ipc__dec_remaining(&d), 0);
-    assert_int_equal(ipc__dec_held(&d), 0);
-    assert_int_equal(d.max, IPC_MAX_MESSAGE);
-    assert_int_equal(d.grow, IPC__DEC_GROW);
-    ipc__dec_free(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    assert_int_equal(dec_state(d), IPC__DEC_HEADER);
+    assert_true(ipc__dec_at_boundary(d));
+    assert_int_equal(ipc__dec_remaining(d), 0);
+    assert_int_equal(ipc__dec_held(d), 0);
+    assert_int_equal(dec_info(d).max, IPC_MAX_MESSAGE);
+    assert_int_equal(dec_info(d).grow, IPC__DEC_GROW);
+    ipc__dec_free(d);
     /* Feeding nothing is fine. */
-    ipc__dec_init(&d);
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used = 99;
-    assert_int_equal(ipc__dec_feed(&d, "", 0, &used), IPC__DEC_MORE);
+    assert_int_equal(ipc__dec_feed(d, "", 0, &used), IPC__DEC_MORE);
     assert_int_equal(used, 0);
-    ipc__dec_free(&d);
+    ipc__dec_free(d);
 }
 
 static void one_frame_all_at_once(void **state)
@@ -132,13 +147,14 @@ static void one_frame_all_at_once(void **state)
     (void)state;
     stream s = {0};
     stream_add(&s, "hello", 5);
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used = 0;
-    assert_int_equal(ipc__dec_feed(&d, s.buf, s.len, &used), IPC__DEC_FRAME);
+    assert_int_equal(ipc__dec_feed(d, s.buf, s.len, &used), IPC__DEC_FRAME);
     assert_int_equal(used, 9);
-    take_expect(&d, "hello", 5);
-    ipc__dec_free(&d);
+    take_expect(d, "hello", 5);
+    ipc__dec_free(d);
     stream_free(&s);
 }
 
@@ -148,21 +164,22 @@ static void one_frame_one_byte_at_a_time(void **state)
     const char msg[] = "byte by byte";
     stream s = {0};
     stream_add(&s, msg, strlen(msg));
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     for (size_t i = 0; i < s.len; i++) {
         size_t used = 0;
-        int r = ipc__dec_feed(&d, s.buf + i, 1, &used);
+        int r = ipc__dec_feed(d, s.buf + i, 1, &used);
         assert_int_equal(used, 1);
         if (i + 1 < s.len) {
             assert_int_equal(r, IPC__DEC_MORE);
-            assert_false(ipc__dec_at_boundary(&d));
+            assert_false(ipc__dec_at_boundary(d));
         } else {
             assert_int_equal(r, IPC__DEC_FRAME);
         }
     }
-    take_expect(&d, msg, strlen(msg));
-    ipc__dec_free(&d);
+    take_expect(d, msg, strlen(msg));
+    ipc__dec_free(d);
     stream_free(&s);
 }
 
@@ -178,15 +195,16 @@ static void one_frame_every_split(void **state)
     size_t lens[] = {ml};
     for (size_t a = 0; a <= s.len; a++) {
         for (size_t b = a; b <= s.len; b++) {
-            ipc__decoder d;
-            ipc__dec_init(&d);
+            ipc__decoder *d;
+            d = ipc__dec_new();
+            assert_non_null(d);
             size_t next = 0, got = 0;
-            got += feed_all(&d, s.buf, a, msgs, lens, &next);
-            got += feed_all(&d, s.buf + a, b - a, msgs, lens, &next);
-            got += feed_all(&d, s.buf + b, s.len - b, msgs, lens, &next);
+            got += feed_all(d, s.buf, a, msgs, lens, &next);
+            got += feed_all(d, s.buf + a, b - a, msgs, lens, &next);
+            got += feed_all(d, s.buf + b, s.len - b, msgs, lens, &next);
             assert_int_equal(got, 1);
-            assert_true(ipc__dec_at_boundary(&d));
-            ipc__dec_free(&d);
+            assert_true(ipc__dec_at_boundary(d));
+            ipc__dec_free(d);
         }
     }
     stream_free(&s);
@@ -204,23 +222,25 @@ static void many_frames_in_one_feed(void **state)
         stream_add(&s, msgs[i], lens[i]);
 
     /* All at once: each feed stops at the end of a frame. */
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t next = 0;
-    assert_int_equal(feed_all(&d, s.buf, s.len, msgs, lens, &next), count);
-    ipc__dec_free(&d);
+    assert_int_equal(feed_all(d, s.buf, s.len, msgs, lens, &next), count);
+    ipc__dec_free(d);
 
     /* In every fixed chunk size. */
     for (size_t chunk = 1; chunk <= s.len; chunk++) {
-        ipc__dec_init(&d);
+        d = ipc__dec_new();
+        assert_non_null(d);
         next = 0;
         size_t got = 0;
         for (size_t off = 0; off < s.len; off += chunk) {
             size_t n = s.len - off < chunk ? s.len - off : chunk;
-            got += feed_all(&d, s.buf + off, n, msgs, lens, &next);
+            got += feed_all(d, s.buf + off, n, msgs, lens, &next);
         }
         assert_int_equal(got, count);
-        ipc__dec_free(&d);
+        ipc__dec_free(d);
     }
     stream_free(&s);
 }
@@ -232,20 +252,21 @@ static void feed_while_ready_consumes_nothing(void **state)
     stream s = {0};
     stream_add(&s, "a", 1);
     stream_add(&s, "b", 1);
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used = 0;
-    assert_int_equal(ipc__dec_feed(&d, s.buf, s.len, &used), IPC__DEC_FRAME);
+    assert_int_equal(ipc__dec_feed(d, s.buf, s.len, &used), IPC__DEC_FRAME);
     assert_int_equal(used, 5);
     size_t used2 = 99;
-    ipc__dec_feed(&d, s.buf + used, s.len - used, &used2);
+    ipc__dec_feed(d, s.buf + used, s.len - used, &used2);
     assert_int_equal(used2, 0);
-    take_expect(&d, "a", 1);
-    assert_int_equal(ipc__dec_feed(&d, s.buf + used, s.len - used, &used2),
+    take_expect(d, "a", 1);
+    assert_int_equal(ipc__dec_feed(d, s.buf + used, s.len - used, &used2),
                      IPC__DEC_FRAME);
     assert_int_equal(used2, 5);
-    take_expect(&d, "b", 1);
-    ipc__dec_free(&d);
+    take_expect(d, "b", 1);
+    ipc__dec_free(d);
     stream_free(&s);
 }
 
@@ -253,55 +274,59 @@ static void empty_frame(void **state)
 {
     (void)state;
     const unsigned char hdr[4] = {0, 0, 0, 0};
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used = 0;
-    assert_int_equal(ipc__dec_feed(&d, hdr, 3, &used), IPC__DEC_MORE);
+    assert_int_equal(ipc__dec_feed(d, hdr, 3, &used), IPC__DEC_MORE);
     assert_int_equal(used, 3);
-    assert_false(ipc__dec_at_boundary(&d));
-    assert_int_equal(ipc__dec_feed(&d, hdr + 3, 1, &used), IPC__DEC_FRAME);
+    assert_false(ipc__dec_at_boundary(d));
+    assert_int_equal(ipc__dec_feed(d, hdr + 3, 1, &used), IPC__DEC_FRAME);
     assert_int_equal(used, 1);
-    take_expect(&d, "", 0);
-    ipc__dec_free(&d);
+    take_expect(d, "", 0);
+    ipc__dec_free(d);
 }
 
 static void negative_length_breaks(const unsigned char hdr[4])
 {
     /* All at once. */
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used = 0;
-    assert_status(ipc__dec_feed(&d, hdr, 4, &used), IPC_EPROTO);
-    assert_int_equal(d.state, IPC__DEC_BROKEN);
-    assert_int_equal(ipc__dec_held(&d), 0);
+    assert_status(ipc__dec_feed(d, hdr, 4, &used), IPC_EPROTO);
+    assert_int_equal(dec_state(d), IPC__DEC_BROKEN);
+    assert_int_equal(ipc__dec_held(d), 0);
     /* Broken for good, even when fed a valid frame. */
     const unsigned char ok[5] = {0, 0, 0, 1, 'x'};
-    assert_status(ipc__dec_feed(&d, ok, sizeof ok, &used), IPC_EPROTO);
-    assert_int_equal(d.state, IPC__DEC_BROKEN);
-    ipc__dec_free(&d);
+    assert_status(ipc__dec_feed(d, ok, sizeof ok, &used), IPC_EPROTO);
+    assert_int_equal(dec_state(d), IPC__DEC_BROKEN);
+    ipc__dec_free(d);
 
     /* A byte at a time: the fourth byte decides. */
-    ipc__dec_init(&d);
+    d = ipc__dec_new();
+    assert_non_null(d);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(ipc__dec_feed(&d, hdr + i, 1, &used), IPC__DEC_MORE);
+        assert_int_equal(ipc__dec_feed(d, hdr + i, 1, &used), IPC__DEC_MORE);
         assert_int_equal(used, 1);
     }
-    assert_status(ipc__dec_feed(&d, hdr + 3, 1, &used), IPC_EPROTO);
-    assert_int_equal(d.state, IPC__DEC_BROKEN);
-    ipc__dec_free(&d);
+    assert_status(ipc__dec_feed(d, hdr + 3, 1, &used), IPC_EPROTO);
+    assert_int_equal(dec_state(d), IPC__DEC_BROKEN);
+    ipc__dec_free(d);
 
     /* After a good frame, in the same feed. */
     stream s = {0};
     stream_add(&s, "good", 4);
     stream_add_raw(&s, hdr, 4);
     stream_add_raw(&s, "junk", 4);
-    ipc__dec_init(&d);
-    assert_int_equal(ipc__dec_feed(&d, s.buf, s.len, &used), IPC__DEC_FRAME);
+    d = ipc__dec_new();
+    assert_non_null(d);
+    assert_int_equal(ipc__dec_feed(d, s.buf, s.len, &used), IPC__DEC_FRAME);
     assert_int_equal(used, 8);
-    take_expect(&d, "good", 4);
-    assert_status(ipc__dec_feed(&d, s.buf + 8, s.len - 8, &used), IPC_EPROTO);
-    assert_int_equal(d.state, IPC__DEC_BROKEN);
-    ipc__dec_free(&d);
+    take_expect(d, "good", 4);
+    assert_status(ipc__dec_feed(d, s.buf + 8, s.len - 8, &used), IPC_EPROTO);
+    assert_int_equal(dec_state(d), IPC__DEC_BROKEN);
+    ipc__dec_free(d);
     stream_free(&s);
 }
 
@@ -326,31 +351,31 @@ static void huge_header_holds_little(void **state)
     (void)state;
     const unsigned char hdr[4] = {0x7f, 0xff, 0xff, 0xff};
     const char tail[10] = "0123456789";
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used = 0;
-    assert_int_equal(ipc__dec_feed(&d, hdr, 4, &used), IPC__DEC_MORE);
+    assert_int_equal(ipc__dec_feed(d, hdr, 4, &used), IPC__DEC_MORE);
     assert_int_equal(used, 4);
-    assert_int_equal(d.state, IPC__DEC_PAYLOAD);
-    assert_int_equal(ipc__dec_remaining(&d), 0x7fffffffu);
-    assert_true(ipc__dec_held(&d) <= d.grow + 1);
-    assert_int_equal(ipc__dec_feed(&d, tail, sizeof tail, &used),
-                     IPC__DEC_MORE);
+    assert_int_equal(dec_state(d), IPC__DEC_PAYLOAD);
+    assert_int_equal(ipc__dec_remaining(d), 0x7fffffffu);
+    assert_true(ipc__dec_held(d) <= dec_info(d).grow + 1);
+    assert_int_equal(ipc__dec_feed(d, tail, sizeof tail, &used), IPC__DEC_MORE);
     assert_int_equal(used, sizeof tail);
-    assert_int_equal(ipc__dec_remaining(&d), 0x7fffffffu - sizeof tail);
-    assert_true(ipc__dec_held(&d) <= sizeof tail + d.grow + 1);
-    assert_true(ipc__dec_held(&d) < 4u * 1024 * 1024);
-    assert_false(ipc__dec_at_boundary(&d));
-    ipc__dec_free(&d);
+    assert_int_equal(ipc__dec_remaining(d), 0x7fffffffu - sizeof tail);
+    assert_true(ipc__dec_held(d) <= sizeof tail + dec_info(d).grow + 1);
+    assert_true(ipc__dec_held(d) < 4u * 1024 * 1024);
+    assert_false(ipc__dec_at_boundary(d));
+    ipc__dec_free(d);
 
     /* With a small growth step the bound is tight. */
-    ipc__dec_init(&d);
-    d.grow = 16;
-    assert_int_equal(ipc__dec_feed(&d, hdr, 4, &used), IPC__DEC_MORE);
-    assert_int_equal(ipc__dec_feed(&d, tail, sizeof tail, &used),
-                     IPC__DEC_MORE);
-    assert_true(ipc__dec_held(&d) <= sizeof tail + 16 + 1);
-    ipc__dec_free(&d);
+    d = ipc__dec_new();
+    assert_non_null(d);
+    ipc__dec_set_grow(d, 16);
+    assert_int_equal(ipc__dec_feed(d, hdr, 4, &used), IPC__DEC_MORE);
+    assert_int_equal(ipc__dec_feed(d, tail, sizeof tail, &used), IPC__DEC_MORE);
+    assert_true(ipc__dec_held(d) <= sizeof tail + 16 + 1);
+    ipc__dec_free(d);
 }
 
 /* While a large payload streams in, the buffer stays within grow of what
@@ -365,19 +390,20 @@ static void large_payload_grows_with_data(void **state)
     const char *msgs[] = {(const char *)payload};
     size_t lens[] = {n};
 
-    ipc__decoder d;
-    ipc__dec_init(&d);
-    d.grow = 64;
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    ipc__dec_set_grow(d, 64);
     size_t next = 0, got = 0, have = 0;
     for (size_t off = 0; off < s.len; off += 97) {
         size_t k = s.len - off < 97 ? s.len - off : 97;
-        got += feed_all(&d, s.buf + off, k, msgs, lens, &next);
+        got += feed_all(d, s.buf + off, k, msgs, lens, &next);
         have = off + k > 4 ? off + k - 4 : 0;
         if (got == 0)
-            assert_true(ipc__dec_held(&d) <= have + 64 + 1);
+            assert_true(ipc__dec_held(d) <= have + 64 + 1);
     }
     assert_int_equal(got, 1);
-    ipc__dec_free(&d);
+    ipc__dec_free(d);
     stream_free(&s);
     free(payload);
 }
@@ -396,88 +422,92 @@ static void too_big_is_skipped(void **state)
     stream_add(&s, "", 0);
 
     /* All at once. */
-    ipc__decoder d;
-    ipc__dec_init(&d);
-    d.max = 5;
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    ipc__dec_set_max(d, 5);
     size_t off = 0, used = 0;
-    assert_int_equal(ipc__dec_feed(&d, s.buf, s.len, &used), IPC__DEC_FRAME);
+    assert_int_equal(ipc__dec_feed(d, s.buf, s.len, &used), IPC__DEC_FRAME);
     off += used;
-    take_expect(&d, "12345", 5);
-    assert_status(ipc__dec_feed(&d, s.buf + off, s.len - off, &used),
+    take_expect(d, "12345", 5);
+    assert_status(ipc__dec_feed(d, s.buf + off, s.len - off, &used),
                   IPC_ETOOBIG);
     assert_int_equal(used, 4);
     off += used;
-    assert_int_equal(d.state, IPC__DEC_SKIP);
-    assert_false(ipc__dec_at_boundary(&d));
-    assert_int_equal(ipc__dec_feed(&d, s.buf + off, s.len - off, &used),
+    assert_int_equal(dec_state(d), IPC__DEC_SKIP);
+    assert_false(ipc__dec_at_boundary(d));
+    assert_int_equal(ipc__dec_feed(d, s.buf + off, s.len - off, &used),
                      IPC__DEC_FRAME);
     assert_int_equal(used, 1000 + 9);
     off += used;
-    take_expect(&d, "after", 5);
-    assert_status(ipc__dec_feed(&d, s.buf + off, s.len - off, &used),
+    take_expect(d, "after", 5);
+    assert_status(ipc__dec_feed(d, s.buf + off, s.len - off, &used),
                   IPC_ETOOBIG);
     assert_int_equal(used, 4);
     off += used;
-    assert_int_equal(ipc__dec_feed(&d, s.buf + off, s.len - off, &used),
+    assert_int_equal(ipc__dec_feed(d, s.buf + off, s.len - off, &used),
                      IPC__DEC_FRAME);
     off += used;
-    take_expect(&d, "", 0);
+    take_expect(d, "", 0);
     assert_int_equal(off, s.len);
-    ipc__dec_free(&d);
+    ipc__dec_free(d);
 
     /* A byte at a time: nothing is held while skipping. */
-    ipc__dec_init(&d);
-    d.max = 5;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    ipc__dec_set_max(d, 5);
     int frames = 0, toobig = 0;
     const char *want[] = {"12345", "after", ""};
     size_t wl[] = {5, 5, 0};
     for (size_t i = 0; i < s.len; i++) {
-        int r = ipc__dec_feed(&d, s.buf + i, 1, &used);
+        int r = ipc__dec_feed(d, s.buf + i, 1, &used);
         assert_int_equal(used, 1);
         if (r == IPC__DEC_FRAME) {
-            take_expect(&d, want[frames], wl[frames]);
+            take_expect(d, want[frames], wl[frames]);
             frames++;
         } else if (r == IPC_ETOOBIG) {
             toobig++;
         } else {
             assert_int_equal(r, IPC__DEC_MORE);
         }
-        if (d.state == IPC__DEC_SKIP)
-            assert_int_equal(ipc__dec_held(&d), 0);
+        if (dec_state(d) == IPC__DEC_SKIP)
+            assert_int_equal(ipc__dec_held(d), 0);
     }
     assert_int_equal(frames, 3);
     assert_int_equal(toobig, 2);
-    ipc__dec_free(&d);
+    ipc__dec_free(d);
 
     /* The 2 GiB header under a lower max: refused, nothing allocated. */
-    ipc__dec_init(&d);
-    d.max = 1024;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    ipc__dec_set_max(d, 1024);
     const unsigned char huge[8] = {0x7f, 0xff, 0xff, 0xff, 1, 2, 3, 4};
-    assert_status(ipc__dec_feed(&d, huge, 8, &used), IPC_ETOOBIG);
+    assert_status(ipc__dec_feed(d, huge, 8, &used), IPC_ETOOBIG);
     assert_int_equal(used, 4);
-    assert_int_equal(ipc__dec_feed(&d, huge + 4, 4, &used), IPC__DEC_MORE);
+    assert_int_equal(ipc__dec_feed(d, huge + 4, 4, &used), IPC__DEC_MORE);
     assert_int_equal(used, 4);
-    assert_int_equal(ipc__dec_held(&d), 0);
-    ipc__dec_free(&d);
+    assert_int_equal(ipc__dec_held(d), 0);
+    ipc__dec_free(d);
 
     /* max 0: only empty messages. */
-    ipc__dec_init(&d);
-    d.max = 0;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    ipc__dec_set_max(d, 0);
     stream t = {0};
     stream_add(&t, "", 0);
     stream_add(&t, "x", 1);
     stream_add(&t, "", 0);
     off = 0;
-    assert_int_equal(ipc__dec_feed(&d, t.buf, t.len, &used), IPC__DEC_FRAME);
+    assert_int_equal(ipc__dec_feed(d, t.buf, t.len, &used), IPC__DEC_FRAME);
     off += used;
-    take_expect(&d, "", 0);
-    assert_status(ipc__dec_feed(&d, t.buf + off, t.len - off, &used),
+    take_expect(d, "", 0);
+    assert_status(ipc__dec_feed(d, t.buf + off, t.len - off, &used),
                   IPC_ETOOBIG);
     off += used;
-    assert_int_equal(ipc__dec_feed(&d, t.buf + off, t.len - off, &used),
+    assert_int_equal(ipc__dec_feed(d, t.buf + off, t.len - off, &used),
                      IPC__DEC_FRAME);
-    take_expect(&d, "", 0);
-    ipc__dec_free(&d);
+    take_expect(d, "", 0);
+    ipc__dec_free(d);
     stream_free(&t);
 
     stream_free(&s);
@@ -494,48 +524,49 @@ static void window_and_commit(void **state)
     unsigned char hdr[4];
     ipc__frame_header(hdr, n);
 
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used = 0;
-    assert_int_equal(ipc__dec_feed(&d, hdr, 4, &used), IPC__DEC_MORE);
-    assert_int_equal(d.state, IPC__DEC_PAYLOAD);
+    assert_int_equal(ipc__dec_feed(d, hdr, 4, &used), IPC__DEC_MORE);
+    assert_int_equal(dec_state(d), IPC__DEC_PAYLOAD);
     /* Some bytes through feed first... */
-    assert_int_equal(ipc__dec_feed(&d, payload, 10, &used), IPC__DEC_MORE);
+    assert_int_equal(ipc__dec_feed(d, payload, 10, &used), IPC__DEC_MORE);
     size_t have = 10;
     size_t step = 1;
     /* ...then through windows, writing fewer bytes than offered... */
     while (have < n / 2) {
         void *where = NULL;
-        long room = ipc__dec_window(&d, &where, 64);
+        long room = ipc__dec_window(d, &where, 64);
         assert_true(room > 0);
         assert_non_null(where);
         assert_true((size_t)room <= n - have); /* never past the frame */
         size_t k = step < (size_t)room ? step : (size_t)room;
         memcpy(where, payload + have, k);
-        assert_int_equal(ipc__dec_commit(&d, k), IPC__DEC_MORE);
+        assert_int_equal(ipc__dec_commit(d, k), IPC__DEC_MORE);
         have += k;
-        assert_int_equal(ipc__dec_remaining(&d), n - have);
-        assert_false(ipc__dec_at_boundary(&d));
+        assert_int_equal(ipc__dec_remaining(d), n - have);
+        assert_false(ipc__dec_at_boundary(d));
         step = step % 37 + 1;
     }
     /* ...then feed again, then windows filled whole to the end. */
-    assert_int_equal(ipc__dec_feed(&d, payload + have, 100, &used),
+    assert_int_equal(ipc__dec_feed(d, payload + have, 100, &used),
                      IPC__DEC_MORE);
     assert_int_equal(used, 100);
     have += 100;
     int r = IPC__DEC_MORE;
     while (r == IPC__DEC_MORE) {
         void *where = NULL;
-        long room = ipc__dec_window(&d, &where, 1000);
+        long room = ipc__dec_window(d, &where, 1000);
         assert_true(room > 0 && (size_t)room <= n - have);
         memcpy(where, payload + have, (size_t)room);
-        r = ipc__dec_commit(&d, (size_t)room);
+        r = ipc__dec_commit(d, (size_t)room);
         have += (size_t)room;
     }
     assert_int_equal(r, IPC__DEC_FRAME);
     assert_int_equal(have, n);
-    take_expect(&d, payload, n);
-    ipc__dec_free(&d);
+    take_expect(d, payload, n);
+    ipc__dec_free(d);
     free(payload);
 }
 
@@ -545,13 +576,14 @@ static void window_room_at_most_want(void **state)
     (void)state;
     unsigned char hdr[4];
     ipc__frame_header(hdr, 1000);
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used;
-    assert_int_equal(ipc__dec_feed(&d, hdr, 4, &used), IPC__DEC_MORE);
+    assert_int_equal(ipc__dec_feed(d, hdr, 4, &used), IPC__DEC_MORE);
     void *where = NULL;
-    long room = ipc__dec_window(&d, &where, 5);
-    ipc__dec_free(&d);
+    long room = ipc__dec_window(d, &where, 5);
+    ipc__dec_free(d);
     if (room <= 0 || room > 5)
         fail_msg("window(want=5) on a fresh 1000-byte frame: room %ld "
                  "(frame.h: \"room for up to want more bytes\")",
@@ -566,27 +598,28 @@ static void window_room_at_most_grow_ahead(void **state)
     (void)state;
     unsigned char hdr[4];
     ipc__frame_header(hdr, 100000);
-    ipc__decoder d;
-    ipc__dec_init(&d);
-    d.grow = 64;
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    ipc__dec_set_grow(d, 64);
     size_t used, have = 0;
-    assert_int_equal(ipc__dec_feed(&d, hdr, 4, &used), IPC__DEC_MORE);
+    assert_int_equal(ipc__dec_feed(d, hdr, 4, &used), IPC__DEC_MORE);
     unsigned char junk[64] = {0};
     for (int i = 0; i < 5; i++) {
         void *where = NULL;
-        long room = ipc__dec_window(&d, &where, 100000);
-        size_t held = ipc__dec_held(&d);
+        long room = ipc__dec_window(d, &where, 100000);
+        size_t held = ipc__dec_held(d);
         if (room <= 0 || room > 64 || held > have + 64 + 1) {
-            ipc__dec_free(&d);
+            ipc__dec_free(d);
             fail_msg("window(want=100000) with grow=64 after %zu bytes: "
                      "room %ld (must be 1..64), held %zu (must be <= %zu)",
                      have, room, held, have + 65);
         }
         memcpy(where, junk, (size_t)room);
-        assert_int_equal(ipc__dec_commit(&d, (size_t)room), IPC__DEC_MORE);
+        assert_int_equal(ipc__dec_commit(d, (size_t)room), IPC__DEC_MORE);
         have += (size_t)room;
     }
-    ipc__dec_free(&d);
+    ipc__dec_free(d);
 }
 
 /* at_boundary is true exactly when no byte of an unfinished frame is held:
@@ -602,26 +635,27 @@ static void at_boundary_at_every_offset(void **state)
         stream_add(&s, msgs[i], lens[i]);
         ends[i] = s.len;
     }
-    ipc__decoder d;
-    ipc__dec_init(&d);
-    assert_true(ipc__dec_at_boundary(&d));
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    assert_true(ipc__dec_at_boundary(d));
     for (size_t i = 0; i < s.len; i++) {
         size_t used = 0;
-        int r = ipc__dec_feed(&d, s.buf + i, 1, &used);
+        int r = ipc__dec_feed(d, s.buf + i, 1, &used);
         assert_int_equal(used, 1);
         if (i + 1 == ends[e]) {
             assert_int_equal(r, IPC__DEC_FRAME);
-            take_expect(&d, msgs[e], lens[e]);
+            take_expect(d, msgs[e], lens[e]);
             e++;
-            assert_true(ipc__dec_at_boundary(&d));
+            assert_true(ipc__dec_at_boundary(d));
         } else {
             assert_int_equal(r, IPC__DEC_MORE);
-            if (ipc__dec_at_boundary(&d))
+            if (ipc__dec_at_boundary(d))
                 fail_msg("at_boundary true at offset %zu (mid-frame)", i + 1);
         }
     }
     assert_int_equal(e, 3);
-    ipc__dec_free(&d);
+    ipc__dec_free(d);
     stream_free(&s);
 }
 
@@ -633,16 +667,18 @@ static void free_mid_frame(void **state)
     unsigned char *p = tu_pattern(5000, 1);
     stream s = {0};
     stream_add(&s, p, 5000);
-    ipc__decoder d;
-    ipc__dec_init(&d);
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
     size_t used;
-    assert_int_equal(ipc__dec_feed(&d, s.buf, 3000, &used), IPC__DEC_MORE);
-    assert_true(ipc__dec_held(&d) > 0);
-    ipc__dec_free(&d);
+    assert_int_equal(ipc__dec_feed(d, s.buf, 3000, &used), IPC__DEC_MORE);
+    assert_true(ipc__dec_held(d) > 0);
+    ipc__dec_free(d);
     /* And with a message ready but not taken. */
-    ipc__dec_init(&d);
-    assert_int_equal(ipc__dec_feed(&d, s.buf, s.len, &used), IPC__DEC_FRAME);
-    ipc__dec_free(&d);
+    d = ipc__dec_new();
+    assert_non_null(d);
+    assert_int_equal(ipc__dec_feed(d, s.buf, s.len, &used), IPC__DEC_FRAME);
+    ipc__dec_free(d);
     stream_free(&s);
     free(p);
 }
@@ -663,22 +699,23 @@ static void random_chunking(void **state)
         msgs[i] = (char *)tu_pattern(lens[i], (uint32_t)i);
         stream_add(&s, msgs[i], lens[i]);
     }
-    ipc__decoder d;
-    ipc__dec_init(&d);
-    d.grow = 4096;
+    ipc__decoder *d;
+    d = ipc__dec_new();
+    assert_non_null(d);
+    ipc__dec_set_grow(d, 4096);
     size_t next = 0, got = 0;
     for (size_t off = 0; off < s.len;) {
         x = x * 1664525u + 1013904223u;
         size_t k = 1 + (x >> 8) % 9000;
         if (k > s.len - off)
             k = s.len - off;
-        got += feed_all(&d, s.buf + off, k, (const char *const *)msgs, lens,
-                        &next);
+        got +=
+            feed_all(d, s.buf + off, k, (const char *const *)msgs, lens, &next);
         off += k;
     }
     assert_int_equal(got, COUNT);
-    assert_true(ipc__dec_at_boundary(&d));
-    ipc__dec_free(&d);
+    assert_true(ipc__dec_at_boundary(d));
+    ipc__dec_free(d);
     for (int i = 0; i < COUNT; i++)
         free(msgs[i]);
     stream_free(&s);

@@ -7,19 +7,31 @@
 #include "client.h"
 #include "error.h"
 #include "handles.h"
+#include "listener.h"
 #include "path.h"
 #include "pipe.h"
-#include "server.h"
-#include "wait.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+
+/* The library is compiled as one unit (libipc/CMakeLists.txt): on the
+ * send and recv paths, inline every call whose body is in sight (handle
+ * lookup, pipe, codec, backend), as one hand-written function would be.
+ * The failure paths stay calls (variadic and out-of-line functions). */
+#if defined(__GNUC__)
+#define IPC__FLATTEN __attribute__((flatten))
+#else
+#define IPC__FLATTEN
+#endif
 
 /* Backlog of a listener made by ipc_create, which accepts one client only:
- * with 0, Linux queues at most one connection (see ipc__accept_last). */
+ * with 0, Linux queues at most one connection (see ipc__os_accept). */
 #define CREATE_BACKLOG 0
+
+/* Backlog of ipc_listen's listeners: as many as the OS allows (its
+ * SOMAXCONN cap applies). */
+#define LISTEN_BACKLOG 4096
 
 const char *ipc_version(void)
 {
@@ -49,8 +61,8 @@ int ipc_path(const char *name, char *buf, size_t cap)
 }
 
 /* Borrow a handle of the given kind, or record why not. */
-static struct ipc__handle *borrow(const char *call, int id, enum ipc__kind kind,
-                                  int *rc)
+static struct ipc__handle *borrow(const char *call, int id,
+                                  const struct ipc__kind *kind, int *rc)
 {
     struct ipc__handle *h = ipc__handle_get(id);
     if (h == NULL) {
@@ -61,22 +73,21 @@ static struct ipc__handle *borrow(const char *call, int id, enum ipc__kind kind,
     }
     if (h->kind != kind) {
         ipc__handle_put(h);
-        *rc = ipc__fail(IPC_EBADHANDLE, 0, "%s(%d): handle %d is a %s", call,
-                        id, id,
-                        kind == IPC__PIPE ? "listener, not a pipe"
-                                          : "pipe, not a listener");
+        *rc =
+            ipc__fail(IPC_EBADHANDLE, 0, "%s(%d): handle %d is a %s, not a %s",
+                      call, id, id, h->kind->name, kind->name);
         return NULL;
     }
     return h;
 }
 
-static int add_pipe(const char *who, int fd)
+static int add_pipe(const char *who, struct ipc__stream *s)
 {
     struct ipc__pipe *p;
-    if (ipc__pipe_new(fd, &p) < 0) {
+    if (ipc__pipe_new(s, &p) < 0) {
         return ipc__fail(IPC_ENOMEM, 0, "%s: out of memory", who);
     }
-    int h = ipc__handle_add(IPC__PIPE, p);
+    int h = ipc__handle_add(&ipc__pipe_kind, p);
     if (h < 0) {
         return ipc__fail(h, 0, "%s: out of memory (or handles)", who);
     }
@@ -95,15 +106,15 @@ int ipc_create_timeout(const char *name, int timeout_ms)
     if (rc < 0) {
         return rc;
     }
-    char who[IPC_PATH_MAX + 16];
-    snprintf(who, sizeof(who), "create(\"%s\")", name);
-    int fd;
-    rc = ipc__accept_last(l, who, ipc__deadline(timeout_ms), &fd);
+    char who[IPC_PATH_MAX + 32];
+    ipc__who_name(who, sizeof(who), "create", name);
+    struct ipc__stream s;
+    rc = ipc__accept(l, who, 1, timeout_ms, &s);
     /* One client per create: stop listening and give the name back, so a
      * second client waits in connect for the next create (as Kiwi users
      * expect) instead of sitting in a backlog nobody will accept. */
     ipc__listener_free(l);
-    return rc < 0 ? rc : add_pipe(who, fd);
+    return rc < 0 ? rc : add_pipe(who, &s);
 }
 
 int ipc_connect(const char *name)
@@ -113,24 +124,24 @@ int ipc_connect(const char *name)
 
 int ipc_connect_timeout(const char *name, int timeout_ms)
 {
-    int fd;
-    int rc = ipc__connect("connect", name, timeout_ms, &fd);
+    struct ipc__stream s;
+    int rc = ipc__connect("connect", name, timeout_ms, &s);
     if (rc < 0) {
         return rc;
     }
-    char who[IPC_PATH_MAX + 16];
-    snprintf(who, sizeof(who), "connect(\"%s\")", name);
-    return add_pipe(who, fd);
+    char who[IPC_PATH_MAX + 32];
+    ipc__who_name(who, sizeof(who), "connect", name);
+    return add_pipe(who, &s);
 }
 
 int ipc_listen(const char *name)
 {
     struct ipc__listener *l;
-    int rc = ipc__listen("listen", name, SOMAXCONN, &l);
+    int rc = ipc__listen("listen", name, LISTEN_BACKLOG, &l);
     if (rc < 0) {
         return rc;
     }
-    rc = ipc__handle_add(IPC__LISTENER, l);
+    rc = ipc__handle_add(&ipc__listener_kind, l);
     if (rc < 0) {
         return ipc__fail(rc, 0, "listen(\"%s\"): out of memory", name);
     }
@@ -140,16 +151,17 @@ int ipc_listen(const char *name)
 int ipc_accept(int listener, int timeout_ms)
 {
     int rc;
-    struct ipc__handle *h = borrow("accept", listener, IPC__LISTENER, &rc);
+    struct ipc__handle *h =
+        borrow("accept", listener, &ipc__listener_kind, &rc);
     if (h == NULL) {
         return rc;
     }
     char who[32];
     snprintf(who, sizeof(who), "accept(%d)", listener);
-    int fd;
-    rc = ipc__accept(h->obj, who, ipc__deadline(timeout_ms), &fd);
+    struct ipc__stream s;
+    rc = ipc__accept(h->obj, who, 0, timeout_ms, &s);
     ipc__handle_put(h);
-    return rc < 0 ? rc : add_pipe(who, fd);
+    return rc < 0 ? rc : add_pipe(who, &s);
 }
 
 int ipc_send(int handle, const void *data, size_t len)
@@ -157,10 +169,11 @@ int ipc_send(int handle, const void *data, size_t len)
     return ipc_send_timeout(handle, data, len, IPC_FOREVER);
 }
 
-int ipc_send_timeout(int handle, const void *data, size_t len, int timeout_ms)
+IPC__FLATTEN int ipc_send_timeout(int handle, const void *data, size_t len,
+                                  int timeout_ms)
 {
     int rc;
-    struct ipc__handle *h = borrow("send", handle, IPC__PIPE, &rc);
+    struct ipc__handle *h = borrow("send", handle, &ipc__pipe_kind, &rc);
     if (h == NULL) {
         return rc;
     }
@@ -174,7 +187,8 @@ int ipc_recv(int handle, void **data, size_t *len)
     return ipc_recv_timeout(handle, data, len, IPC_FOREVER);
 }
 
-int ipc_recv_timeout(int handle, void **data, size_t *len, int timeout_ms)
+IPC__FLATTEN int ipc_recv_timeout(int handle, void **data, size_t *len,
+                                  int timeout_ms)
 {
     if (data == NULL || len == NULL) {
         return ipc__fail(IPC_EINVAL, 0, "recv(%d): data or len is NULL",
@@ -183,7 +197,7 @@ int ipc_recv_timeout(int handle, void **data, size_t *len, int timeout_ms)
     *data = NULL;
     *len = 0;
     int rc;
-    struct ipc__handle *h = borrow("recv", handle, IPC__PIPE, &rc);
+    struct ipc__handle *h = borrow("recv", handle, &ipc__pipe_kind, &rc);
     if (h == NULL) {
         return rc;
     }
@@ -192,8 +206,8 @@ int ipc_recv_timeout(int handle, void **data, size_t *len, int timeout_ms)
     return rc;
 }
 
-int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx, size_t *len,
-                   int timeout_ms)
+IPC__FLATTEN int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx,
+                                size_t *len, int timeout_ms)
 {
     if (alloc == NULL || len == NULL) {
         return ipc__fail(IPC_EINVAL, 0, "recv(%d): alloc or len is NULL",
@@ -201,7 +215,7 @@ int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx, size_t *len,
     }
     *len = 0;
     int rc;
-    struct ipc__handle *h = borrow("recv", handle, IPC__PIPE, &rc);
+    struct ipc__handle *h = borrow("recv", handle, &ipc__pipe_kind, &rc);
     if (h == NULL) {
         return rc;
     }
@@ -221,11 +235,7 @@ int ipc_close(int handle)
     }
     /* Others still hold it: wake them. The last one out frees it. */
     if (atomic_load(&h->refs) > 1) {
-        if (h->kind == IPC__PIPE) {
-            ipc__pipe_wake(h->obj);
-        } else {
-            ipc__listener_wake(h->obj);
-        }
+        h->kind->wake(h->obj);
     }
     ipc__handle_put(h);
     return 0;
@@ -238,8 +248,7 @@ int ipc_fileno(int handle)
         return ipc__fail(IPC_EBADHANDLE, 0, "fileno(%d): no such handle",
                          handle);
     }
-    int fd =
-        h->kind == IPC__PIPE ? ipc__pipe_fd(h->obj) : ipc__listener_fd(h->obj);
+    int fd = h->kind->fd(h->obj);
     ipc__handle_put(h);
     return fd;
 }
@@ -253,7 +262,8 @@ int ipc_set_max_message(int handle, size_t max)
                          handle, max, IPC_MAX_MESSAGE);
     }
     int rc;
-    struct ipc__handle *h = borrow("set_max_message", handle, IPC__PIPE, &rc);
+    struct ipc__handle *h =
+        borrow("set_max_message", handle, &ipc__pipe_kind, &rc);
     if (h == NULL) {
         return rc;
     }

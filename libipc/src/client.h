@@ -4,8 +4,11 @@
 #ifndef IPC__CLIENT_H
 #define IPC__CLIENT_H
 
+#include "os.h"
+
 /* Connect to ipc_path(name), waiting up to timeout_ms for a server; the
- * connected socket (blocking, close-on-exec) goes to *fd. */
-int ipc__connect(const char *call, const char *name, int timeout_ms, int *fd);
+ * connected stream goes to *s. `call` names the public call in messages. */
+int ipc__connect(const char *call, const char *name, int timeout_ms,
+                 struct ipc__stream *s);
 
 #endif

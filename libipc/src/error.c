@@ -4,8 +4,8 @@
  */
 #include "error.h"
 
-#include <errno.h>
-#include <pthread.h>
+#include "os.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +46,6 @@ struct last_error {
     int os_error;
 };
 
-static pthread_key_t key;
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-
 static void free_last_error(void *p)
 {
     struct last_error *le = p;
@@ -56,18 +53,12 @@ static void free_last_error(void *p)
     free(le);
 }
 
-static void make_key(void)
-{
-    (void)pthread_key_create(&key, free_last_error);
-}
-
 static struct last_error *this_thread(int create)
 {
-    pthread_once(&key_once, make_key);
-    struct last_error *le = pthread_getspecific(key);
+    struct last_error *le = ipc__os_tls_get();
     if (le == NULL && create) {
         le = calloc(1, sizeof(*le));
-        if (le == NULL || pthread_setspecific(key, le) != 0) {
+        if (le == NULL || ipc__os_tls_set(le, free_last_error) != 0) {
             free(le);
             return NULL;
         }
@@ -75,7 +66,37 @@ static struct last_error *this_thread(int create)
     return le;
 }
 
+void ipc__who_name(char *who, size_t cap, const char *call, const char *name)
+{
+    snprintf(who, cap, "%s(\"%s\")", call, name);
+}
+
+static int vfail(int status, int os_error, const char *prefix, const char *fmt,
+                 va_list ap0);
+
 int ipc__fail(int status, int os_error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(status, os_error, "", fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int ipc__fail_who(int status, int os_error, const struct ipc__who *who,
+                  const char *fmt, ...)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "%s(%d): ", who->call, who->handle);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(status, os_error, prefix, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int vfail(int status, int os_error, const char *prefix, const char *fmt,
+                 va_list ap0)
 {
     struct last_error *le = this_thread(1);
     if (le == NULL) {
@@ -84,16 +105,19 @@ int ipc__fail(int status, int os_error, const char *fmt, ...)
     }
     char suffix[160] = "";
     if (os_error != 0) {
-        snprintf(suffix, sizeof(suffix), ": %s", strerror(os_error));
+        suffix[0] = ':';
+        suffix[1] = ' ';
+        ipc__os_strerror(os_error, suffix + 2, sizeof(suffix) - 2);
     }
     va_list ap;
-    va_start(ap, fmt);
+    va_copy(ap, ap0);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0) {
         n = 0;
     }
-    size_t need = (size_t)n + strlen(suffix) + 1;
+    size_t pre = strlen(prefix);
+    size_t need = pre + (size_t)n + strlen(suffix) + 1;
     if (need > le->cap) {
         char *grown = realloc(le->msg, need);
         if (grown == NULL) {
@@ -103,10 +127,11 @@ int ipc__fail(int status, int os_error, const char *fmt, ...)
         le->msg = grown;
         le->cap = need;
     }
-    va_start(ap, fmt);
-    vsnprintf(le->msg, (size_t)n + 1, fmt, ap);
+    memcpy(le->msg, prefix, pre);
+    va_copy(ap, ap0);
+    vsnprintf(le->msg + pre, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    strcpy(le->msg + n, suffix);
+    strcpy(le->msg + pre + n, suffix);
     le->os_error = os_error;
     return status;
 }

@@ -6,6 +6,8 @@
 
 #include "kiwi_ipc.h"
 
+#include <stddef.h>
+
 /*
  * Record this thread's last failure and return `status`, so a failing path
  * reads `return ipc__fail(IPC_EINVAL, 0, "create(\"%s\"): ...", name);`.
@@ -14,5 +16,19 @@
  */
 int ipc__fail(int status, int os_error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Who is failing, for a message that starts `call(handle): `. Cheap to
+ * make on every call: it is formatted only when a failure is recorded. */
+struct ipc__who {
+    const char *call;
+    int handle;
+};
+
+/* ipc__fail() with the message prefixed by `who`. */
+int ipc__fail_who(int status, int os_error, const struct ipc__who *who,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Write `call("name")` into who (cap bytes), as messages start. */
+void ipc__who_name(char *who, size_t cap, const char *call, const char *name);
 
 #endif

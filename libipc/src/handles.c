@@ -20,15 +20,13 @@
 #include "handles.h"
 
 #include "kiwi_ipc.h"
-#include "pipe.h"
-#include "server.h"
+#include "os.h"
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static ipc__mutex lock = IPC__MUTEX_INITIALIZER;
 static struct ipc__handle **table;
 static size_t count, cap;
 static int next_id = 1;
@@ -41,15 +39,6 @@ static struct ipc__handle *free_list; /* under lock */
  * loader's __tls_get_addr, which the Python wheel must not depend on.) */
 #define CACHE_SIZE 64
 static _Atomic(struct ipc__handle *) cache[CACHE_SIZE];
-
-static void destroy_obj(enum ipc__kind kind, void *obj)
-{
-    if (kind == IPC__PIPE) {
-        ipc__pipe_free(obj);
-    } else {
-        ipc__listener_free(obj);
-    }
-}
 
 /* Index of `id` in the table, or of where it would go. */
 static size_t find(int id)
@@ -66,15 +55,15 @@ static size_t find(int id)
     return lo;
 }
 
-int ipc__handle_add(enum ipc__kind kind, void *obj)
+int ipc__handle_add(const struct ipc__kind *kind, void *obj)
 {
-    pthread_mutex_lock(&lock);
+    ipc__mutex_lock(&lock);
     struct ipc__handle *h = free_list;
     if (h != NULL) {
         free_list = h->next_free;
     } else if ((h = malloc(sizeof(*h))) == NULL) {
-        pthread_mutex_unlock(&lock);
-        destroy_obj(kind, obj);
+        ipc__mutex_unlock(&lock);
+        kind->destroy(obj);
         return IPC_ENOMEM;
     }
     if (count == cap || next_id == INT_MAX) {
@@ -86,8 +75,8 @@ int ipc__handle_add(enum ipc__kind kind, void *obj)
         if (t == NULL) {
             h->next_free = free_list;
             free_list = h;
-            pthread_mutex_unlock(&lock);
-            destroy_obj(kind, obj);
+            ipc__mutex_unlock(&lock);
+            kind->destroy(obj);
             return IPC_ENOMEM;
         }
         table = t;
@@ -102,7 +91,7 @@ int ipc__handle_add(enum ipc__kind kind, void *obj)
     /* Last: a fast-path reader that sees this id sees the fields above. */
     atomic_store(&h->id, id);
     table[count++] = h;
-    pthread_mutex_unlock(&lock);
+    ipc__mutex_unlock(&lock);
     return id;
 }
 
@@ -135,13 +124,13 @@ struct ipc__handle *ipc__handle_get(int id)
         return hint;
     }
     struct ipc__handle *h = NULL;
-    pthread_mutex_lock(&lock);
+    ipc__mutex_lock(&lock);
     size_t i = find(id);
     if (i < count && atomic_load(&table[i]->id) == id) {
         h = table[i];
         atomic_fetch_add(&h->refs, 1);
     }
-    pthread_mutex_unlock(&lock);
+    ipc__mutex_unlock(&lock);
     if (h != NULL) {
         atomic_store_explicit(slot, h, memory_order_release);
     }
@@ -152,19 +141,19 @@ void ipc__handle_put(struct ipc__handle *h)
 {
     if (atomic_fetch_sub(&h->refs, 1) == 1) {
         atomic_store(&h->id, 0);
-        destroy_obj(h->kind, h->obj);
+        h->kind->destroy(h->obj);
         h->obj = NULL;
-        pthread_mutex_lock(&lock);
+        ipc__mutex_lock(&lock);
         h->next_free = free_list;
         free_list = h;
-        pthread_mutex_unlock(&lock);
+        ipc__mutex_unlock(&lock);
     }
 }
 
 struct ipc__handle *ipc__handle_take(int id)
 {
     struct ipc__handle *h = NULL;
-    pthread_mutex_lock(&lock);
+    ipc__mutex_lock(&lock);
     size_t i = find(id);
     if (i < count && atomic_load(&table[i]->id) == id) {
         h = table[i];
@@ -180,6 +169,6 @@ struct ipc__handle *ipc__handle_take(int id)
             cap = 0;
         }
     }
-    pthread_mutex_unlock(&lock);
+    ipc__mutex_unlock(&lock);
     return h;
 }

@@ -1,6 +1,6 @@
 /*
- * handles.h - the process-wide table from integer handles to pipes and
- * listeners.
+ * handles.h - the process-wide table from integer handles to objects
+ * (pipes, listeners, ...).
  *
  * Handles come from a counter starting at 1 and are never reused. A caller
  * borrows an object with ipc__handle_get() and returns it with
@@ -8,26 +8,35 @@
  * (ipc_close) and the last borrower has returned it. So a close in one thread
  * never frees a pipe under another thread's feet, and its descriptor number
  * cannot be reused while that thread still uses it.
+ *
+ * The table knows nothing of what it holds: each kind of object brings its
+ * operations in a struct ipc__kind.
  */
 #ifndef IPC__HANDLES_H
 #define IPC__HANDLES_H
 
 #include <stdatomic.h>
 
-enum ipc__kind { IPC__PIPE, IPC__LISTENER };
+/* What a kind of object provides to the table and to ipc_close/fileno. */
+struct ipc__kind {
+    const char *name;           /* "pipe", "listener": for messages */
+    void (*destroy)(void *obj); /* free it (the last reference went) */
+    void (*wake)(void *obj);    /* make threads blocked on it return */
+    int (*fd)(const void *obj); /* the descriptor behind it */
+};
 
 struct ipc__handle {
     atomic_int id;   /* 0 while the struct waits for reuse (handles.c) */
     atomic_int open; /* in the table: cleared by ipc__handle_take() */
     atomic_int refs;
-    enum ipc__kind kind;
-    void *obj;                     /* struct ipc__pipe or ipc__listener */
+    const struct ipc__kind *kind;
+    void *obj;
     struct ipc__handle *next_free; /* while on the free list */
 };
 
 /* Register `obj`. Returns the new handle (> 0), or IPC_ENOMEM, in which
  * case `obj` is destroyed. */
-int ipc__handle_add(enum ipc__kind kind, void *obj);
+int ipc__handle_add(const struct ipc__kind *kind, void *obj);
 
 /* Borrow handle `id`, or NULL if unknown. */
 struct ipc__handle *ipc__handle_get(int id);

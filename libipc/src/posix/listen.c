@@ -1,16 +1,16 @@
 /*
- * server.c - claiming a pipe's path, listening, accepting, and releasing
- * the path only if it is still ours.
+ * posix/listen.c - claiming a socket path, listening, accepting, and
+ * releasing the path only if it is still ours.
  */
-#include "server.h"
+#include "posix.h"
 
 #include "error.h"
-#include "path.h"
-#include "wait.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,7 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-struct ipc__listener {
+struct ipc__os_listener {
     int fd;
     atomic_int closing;
     dev_t dev; /* identity of the socket file we bound, so that close */
@@ -48,12 +48,12 @@ static const char *file_kind(mode_t mode)
  * so we err on the side of leaving a server alone. */
 static int probe_alive(const char *path)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = ipc__px_socket();
     if (fd < 0) {
         return 1;
     }
     struct sockaddr_un addr;
-    ipc__sockaddr(&addr, path);
+    ipc__px_sockaddr(&addr, path);
     int r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
     int e = errno;
     close(fd);
@@ -61,74 +61,64 @@ static int probe_alive(const char *path)
 }
 
 /* Make the path free for bind: nothing there, or a stale socket removed. */
-static int clear_path(const char *call, const char *name, const char *path)
+static int clear_path(const char *who, const char *path)
 {
     struct stat st;
     if (lstat(path, &st) < 0) {
         if (errno == ENOENT) {
             return 0;
         }
-        return ipc__fail(IPC_ESYSTEM, errno, "%s(\"%s\"): cannot inspect %s",
-                         call, name, path);
+        return ipc__fail(IPC_ESYSTEM, errno, "%s: cannot inspect %s", who,
+                         path);
     }
     if (!S_ISSOCK(st.st_mode)) {
         return ipc__fail(IPC_EINUSE, 0,
-                         "%s(\"%s\"): %s exists and is %s, not a socket; it "
-                         "was left untouched",
-                         call, name, path, file_kind(st.st_mode));
+                         "%s: %s exists and is %s, not a socket; it was left "
+                         "untouched",
+                         who, path, file_kind(st.st_mode));
     }
-    int live = ipc__listening_at(path);
+    int live = ipc__os_listening_at(path);
     if (live < 0) {
         live = probe_alive(path);
     }
     if (live) {
         return ipc__fail(IPC_EINUSE, 0,
-                         "%s(\"%s\"): a server is already listening at %s",
-                         call, name, path);
+                         "%s: a server is already listening at %s", who, path);
     }
     /* Stale: left by a server that died without cleaning up. */
     if (unlink(path) < 0 && errno != ENOENT) {
         return ipc__fail(IPC_ESYSTEM, errno,
-                         "%s(\"%s\"): cannot remove the stale socket %s", call,
-                         name, path);
+                         "%s: cannot remove the stale socket %s", who, path);
     }
     return 0;
 }
 
-int ipc__listen(const char *call, const char *name, int backlog,
-                struct ipc__listener **out)
+int ipc__os_listen(const char *who, const char *path, int backlog,
+                   struct ipc__os_listener **out)
 {
-    char path[IPC_PATH_MAX];
-    int rc = ipc__resolve(call, name, path);
+    int rc = clear_path(who, path);
     if (rc < 0) {
         return rc;
     }
-    if ((rc = clear_path(call, name, path)) < 0) {
-        return rc;
-    }
-    struct ipc__listener *l = calloc(1, sizeof(*l));
+    struct ipc__os_listener *l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        return ipc__fail(IPC_ENOMEM, 0, "%s(\"%s\"): out of memory", call,
-                         name);
+        return ipc__fail(IPC_ENOMEM, 0, "%s: out of memory", who);
     }
-    memcpy(l->path, path, sizeof(path));
-    l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    snprintf(l->path, sizeof(l->path), "%s", path);
+    l->fd = ipc__px_socket();
     if (l->fd < 0) {
-        rc = ipc__fail(IPC_ESYSTEM, errno, "%s(\"%s\"): socket() failed", call,
-                       name);
+        rc = ipc__fail(IPC_ESYSTEM, errno, "%s: socket() failed", who);
         free(l);
         return rc;
     }
     struct sockaddr_un addr;
-    ipc__sockaddr(&addr, path);
+    ipc__px_sockaddr(&addr, path);
     if (bind(l->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
         int e = errno;
         rc = e == EADDRINUSE
                  ? ipc__fail(IPC_EINUSE, 0,
-                             "%s(\"%s\"): another server took %s just now",
-                             call, name, path)
-                 : ipc__fail(IPC_ESYSTEM, e, "%s(\"%s\"): cannot bind %s", call,
-                             name, path);
+                             "%s: another server took %s just now", who, path)
+                 : ipc__fail(IPC_ESYSTEM, e, "%s: cannot bind %s", who, path);
         close(l->fd);
         free(l);
         return rc;
@@ -138,8 +128,8 @@ int ipc__listen(const char *call, const char *name, int backlog,
     struct stat st;
     if (chmod(path, 0600) < 0 || lstat(path, &st) < 0 ||
         listen(l->fd, backlog) < 0) {
-        rc = ipc__fail(IPC_ESYSTEM, errno, "%s(\"%s\"): cannot listen at %s",
-                       call, name, path);
+        rc =
+            ipc__fail(IPC_ESYSTEM, errno, "%s: cannot listen at %s", who, path);
         close(l->fd);
         unlink(path);
         free(l);
@@ -151,7 +141,7 @@ int ipc__listen(const char *call, const char *name, int backlog,
     return 0;
 }
 
-static int wait_failed(struct ipc__listener *l, const char *who, int rc)
+static int wait_failed(struct ipc__os_listener *l, const char *who, int rc)
 {
     if (rc == IPC_ETIMEDOUT) {
         return ipc__fail(rc, 0, "%s: no client connected to %s in time", who,
@@ -165,17 +155,43 @@ static int wait_failed(struct ipc__listener *l, const char *who, int rc)
     return ipc__fail(rc, errno, "%s: poll failed", who);
 }
 
-int ipc__accept(struct ipc__listener *l, const char *who, int64_t deadline,
-                int *fd)
+/* accept() a queued client as a blocking, close-on-exec socket; -1 with
+ * errno when there is none (the listening socket is non-blocking). */
+static int accept_one(int lfd)
+{
+#if defined(SOCK_CLOEXEC) && !defined(KIWI_IPC_PORTABLE) && !defined(__APPLE__)
+    return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+#else
+    /* See ipc__px_socket() for the close-on-exec window. An accepted
+     * socket's O_NONBLOCK is inherited on BSDs and macOS, not on Linux:
+     * clear it either way. */
+    int c = accept(lfd, NULL, NULL);
+    if (c < 0) {
+        return -1;
+    }
+    if (fcntl(c, F_SETFD, FD_CLOEXEC) < 0 || ipc__px_set_blocking(c, 1) < 0 ||
+        ipc__px_nosigpipe(c) < 0) {
+        int e = errno;
+        close(c);
+        errno = e;
+        return -1;
+    }
+    return c;
+#endif
+}
+
+static int accept_any(struct ipc__os_listener *l, const char *who,
+                      const struct ipc__until *u, struct ipc__stream *s)
 {
     for (;;) {
         if (atomic_load(&l->closing)) {
             return ipc__fail(IPC_ECLOSED, 0, "%s: the listener was closed",
                              who);
         }
-        int c = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        int c = accept_one(l->fd);
         if (c >= 0) {
-            *fd = c;
+            s->fd = c;
+            atomic_init(&s->sliced, 0);
             return 0;
         }
         int e = errno;
@@ -189,14 +205,14 @@ int ipc__accept(struct ipc__listener *l, const char *who, int64_t deadline,
             return ipc__fail(IPC_ESYSTEM, e, "%s: accept at %s failed", who,
                              l->path);
         }
-        int rc = ipc__wait(l->fd, POLLIN, deadline);
+        int rc = ipc__px_wait(l->fd, POLLIN, u);
         if (rc != 0) {
             return wait_failed(l, who, rc);
         }
     }
 }
 
-void ipc__listener_wake(struct ipc__listener *l)
+void ipc__os_listener_wake(struct ipc__os_listener *l)
 {
     atomic_store(&l->closing, 1);
     /* On Linux this wakes poll() on a listening socket. */
@@ -205,7 +221,7 @@ void ipc__listener_wake(struct ipc__listener *l)
 
 /* Remove the socket file, but only if it is still the one we bound: a
  * newer server may have taken the name since. */
-static void release_path(struct ipc__listener *l)
+static void release_path(struct ipc__os_listener *l)
 {
     struct stat st;
     if (lstat(l->path, &st) == 0 && st.st_dev == l->dev &&
@@ -214,9 +230,12 @@ static void release_path(struct ipc__listener *l)
     }
 }
 
-int ipc__accept_last(struct ipc__listener *l, const char *who, int64_t deadline,
-                     int *fd)
+int ipc__os_accept(struct ipc__os_listener *l, const char *who, int last,
+                   const struct ipc__until *u, struct ipc__stream *s)
 {
+    if (!last) {
+        return accept_any(l, who, u, s);
+    }
     /* Wait until a client is queued, then remove the path before accepting
      * it. With a backlog of 0 the queue is full once it holds that client,
      * so nobody else can queue behind it; once the path is gone, later
@@ -224,22 +243,22 @@ int ipc__accept_last(struct ipc__listener *l, const char *who, int64_t deadline,
      * find no socket and wait for the next create. Accepting first and
      * unlinking after would leave a gap in which a second client connects
      * into a queue that is then destroyed. */
-    int rc = ipc__wait(l->fd, POLLIN, deadline);
+    int rc = ipc__px_wait(l->fd, POLLIN, u);
     if (rc != 0) {
         return wait_failed(l, who, rc);
     }
     release_path(l);
-    return ipc__accept(l, who, deadline, fd);
+    return accept_any(l, who, u, s);
 }
 
-void ipc__listener_free(struct ipc__listener *l)
+void ipc__os_listener_free(struct ipc__os_listener *l)
 {
     release_path(l);
     close(l->fd);
     free(l);
 }
 
-int ipc__listener_fd(const struct ipc__listener *l)
+int ipc__os_listener_fd(const struct ipc__os_listener *l)
 {
     return l->fd;
 }

@@ -1,12 +1,12 @@
 /*
- * live.c - is a socket listening at a path? Answered without touching it.
+ * posix/live.c - is a socket listening at a path? Answered without touching it.
  *
  * Connecting to find out is not an option: a Kiwi server blocked in create
  * accepts exactly one client, and a probe would be it. On Linux the kernel
  * lists every Unix socket in /proc/net/unix, with its flags and bound path;
  * a listening socket has __SO_ACCEPTCON (0x10000) set.
  */
-#include "server.h"
+#include "posix.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 
 #define SO_ACCEPTCON_FLAG 0x10000UL
 
-int ipc__listening_at(const char *path)
+int ipc__os_listening_at(const char *path)
 {
 #ifdef __linux__
     FILE *f = fopen("/proc/net/unix", "re");

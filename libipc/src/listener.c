@@ -1,0 +1,70 @@
+/*
+ * listener.c - listener handles over the OS's listening endpoint.
+ */
+#include "listener.h"
+
+#include "error.h"
+#include "path.h"
+#include "wait.h"
+
+#include <stdlib.h>
+
+struct ipc__listener {
+    struct ipc__os_listener *os;
+};
+
+int ipc__listen(const char *call, const char *name, int backlog,
+                struct ipc__listener **out)
+{
+    char path[IPC_PATH_MAX];
+    int rc = ipc__resolve(call, name, path);
+    if (rc < 0) {
+        return rc;
+    }
+    char who[IPC_PATH_MAX + 32];
+    ipc__who_name(who, sizeof(who), call, name);
+    struct ipc__listener *l = malloc(sizeof(*l));
+    if (l == NULL) {
+        return ipc__fail(IPC_ENOMEM, 0, "%s: out of memory", who);
+    }
+    if ((rc = ipc__os_listen(who, path, backlog, &l->os)) < 0) {
+        free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int ipc__accept(struct ipc__listener *l, const char *who, int last,
+                int timeout_ms, struct ipc__stream *s)
+{
+    struct ipc__until u;
+    ipc__until_init(&u, timeout_ms);
+    return ipc__os_accept(l->os, who, last, &u, s);
+}
+
+void ipc__listener_free(void *obj)
+{
+    struct ipc__listener *l = obj;
+    ipc__os_listener_free(l->os);
+    free(l);
+}
+
+static void listener_wake(void *obj)
+{
+    struct ipc__listener *l = obj;
+    ipc__os_listener_wake(l->os);
+}
+
+static int listener_fd(const void *obj)
+{
+    const struct ipc__listener *l = obj;
+    return ipc__os_listener_fd(l->os);
+}
+
+const struct ipc__kind ipc__listener_kind = {
+    .name = "listener",
+    .destroy = ipc__listener_free,
+    .wake = listener_wake,
+    .fd = listener_fd,
+};

@@ -1,0 +1,30 @@
+/*
+ * listener.h - the listening side of a pipe name: a listener handle, and
+ * ipc_create's one-client server built on it.
+ */
+#ifndef IPC__LISTENER_H
+#define IPC__LISTENER_H
+
+#include "handles.h"
+#include "os.h"
+
+struct ipc__listener;
+
+/* The handle kind of listeners (handles.h). */
+extern const struct ipc__kind ipc__listener_kind;
+
+/* Claim ipc_path(name) and listen with `backlog` (see ipc__os_listen).
+ * `call` names the public call in messages. */
+int ipc__listen(const char *call, const char *name, int backlog,
+                struct ipc__listener **out);
+
+/* Wait up to timeout_ms for a client; with `last`, serve only this one
+ * (ipc_create). The stream goes to *s. `who` names the call, e.g.
+ * "accept(3)". */
+int ipc__accept(struct ipc__listener *l, const char *who, int last,
+                int timeout_ms, struct ipc__stream *s);
+
+/* Stop listening and free `l` (the kind's destroy). */
+void ipc__listener_free(void *l);
+
+#endif

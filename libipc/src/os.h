@@ -1,0 +1,173 @@
+/*
+ * os.h - the platform seam: everything kiwi-ipc needs from the operating
+ * system, and nothing else.
+ *
+ * Above this header (api, handles, pipe, listener, client, frame, wait,
+ * error, path) the code is OS-neutral: it includes no socket, thread or
+ * system header and writes no #ifdef for an OS. Below it, one folder per
+ * platform implements every function declared here: posix/ today (Linux,
+ * and macOS compiled only); a Windows backend adds win32/ beside it.
+ *
+ * A backend must provide:
+ * - os_types.h (found through its folder on the include path): the types
+ *   ipc__mutex (with IPC__MUTEX_INITIALIZER) and struct ipc__stream, the
+ *   value IPC__OS_PATH_LEN_MAX, and inline ipc__mutex_trylock() (true
+ *   when it took the lock) and ipc__mutex_unlock(), which every send and
+ *   recv calls;
+ * - a monotonic clock in milliseconds, mutexes that can be waited for
+ *   within a deadline, a per-thread slot, sleeping until a deadline and the
+ *   text of an OS error;
+ * - the name -> path rule of .NET on that OS;
+ * - streams: make one by connecting, or by listening and accepting; send a
+ *   header and payload; read what is there; wake threads blocked on it from
+ *   another thread; close it;
+ * - "is someone listening here", decided without connecting.
+ *
+ * Every blocking call takes a `struct ipc__until` (wait.h builds it): a
+ * deadline and the interrupt hook. The backend waits in slices of at most
+ * IPC_INTERRUPT_SLICE_MS while a hook is set, and runs the hook after every
+ * slice and every interrupted wait. It calls the hook through the pointer
+ * it is given, never up into the layers above.
+ *
+ * Failures are reported through ipc__fail() (error.h, a leaf module that
+ * every layer may use), starting with the `who` the caller passes, e.g.
+ * `create("demo")` or `recv(3)`, so messages name the call and the pipe.
+ * On the send/recv path `who` is a struct ipc__who, formatted only when a
+ * failure is recorded.
+ */
+#ifndef IPC__OS_H
+#define IPC__OS_H
+
+#include "kiwi_ipc.h"
+
+#include "error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os_types.h"
+
+/* How long a blocking call may wait, and who may cut it short. */
+struct ipc__until {
+    int64_t deadline;        /* on ipc__os_now_ms()'s clock; -1: none */
+    ipc_interrupt_hook hook; /* consulted every slice; NULL: none */
+    void *arg;
+};
+
+/* ---- time, threads ----------------------------------------------------- */
+
+/* Milliseconds on a monotonic clock. */
+int64_t ipc__os_now_ms(void);
+
+void ipc__mutex_init(ipc__mutex *m);
+void ipc__mutex_destroy(ipc__mutex *m);
+void ipc__mutex_lock(ipc__mutex *m);
+
+/* Lock `m` when ipc__mutex_trylock() failed: wait for it within `u`.
+ * Returns 0 with the lock held, IPC_ETIMEDOUT or IPC_EINTR. */
+int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u);
+
+/* Sleep until `when` (ipc__os_now_ms() clock), cut short by u's deadline
+ * and hook: 0 when `when` came, IPC_ETIMEDOUT, IPC_EINTR, or IPC_ESYSTEM
+ * (recorded, naming `who`). */
+int ipc__os_sleep_until(const char *who, int64_t when,
+                        const struct ipc__until *u);
+
+/* This thread's slot for error.c's message buffer. `dtor` runs on the value
+ * when a thread ends; it must be the same function on every call. Returns
+ * 0, or IPC_ENOMEM. */
+void *ipc__os_tls_get(void);
+int ipc__os_tls_set(void *value, void (*dtor)(void *));
+
+/* The text of OS error `err` into buf (cap bytes), thread-safely. */
+void ipc__os_strerror(int err, char *buf, size_t cap);
+
+/* ---- names --------------------------------------------------------------- */
+
+/* The OS part of ipc_path(): `name` has passed path.c's neutral checks
+ * (not NULL, not empty, not "anonymous"). Writes the path to `out`
+ * (IPC_PATH_MAX bytes) and returns its length, or IPC_EINVAL. */
+int ipc__os_pipe_path(const char *call, const char *name, char out[]);
+
+/* Is a server listening at `path` right now? 1 yes, 0 no, -1 cannot tell.
+ * Decided without connecting: a waiting Kiwi server would take a probe
+ * connection as its one client. */
+int ipc__os_listening_at(const char *path);
+
+/* ---- streams ---------------------------------------------------------------
+ */
+
+/* One attempt to connect to `path`. 0 with *s set up; IPC_ENOSERVER when
+ * nobody serves there yet (the caller may retry); another status when
+ * waiting cannot help. */
+int ipc__os_connect(const char *who, const char *path, struct ipc__stream *s);
+
+/* A frame to write: its header and payload, and how much of the pair is
+ * written already. */
+struct ipc__out {
+    const void *hdr;
+    size_t hdr_len;
+    const void *data;
+    size_t len;
+    size_t done;
+};
+
+/*
+ * Write the header, then the payload, starting `out->done` bytes into the
+ * pair (so a frame can be finished by a later call), until all is written
+ * or `u` ends the wait. out->done is updated either way. Returns 0 (all
+ * written), IPC_ETIMEDOUT or IPC_EINTR (stopped; out->done tells how far
+ * it got), IPC_ECLOSED (the peer has gone, or ipc__os_stream_wake() was
+ * called), or IPC_ESYSTEM.
+ */
+int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
+                  struct ipc__out *out, const struct ipc__until *u);
+
+/* Read what is there into buf (up to cap bytes), waiting within `u` for at
+ * least one byte. Returns the count (> 0), 0 at end of stream (or a reset
+ * by the peer, or a wake), or IPC_ETIMEDOUT, IPC_EINTR, IPC_ESYSTEM. A
+ * timeout or interrupt records no message: the caller knows what was held
+ * and words it. */
+long ipc__os_read(struct ipc__stream *s, const struct ipc__who *who, void *buf,
+                  size_t cap, const struct ipc__until *u);
+
+/* Make threads blocked on `s` return (reads see end of stream, writes
+ * IPC_ECLOSED). Safe from any thread while others use the stream. */
+void ipc__os_stream_wake(struct ipc__stream *s);
+
+void ipc__os_stream_close(struct ipc__stream *s);
+
+/* The descriptor behind a stream, for ipc_fileno(). */
+int ipc__os_stream_fd(const struct ipc__stream *s);
+
+/* ---- listening -------------------------------------------------------------
+ */
+
+struct ipc__os_listener;
+
+/*
+ * Claim `path` and listen there with `backlog`. Refuses a live server
+ * (without connecting to it) and anything that is not the OS's kind of
+ * pipe endpoint; reclaims what a dead server left. `who` names the call.
+ */
+int ipc__os_listen(const char *who, const char *path, int backlog,
+                   struct ipc__os_listener **out);
+
+/*
+ * Wait within `u` for the next client, set up *s for it. With `last` the
+ * listener serves this one client only (ipc_create): the path is given
+ * back before the client is accepted, so that no second client can slip
+ * into the queue.
+ */
+int ipc__os_accept(struct ipc__os_listener *l, const char *who, int last,
+                   const struct ipc__until *u, struct ipc__stream *s);
+
+/* Make a thread blocked in ipc__os_accept() return IPC_ECLOSED. */
+void ipc__os_listener_wake(struct ipc__os_listener *l);
+
+/* Stop listening, give the path back if it is still ours, free `l`. */
+void ipc__os_listener_free(struct ipc__os_listener *l);
+
+int ipc__os_listener_fd(const struct ipc__os_listener *l);
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * posix/sys.c - clock, mutexes, sleeping, the per-thread slot, error text,
+ * and the one poll() loop every blocking wait of the backend goes through,
+ * so timeouts, EINTR and the interrupt hook are handled in one place.
+ */
+#include "posix.h"
+
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t ipc__os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ipc__px_interrupted(const struct ipc__until *u)
+{
+    return u->hook != NULL && u->hook(u->arg) != 0;
+}
+
+/* The poll timeout for the next slice: up to `end`, but no longer than a
+ * hook slice when there is a hook to consult. */
+static int slice_ms(const struct ipc__until *u, int64_t end)
+{
+    int64_t ms = -1;
+    if (end >= 0) {
+        ms = end - ipc__os_now_ms();
+        if (ms < 0) {
+            ms = 0;
+        }
+    }
+    if (u->hook != NULL && (ms < 0 || ms > IPC_INTERRUPT_SLICE_MS)) {
+        ms = IPC_INTERRUPT_SLICE_MS;
+    }
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* Wait for `fd` (or, with fd < 0, for nothing) until `end` (-1: no end).
+ * Returns 0 when ready, 1 when `end` was reached, IPC_EINTR or
+ * IPC_ESYSTEM. */
+static int wait_until(int fd, short events, int64_t end,
+                      const struct ipc__until *u)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = events, .revents = 0};
+        int r = poll(&pfd, fd >= 0 ? 1 : 0, slice_ms(u, end));
+        if (r > 0) {
+            return 0;
+        }
+        if (r < 0 && errno != EINTR) {
+            return IPC_ESYSTEM;
+        }
+        /* A signal, or a slice ended: give the runtime its say first, so
+         * Ctrl-C wins over a deadline that happens to pass at once. */
+        if (ipc__px_interrupted(u)) {
+            return IPC_EINTR;
+        }
+        if (end >= 0 && ipc__os_now_ms() >= end) {
+            return 1;
+        }
+    }
+}
+
+int ipc__px_wait(int fd, short events, const struct ipc__until *u)
+{
+    int rc = wait_until(fd, events, u->deadline, u);
+    return rc == 1 ? IPC_ETIMEDOUT : rc;
+}
+
+int ipc__os_sleep_until(const char *who, int64_t when,
+                        const struct ipc__until *u)
+{
+    int64_t end = when;
+    if (u->deadline >= 0 && u->deadline < end) {
+        end = u->deadline;
+    }
+    int rc = wait_until(-1, 0, end, u);
+    if (rc == IPC_ESYSTEM) {
+        return ipc__fail(rc, errno, "%s: poll failed", who);
+    }
+    if (rc == 1) {
+        return u->deadline >= 0 && ipc__os_now_ms() >= u->deadline
+                   ? IPC_ETIMEDOUT
+                   : 0;
+    }
+    return rc;
+}
+
+/* ---- mutexes ----------------------------------------------------------- */
+
+void ipc__mutex_init(ipc__mutex *m)
+{
+    pthread_mutex_init(m, NULL);
+}
+
+void ipc__mutex_destroy(ipc__mutex *m)
+{
+    pthread_mutex_destroy(m);
+}
+
+void ipc__mutex_lock(ipc__mutex *m)
+{
+    pthread_mutex_lock(m);
+}
+
+int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u)
+{
+    if (u->deadline < 0 && u->hook == NULL) {
+        pthread_mutex_lock(m);
+        return 0;
+    }
+    for (;;) {
+        if (pthread_mutex_trylock(m) == 0) {
+            return 0;
+        }
+        if (ipc__px_interrupted(u)) {
+            return IPC_EINTR;
+        }
+        int left = slice_ms(u, u->deadline);
+        if (left < 0) {
+            left = IPC_INTERRUPT_SLICE_MS; /* cannot happen: see above */
+        }
+        if (left == 0) {
+            return IPC_ETIMEDOUT;
+        }
+#if defined(_POSIX_TIMEOUTS) && _POSIX_TIMEOUTS > 0
+        /* Sleeps until the lock is free or the slice is over. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (long)(left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (pthread_mutex_timedlock(m, &ts) == 0) {
+            return 0;
+        }
+#else
+        usleep(1000); /* no timed lock here (macOS): look again */
+#endif
+    }
+}
+
+/* ---- the per-thread slot ---------------------------------------------- */
+
+static pthread_key_t key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static void (*key_dtor)(void *);
+static atomic_int key_ok; /* read without the once: see ipc__os_tls_get */
+
+static void make_key(void)
+{
+    atomic_store(&key_ok, pthread_key_create(&key, key_dtor) == 0);
+}
+
+/* Before any thread's first set the key may not exist yet; this thread's
+ * slot is then empty either way. */
+void *ipc__os_tls_get(void)
+{
+    return atomic_load(&key_ok) ? pthread_getspecific(key) : NULL;
+}
+
+int ipc__os_tls_set(void *value, void (*dtor)(void *))
+{
+    key_dtor = dtor;
+    pthread_once(&key_once, make_key);
+    if (!key_ok || pthread_setspecific(key, value) != 0) {
+        return IPC_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- error text --------------------------------------------------------- */
+
+/* strerror() may share one buffer between threads; strerror_r does not.
+ * glibc with _GNU_SOURCE has the GNU variant, which returns the text
+ * (maybe not in buf); everywhere else it is the XSI one. */
+void ipc__os_strerror(int err, char *buf, size_t cap)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    const char *s = strerror_r(err, buf, cap);
+    if (s != buf) {
+        snprintf(buf, cap, "%s", s);
+    }
+#else
+    if (strerror_r(err, buf, cap) != 0) {
+        snprintf(buf, cap, "error %d", err);
+    }
+#endif
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+void ipc__px_sockaddr(struct sockaddr_un *addr, const char *path)
+{
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    /* ipc__os_pipe_path() guarantees that the path and its NUL fit. */
+    memcpy(addr->sun_path, path, strlen(path) + 1);
+}
+
+int ipc__px_set_blocking(int fd, int blocking)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) {
+        return -1;
+    }
+    int want = blocking ? fl & ~O_NONBLOCK : fl | O_NONBLOCK;
+    return want == fl ? 0 : fcntl(fd, F_SETFL, want);
+}
+
+int ipc__px_nosigpipe(int fd)
+{
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#else
+    (void)fd; /* MSG_NOSIGNAL on every send is enough */
+    return 0;
+#endif
+}
+
+/*
+ * Where socket() cannot set close-on-exec atomically (no SOCK_CLOEXEC:
+ * macOS), FD_CLOEXEC is set right after it. A fork+exec by another thread
+ * in between can leak the descriptor into that child; the child then keeps
+ * our socket open, which at worst delays a peer's end-of-stream until the
+ * child exits. That window is what every portable library (libuv's
+ * uv__socket fallback included) accepts on such systems.
+ */
+int ipc__px_socket(void)
+{
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK) &&                         \
+    !defined(KIWI_IPC_PORTABLE)
+    return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+#else
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || ipc__px_set_blocking(fd, 0) < 0 ||
+        ipc__px_nosigpipe(fd) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+#endif
+}

@@ -1,7 +1,9 @@
 /*
- * kiwi_peer.c - the other end of a pipe for the Lua tests, built on the C
- * library (or, for hostile bytes, on a bare socket), and a runner that
- * interrupts a Lua script with SIGINT.
+ * kiwi_peer.c - the one C peer program of the test suites: the other end
+ * of a pipe in another process, built on the C library (or, for raw and
+ * hostile bytes, on a bare socket), and a runner that interrupts a script
+ * with SIGINT. The Lua specs drive it (tests_lua/helpers.lua); any suite
+ * that needs a raw or hostile peer program uses this one.
  *
  * Usage:
  *   kiwi_peer server NAME STEP...   ipc_create(NAME), then the steps

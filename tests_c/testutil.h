@@ -1,5 +1,6 @@
 /*
- * testutil.h - shared helpers for the kiwi-ipc C tests (cmocka).
+ * testutil.h - the one toolkit of the kiwi-ipc C tests (cmocka): the unit
+ * tests in tests_c/ and the fault tests in tests_c/fault/.
  *
  * - Assertions that print statuses by name (ipc_errname) together with
  *   ipc_last_error(), so a failure says what happened, not just "-5 != 0".
@@ -7,6 +8,11 @@
  *   absolute pipe names inside it, so tests run in parallel (ctest -j).
  * - Child processes that are always reaped (and killed if they overrun),
  *   threads joined with a bound, raw sockets for writing hostile bytes.
+ *
+ * - For the fault tests: a guarded fixture (a safety net that kills every
+ *   child if a test hangs, and a check that nothing was left in the temp
+ *   dir), a size scale for valgrind, a replayable seed, and self-checking
+ *   messages.
  *
  * cmocka assertions longjmp: never use them in a child process or in a
  * thread other than the test's own. Children use child_check(); threads
@@ -24,6 +30,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -66,11 +73,26 @@ void tu__check_last_error(const char *needle, const char *file, int line);
 int tu_setup(void **state);
 int tu_teardown(void **state);
 
+/* The guarded fixture of the fault tests: tu_setup plus a safety net: if
+ * the test is still running after tu_budget_s() seconds, every child is
+ * killed and the process exits with status 3 (a hang is a failure, never a
+ * stuck CI job); children forked under it arm the same budget. Teardown
+ * kills and reaps any child still there, disarms the net and fails the
+ * test if the temp dir is not empty (something leaked a socket file),
+ * then does what tu_teardown does. */
+int tu_guarded_setup(void **state);
+int tu_guarded_teardown(void **state);
+
+/* The safety net of each guarded test, in seconds (scaled under
+ * valgrind). */
+unsigned tu_budget_s(void);
+
 /* The test's private temp dir (absolute, short). */
 const char *tu_dir(void);
 
 /* A fresh absolute pipe path "<dir>/p<N>", unique within the process and
- * the test. The string lives until teardown. */
+ * the test. The string lives until teardown, or until 4096 more names have
+ * been made (callers use a name only briefly). */
 const char *tu_name(void);
 
 /* "<dir>/<leaf>", living until teardown. */
@@ -83,10 +105,30 @@ const char *tu_orig_tmpdir(void);
 int tu_dir_entries(const char *dir);
 
 /* ---------------------------------------------------------------------- */
+/* Scale and seed (fault tests)                                           */
+/* ---------------------------------------------------------------------- */
+
+/* 1 normally; 0 under valgrind, where the heavy tests do less. Set
+ * KIWI_IPC_FAULT_FULL=1 to run the full size under valgrind too, or
+ * KIWI_IPC_FAULT_FULL=0 to run the reduced size anywhere. */
+int tu_full(void);
+
+/* Pick the full or the reduced count. */
+#define TU_SCALE(full, reduced) (tu_full() ? (full) : (reduced))
+
+/* The seed for the test's random choices: $KIWI_IPC_FAULT_SEED if set,
+ * else from the clock. Printed, so a failure can be replayed. */
+uint32_t tu_seed(void);
+/* xorshift32: the next value from *state (never 0). */
+uint32_t tu_rand(uint32_t *state);
+
+/* ---------------------------------------------------------------------- */
 /* Time                                                                   */
 /* ---------------------------------------------------------------------- */
 
+long long tu_now_us(void);
 long long tu_now_ms(void);
+void tu_sleep_us(long long us);
 void tu_sleep_ms(int ms);
 
 /* ---------------------------------------------------------------------- */
@@ -97,8 +139,12 @@ void tu_sleep_ms(int ms);
 typedef int (*tu_child_fn)(void *arg);
 
 /* Fork a child that runs fn(arg) and _exit()s with its result. The child
- * arms alarm() as a safety net, so it can never outlive a lost parent for
- * long. The parent must tu_wait() for it; teardown kills leftovers. */
+ * dies with its parent (PR_SET_PDEATHSIG) and arms alarm() as a safety net
+ * (60 s, or tu_budget_s() under the guarded fixture), so it can never
+ * outlive a lost parent for long. The parent must tu_wait() or tu_kill()
+ * it; teardown kills leftovers. Fork only while the process has a single
+ * thread (ThreadSanitizer cannot follow a fork of a threaded process
+ * safely). */
 pid_t tu_fork(tu_child_fn fn, void *arg);
 
 #define TU_CHILD_TIMEOUT (-1)
@@ -107,16 +153,22 @@ pid_t tu_fork(tu_child_fn fn, void *arg);
  * 128 + signal number if a signal killed it. */
 int tu_wait(pid_t pid, int timeout_ms);
 
-/* In a child: report and exit(1) unless cond holds. */
-#define child_check(cond)                                                      \
+/* SIGKILL the child and reap it; returns what tu_wait() would. */
+int tu_kill(pid_t pid);
+
+/* In a child: report and exit with `code` unless cond holds. */
+#define child_check_code(cond, code)                                           \
     do {                                                                       \
         if (!(cond)) {                                                         \
             fprintf(stderr,                                                    \
                     "child %s:%d: check failed: %s (last error: %s)\n",        \
                     __FILE__, __LINE__, #cond, ipc_last_error());              \
-            _exit(1);                                                          \
+            _exit(code);                                                       \
         }                                                                      \
     } while (0)
+
+/* In a child: report and exit(1) unless cond holds. */
+#define child_check(cond) child_check_code((cond), 1)
 
 /* In a child: report and exit(1) unless call returns want. */
 #define child_status(call, want)                                               \
@@ -145,21 +197,27 @@ int tu_wait_fd(int fd, int timeout_ms);
 /* Threads                                                                */
 /* ---------------------------------------------------------------------- */
 
-/* A failure recorded by a helper thread, asserted on by the test thread
- * after joining. */
+/* The first failure seen by helper threads, asserted on by the test
+ * thread after joining. Thread-safe (the first tu_err_set wins); all
+ * zeros (TU_ERR_INIT, memset, static storage) is a valid empty one. */
 typedef struct tu_err {
+    atomic_int taken;
     char msg[512];
 } tu_err;
 
-#define tu_err_set(e, ...)                                                     \
-    do {                                                                       \
-        if (!(e)->msg[0])                                                      \
-            snprintf((e)->msg, sizeof(e)->msg, __VA_ARGS__);                   \
-    } while (0)
+#define TU_ERR_INIT                                                            \
+    {                                                                          \
+        0                                                                      \
+    }
+
+void tu_err_set(tu_err *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Whether a failure has been recorded (while threads may still run). */
+int tu_err_isset(tu_err *e);
 
 #define assert_no_err(e)                                                       \
     do {                                                                       \
-        if ((e)->msg[0])                                                       \
+        if (tu_err_isset(e))                                                   \
             fail_msg("%s", (e)->msg);                                          \
     } while (0)
 
@@ -235,8 +293,10 @@ int tu_write_frame(int fd, const void *data, uint32_t len);
 /* Open file descriptors of this process. */
 int tu_fd_count(void);
 
-/* 1 when a listening Unix socket bound to `path` exists (Linux: read from
- * /proc/net/unix without touching the socket), else 0. */
+/* 1 when a listening Unix socket bound to `path` exists, without touching
+ * the socket, else 0 (also when the system cannot tell). The library's own
+ * reader of the kernel's socket table answers: this is the one place the
+ * tests call it. */
 int tu_is_listening(const char *path);
 /* Wait at most timeout_ms until tu_is_listening(path). 0 or -1. */
 int tu_wait_listening(const char *path, int timeout_ms);
@@ -246,8 +306,22 @@ int tu_wait_listening(const char *path, int timeout_ms);
 /* ---------------------------------------------------------------------- */
 
 /* n deterministic pseudo-random bytes from seed, malloc'd (never NULL). */
-unsigned char *tu_pattern(size_t n, uint32_t seed);
+unsigned char *tu_pattern(size_t n, uint64_t seed);
 /* Fill buf with the same bytes tu_pattern(n, seed) returns. */
-void tu_fill(void *buf, size_t n, uint32_t seed);
+void tu_fill(void *buf, size_t n, uint64_t seed);
+/* 1 when buf holds exactly what tu_fill(.., n, seed) writes. */
+int tu_check_fill(const void *buf, size_t n, uint64_t seed);
+
+/* A message that carries who sent it and its sequence number, so that
+ * loss, duplication, reordering and corruption are all detected:
+ * 16 bytes of header (magic, stream id, seq, length) then tu_fill bytes
+ * seeded by (stream, seq). Its length is at least TU_MSG_MIN. malloc'd;
+ * NULL when out of memory. */
+#define TU_MSG_MIN 16
+void *tu_msg_make(uint32_t stream, uint32_t seq, size_t len);
+/* 0 when data/len is a whole, intact message; sets *stream and *seq.
+ * Otherwise -1 and a description in why. */
+int tu_msg_parse(const void *data, size_t len, uint32_t *stream, uint32_t *seq,
+                 char why[128]);
 
 #endif

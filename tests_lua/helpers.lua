@@ -2,7 +2,7 @@
 --
 -- Every pipe gets a unique absolute name in a private directory (short:
 -- a socket path has at most 107 bytes). Peers are kiwi_peer processes
--- (tests_lua/kiwi_peer.c), started with io.popen; every wait in them is
+-- (tests_common/kiwi_peer.c), started with io.popen; every wait in them is
 -- bounded and cleanup() collects them, so no process outlives its test.
 --
 -- ctest sets KIWI_IPC_TEST_PEER (the kiwi_peer program) and

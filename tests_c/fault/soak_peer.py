@@ -3,7 +3,8 @@
     python3 soak_peer.py server NAME SECONDS
     python3 soak_peer.py client NAME SECONDS SEED
 
-Same roles and summary line as soak_peer.c: the server echoes each session
+Same roles and summary line as the C peer's soak-server and soak-client
+(tests_common/kiwi_peer.c): the server echoes each session
 with the Kiwi-shaped calls on bytes; the client sends text (str, valid
 UTF-8 with multi-byte characters) and bytes, and checks every echo.
 """

@@ -8,7 +8,7 @@
  * first and whether a message is left unread, and a few hundred extra
  * cycles create and connect with nobody on the other side (timeouts).
  */
-#include "fault_util.h"
+#include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +18,12 @@
 struct server {
     int cycles;
     pthread_barrier_t *barrier;
-    fu_err *err;
+    tu_err *err;
 };
 
 static void cycle_name(char *buf, size_t cap, int i)
 {
-    snprintf(buf, cap, "%s/c%d", fu_dir(), i);
+    snprintf(buf, cap, "%s/c%d", tu_dir(), i);
 }
 
 static void *server_thread(void *arg)
@@ -34,7 +34,7 @@ static void *server_thread(void *arg)
         cycle_name(name, sizeof(name), i);
         int h = ipc_create_timeout(name, 20000);
         if (h <= 0) {
-            fu_err_set(s->err, "cycle %d: create: %s: %s", i, ipc_errname(h),
+            tu_err_set(s->err, "cycle %d: create: %s: %s", i, ipc_errname(h),
                        ipc_last_error());
             return NULL;
         }
@@ -42,7 +42,7 @@ static void *server_thread(void *arg)
         size_t n;
         int rc = ipc_recv_timeout(h, &d, &n, 20000);
         if (rc != 0 || n != sizeof(int) || memcmp(d, &i, sizeof(int)) != 0) {
-            fu_err_set(s->err, "cycle %d: server recv: %s: %s", i,
+            tu_err_set(s->err, "cycle %d: server recv: %s: %s", i,
                        ipc_errname(rc), ipc_last_error());
             ipc_free(d);
             return NULL;
@@ -69,7 +69,7 @@ static void *server_thread(void *arg)
             break;
         }
         if (rc != 0) {
-            fu_err_set(s->err, "cycle %d: server: %s: %s", i, ipc_errname(rc),
+            tu_err_set(s->err, "cycle %d: server: %s: %s", i, ipc_errname(rc),
                        ipc_last_error());
             return NULL;
         }
@@ -86,27 +86,27 @@ static void ten_thousand_cycles(void **state)
 {
     (void)state;
     int cycles = 10000; /* under valgrind too: about 30 s */
-    int fds = fu_fd_count();
-    assert_int_equal(fu_dir_entries(), 0);
+    int fds = tu_fd_count();
+    assert_int_equal(tu_dir_entries(tu_dir()), 0);
 
     /* Static: should the test fail with the thread still running, it must
      * not point into a dead stack frame. */
     static pthread_barrier_t barrier;
-    static fu_err err = FU_ERR_INIT;
+    static tu_err err = TU_ERR_INIT;
     static struct server s;
     pthread_barrier_init(&barrier, NULL, 2);
     s = (struct server){cycles, &barrier, &err};
     pthread_t t;
-    long long t0 = fu_now_ms();
-    fu_thread_start(&t, server_thread, &s);
+    long long t0 = tu_now_ms();
+    tu_thread_start(&t, server_thread, &s);
 
     char name[128];
     int i;
-    for (i = 0; i < cycles && !fu_err_isset(&err); i++) {
+    for (i = 0; i < cycles && !tu_err_isset(&err); i++) {
         cycle_name(name, sizeof(name), i);
         int h = ipc_connect_timeout(name, 20000);
         if (h <= 0) {
-            fu_err_set(&err, "cycle %d: connect: %s: %s", i, ipc_errname(h),
+            tu_err_set(&err, "cycle %d: connect: %s: %s", i, ipc_errname(h),
                        ipc_last_error());
             break;
         }
@@ -117,16 +117,16 @@ static void ten_thousand_cycles(void **state)
             rc = ipc_recv_timeout(h, &d, &n, 20000);
         }
         if (rc != 0 || n != sizeof(int) || memcmp(d, &i, sizeof(int)) != 0) {
-            fu_err_set(&err, "cycle %d: client recv: %s: %s", i,
+            tu_err_set(&err, "cycle %d: client recv: %s: %s", i,
                        ipc_errname(rc), ipc_last_error());
         }
         ipc_free(d);
-        assert_ipc(ipc_close(h), 0);
-        if ((i + 1) % CHECK_EVERY == 0 && !fu_err_isset(&err)) {
+        assert_status(ipc_close(h), 0);
+        if ((i + 1) % CHECK_EVERY == 0 && !tu_err_isset(&err)) {
             pthread_barrier_wait(&barrier);
             /* Both ends closed: nothing of the cycles may remain. */
-            int now = fu_fd_count();
-            int ents = fu_dir_entries();
+            int now = tu_fd_count();
+            int ents = tu_dir_entries(tu_dir());
             pthread_barrier_wait(&barrier);
             if (now != fds || ents != 0) {
                 fail_msg("after %d cycles: %d descriptors (was %d), %d "
@@ -135,27 +135,27 @@ static void ten_thousand_cycles(void **state)
             }
         }
     }
-    if (fu_thread_join(t, 60000) != 0) {
+    if (tu_thread_join(t, 60000) != 0) {
         fail_msg("the server thread hung (%s)", err.msg);
     }
-    assert_no_fu_err(&err);
-    long long ms = fu_now_ms() - t0;
+    assert_no_err(&err);
+    long long ms = tu_now_ms() - t0;
     pthread_barrier_destroy(&barrier);
 
     /* Creates and connects with nobody on the other side. */
-    int lonely = FU_SCALE(300, 50);
+    int lonely = TU_SCALE(300, 50);
     for (int k = 0; k < lonely; k++) {
-        const char *nm = fu_name("t");
-        assert_ipc(ipc_create_timeout(nm, 0), IPC_ETIMEDOUT);
-        assert_ipc(ipc_connect_timeout(nm, 0), IPC_ENOSERVER);
-        int l = assert_ipc_handle(ipc_listen(nm));
-        assert_ipc(ipc_accept(l, 0), IPC_ETIMEDOUT);
-        assert_ipc(ipc_close(l), 0);
-        assert_ipc(ipc_close(l), IPC_EBADHANDLE);
+        const char *nm = tu_name();
+        assert_status(ipc_create_timeout(nm, 0), IPC_ETIMEDOUT);
+        assert_status(ipc_connect_timeout(nm, 0), IPC_ENOSERVER);
+        int l = assert_handle(ipc_listen(nm));
+        assert_status(ipc_accept(l, 0), IPC_ETIMEDOUT);
+        assert_status(ipc_close(l), 0);
+        assert_status(ipc_close(l), IPC_EBADHANDLE);
     }
 
-    assert_int_equal(fu_fd_count(), fds);
-    assert_int_equal(fu_dir_entries(), 0);
+    assert_int_equal(tu_fd_count(), fds);
+    assert_int_equal(tu_dir_entries(tu_dir()), 0);
     printf("# %d create/connect/close cycles in %lld ms (+%d with no peer)\n",
            cycles, ms, lonely);
 }
@@ -163,8 +163,8 @@ static void ten_thousand_cycles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(ten_thousand_cycles, fu_setup,
-                                        fu_teardown),
+        cmocka_unit_test_setup_teardown(ten_thousand_cycles, tu_guarded_setup,
+                                        tu_guarded_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,7 @@
  *
  * Forks happen only while the test process has one thread.
  */
-#include "fault_util.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -49,16 +49,16 @@ static int sender_child(void *arg)
         /* Fill the message before connecting, so the transfer starts as
          * soon as the parent is ready for it. */
         buf = malloc(BIG);
-        fu_child_check(buf != NULL, 2);
-        fu_fill(buf, BIG, BIG_SEED);
+        child_check_code(buf != NULL, 2);
+        tu_fill(buf, BIG, BIG_SEED);
     }
     int h = ipc_connect_timeout(s->name, 20000);
-    fu_child_check(h > 0, 3);
-    fu_child_check(fu_signal_fd(s->ready_w) == 0, 4);
+    child_check_code(h > 0, 3);
+    child_check_code(tu_signal_fd(s->ready_w) == 0, 4);
     if (s->mode == SEND_BIG) {
         int rc = ipc_send(h, buf, BIG);
-        fu_child_check(rc == 0, 5);
-        fu_signal_fd(s->sent_w);
+        child_check_code(rc == 0, 5);
+        tu_signal_fd(s->sent_w);
     }
     for (;;) {
         pause(); /* until SIGKILL */
@@ -85,17 +85,17 @@ static void *receiver_thread(void *arg)
 static int start_sender(struct sender *s, pid_t *pid, int *ready_r, int *sent_r)
 {
     int ready[2], sent[2];
-    fu_pipe(ready);
-    fu_pipe(sent);
+    tu_pipe(ready);
+    tu_pipe(sent);
     s->ready_w = ready[1];
     s->sent_w = sent[1];
-    *pid = fu_fork(sender_child, s);
+    *pid = tu_fork(sender_child, s);
     close(ready[1]);
     close(sent[1]);
     *ready_r = ready[0];
     *sent_r = sent[0];
-    int h = assert_ipc_handle(ipc_create_timeout(s->name, 20000));
-    assert_int_equal(fu_wait_fd(*ready_r, 20000), 0);
+    int h = assert_handle(ipc_create_timeout(s->name, 20000));
+    assert_int_equal(tu_wait_fd(*ready_r, 20000), 0);
     return h;
 }
 
@@ -112,8 +112,8 @@ static int queued(int h)
 static int wait_queue_full(int h)
 {
     int last = -1, stable = 0;
-    long long end = fu_now_ms() + 20000;
-    while (fu_now_ms() < end) {
+    long long end = tu_now_ms() + 20000;
+    while (tu_now_ms() < end) {
         int q = queued(h);
         if (q > 0 && q == last) {
             if (++stable == 5) {
@@ -123,7 +123,7 @@ static int wait_queue_full(int h)
             stable = 0;
         }
         last = q;
-        fu_sleep_ms(10);
+        tu_sleep_ms(10);
     }
     fail_msg("the sender never filled the socket buffer");
     return -1;
@@ -134,7 +134,7 @@ static void assert_stays(int h, int want)
 {
     void *d = NULL;
     size_t n = 7;
-    assert_ipc(ipc_recv_timeout(h, &d, &n, 2000), want);
+    assert_status(ipc_recv_timeout(h, &d, &n, 2000), want);
     assert_null(d);
     assert_int_equal(n, 0);
 }
@@ -142,7 +142,7 @@ static void assert_stays(int h, int want)
 static void check_whole(const void *data, size_t len)
 {
     assert_int_equal(len, BIG);
-    if (!fu_check_fill(data, len, BIG_SEED)) {
+    if (!tu_check_fill(data, len, BIG_SEED)) {
         fail_msg("a 16 MiB message was reported whole but its bytes differ");
     }
 }
@@ -151,14 +151,14 @@ static void check_whole(const void *data, size_t len)
 static void kill_before_send(void **state)
 {
     (void)state;
-    struct sender s = {.name = fu_name("k"), .mode = SEND_NOTHING};
+    struct sender s = {.name = tu_name(), .mode = SEND_NOTHING};
     pid_t pid;
     int ready_r, sent_r;
     int h = start_sender(&s, &pid, &ready_r, &sent_r);
-    assert_int_equal(fu_kill(pid), 128 + SIGKILL);
+    assert_int_equal(tu_kill(pid), 128 + SIGKILL);
     assert_stays(h, IPC_ECLOSED);
     assert_stays(h, IPC_ECLOSED);
-    assert_ipc(ipc_close(h), 0);
+    assert_status(ipc_close(h), 0);
     close(ready_r);
     close(sent_r);
 }
@@ -168,17 +168,17 @@ static void kill_before_send(void **state)
 static void kill_blocked_mid_frame(void **state)
 {
     (void)state;
-    struct sender s = {.name = fu_name("k"), .mode = SEND_BIG};
+    struct sender s = {.name = tu_name(), .mode = SEND_BIG};
     pid_t pid;
     int ready_r, sent_r;
     int h = start_sender(&s, &pid, &ready_r, &sent_r);
     int q = wait_queue_full(h);
     assert_true(q > 4 && (size_t)q < BIG + 4);
-    assert_int_equal(fu_kill(pid), 128 + SIGKILL);
+    assert_int_equal(tu_kill(pid), 128 + SIGKILL);
     assert_stays(h, IPC_EPROTO);
     assert_stays(h, IPC_EPROTO);
-    assert_ipc(ipc_send(h, "x", 1), IPC_EPROTO);
-    assert_ipc(ipc_close(h), 0);
+    assert_status(ipc_send(h, "x", 1), IPC_EPROTO);
+    assert_status(ipc_close(h), 0);
     close(ready_r);
     close(sent_r);
 }
@@ -188,19 +188,19 @@ static void kill_blocked_mid_frame(void **state)
 static void kill_after_whole_message(void **state)
 {
     (void)state;
-    struct sender s = {.name = fu_name("k"), .mode = SEND_BIG};
+    struct sender s = {.name = tu_name(), .mode = SEND_BIG};
     pid_t pid;
     int ready_r, sent_r;
     int h = start_sender(&s, &pid, &ready_r, &sent_r);
     void *data;
     size_t len;
-    assert_ipc(ipc_recv_timeout(h, &data, &len, 20000), 0);
+    assert_status(ipc_recv_timeout(h, &data, &len, 20000), 0);
     check_whole(data, len);
     ipc_free(data);
-    assert_int_equal(fu_wait_fd(sent_r, 20000), 0);
-    assert_int_equal(fu_kill(pid), 128 + SIGKILL);
+    assert_int_equal(tu_wait_fd(sent_r, 20000), 0);
+    assert_int_equal(tu_kill(pid), 128 + SIGKILL);
     assert_stays(h, IPC_ECLOSED);
-    assert_ipc(ipc_close(h), 0);
+    assert_status(ipc_close(h), 0);
     close(ready_r);
     close(sent_r);
 }
@@ -209,7 +209,7 @@ static void kill_after_whole_message(void **state)
  * the receiver's first status. */
 static int transfer_killed_after(long long delay_us)
 {
-    struct sender s = {.name = fu_name("k"), .mode = SEND_BIG};
+    struct sender s = {.name = tu_name(), .mode = SEND_BIG};
     pid_t pid;
     int ready_r, sent_r;
     int h = start_sender(&s, &pid, &ready_r, &sent_r);
@@ -218,12 +218,12 @@ static int transfer_killed_after(long long delay_us)
     assert_non_null(r);
     r->h = h;
     pthread_t t;
-    fu_thread_start(&t, receiver_thread, r);
+    tu_thread_start(&t, receiver_thread, r);
     if (delay_us > 0) {
-        fu_sleep_us(delay_us);
+        tu_sleep_us(delay_us);
     }
-    assert_int_equal(fu_kill(pid), 128 + SIGKILL);
-    if (fu_thread_join(t, 20000) != 0) {
+    assert_int_equal(tu_kill(pid), 128 + SIGKILL);
+    if (tu_thread_join(t, 20000) != 0) {
         /* A hang: wake the thread so the process can finish, then fail.
          * (r is leaked on purpose: the thread may still use it.) */
         ipc_close(h);
@@ -247,7 +247,7 @@ static int transfer_killed_after(long long delay_us)
                  ipc_errname(rc), rc, ipc_last_error());
     }
     free(r);
-    assert_ipc(ipc_close(h), 0);
+    assert_status(ipc_close(h), 0);
     close(ready_r);
     close(sent_r);
     return rc;
@@ -258,24 +258,24 @@ static int transfer_killed_after(long long delay_us)
 static void kill_at_random_points(void **state)
 {
     (void)state;
-    uint32_t seed = fu_seed();
-    int rounds = FU_SCALE(16, 6);
+    uint32_t seed = tu_seed();
+    int rounds = TU_SCALE(16, 6);
 
-    long long t0 = fu_now_us();
+    long long t0 = tu_now_us();
     {
-        struct sender s = {.name = fu_name("k"), .mode = SEND_BIG};
+        struct sender s = {.name = tu_name(), .mode = SEND_BIG};
         pid_t pid;
         int ready_r, sent_r;
         int h = start_sender(&s, &pid, &ready_r, &sent_r);
-        t0 = fu_now_us();
+        t0 = tu_now_us();
         void *data;
         size_t len;
-        assert_ipc(ipc_recv_timeout(h, &data, &len, 20000), 0);
-        t0 = fu_now_us() - t0;
+        assert_status(ipc_recv_timeout(h, &data, &len, 20000), 0);
+        t0 = tu_now_us() - t0;
         check_whole(data, len);
         ipc_free(data);
-        fu_kill(pid);
-        assert_ipc(ipc_close(h), 0);
+        tu_kill(pid);
+        assert_status(ipc_close(h), 0);
         close(ready_r);
         close(sent_r);
     }
@@ -286,7 +286,7 @@ static void kill_at_random_points(void **state)
 
     int n_proto = 0, n_closed = 0, n_whole = 0;
     for (int i = 0; i < rounds; i++) {
-        long long delay = (long long)(fu_rand(&seed) % (uint32_t)(t0 * 5 / 4));
+        long long delay = (long long)(tu_rand(&seed) % (uint32_t)(t0 * 5 / 4));
         int rc = transfer_killed_after(delay);
         n_proto += rc == IPC_EPROTO;
         n_closed += rc == IPC_ECLOSED;
@@ -315,14 +315,14 @@ struct waiter {
 static void *waiter_thread(void *arg)
 {
     struct waiter *w = arg;
-    long long t = fu_now_ms();
+    long long t = tu_now_ms();
     int h = w->timeout_ms == IPC_FOREVER
                 ? ipc_connect(w->name)
                 : ipc_connect_timeout(w->name, w->timeout_ms);
-    w->elapsed = fu_now_ms() - t;
+    w->elapsed = tu_now_ms() - t;
     w->rc = h;
     if (h > 0) {
-        void *m = fu_msg_make((uint32_t)w->id, 0, 64);
+        void *m = tu_msg_make((uint32_t)w->id, 0, 64);
         w->xrc = ipc_send(h, m, 64);
         free(m);
         if (w->xrc == 0) {
@@ -332,7 +332,7 @@ static void *waiter_thread(void *arg)
             if (w->xrc == 0) {
                 uint32_t st, seq;
                 char why[128];
-                if (fu_msg_parse(d, n, &st, &seq, why) != 0 ||
+                if (tu_msg_parse(d, n, &st, &seq, why) != 0 ||
                     st != (uint32_t)w->id) {
                     w->xrc = -100;
                 }
@@ -348,13 +348,13 @@ static void *waiter_thread(void *arg)
 /* Be the server for one client: receive its message and echo it. */
 static void serve_one(const char *name, int timeout_ms)
 {
-    int h = assert_ipc_handle(ipc_create_timeout(name, timeout_ms));
+    int h = assert_handle(ipc_create_timeout(name, timeout_ms));
     void *d;
     size_t n;
-    assert_ipc(ipc_recv_timeout(h, &d, &n, 20000), 0);
-    assert_ipc(ipc_send(h, d, n), 0);
+    assert_status(ipc_recv_timeout(h, &d, &n, 20000), 0);
+    assert_status(ipc_send(h, d, n), 0);
     ipc_free(d);
-    assert_ipc(ipc_close(h), 0);
+    assert_status(ipc_close(h), 0);
 }
 
 struct busy_server {
@@ -368,12 +368,12 @@ static int busy_server_child(void *arg)
 {
     struct busy_server *s = arg;
     int h = ipc_create_timeout(s->name, 20000);
-    fu_child_check(h > 0, 2);
+    child_check_code(h > 0, 2);
     void *d;
     size_t n;
-    fu_child_check(ipc_recv(h, &d, &n) == 0, 3);
-    fu_child_check(ipc_send(h, d, n) == 0, 4);
-    fu_signal_fd(s->ready_w);
+    child_check_code(ipc_recv(h, &d, &n) == 0, 3);
+    child_check_code(ipc_send(h, d, n) == 0, 4);
+    tu_signal_fd(s->ready_w);
     for (;;) {
         pause();
     }
@@ -414,23 +414,23 @@ static void check_forever_waiters(struct waiter *w, int n)
 static void server_killed_while_clients_wait(void **state)
 {
     (void)state;
-    const char *name = fu_name("s");
+    const char *name = tu_name();
     int ready[2];
-    fu_pipe(ready);
+    tu_pipe(ready);
     struct busy_server bs = {name, ready[1]};
-    pid_t pid = fu_fork(busy_server_child, &bs);
+    pid_t pid = tu_fork(busy_server_child, &bs);
     close(ready[1]);
 
     /* Our first client is served, then the server stays busy with it. */
-    int c0 = assert_ipc_handle(ipc_connect_timeout(name, 20000));
-    void *m = fu_msg_make(0, 0, 32);
-    assert_ipc(ipc_send(c0, m, 32), 0);
+    int c0 = assert_handle(ipc_connect_timeout(name, 20000));
+    void *m = tu_msg_make(0, 0, 32);
+    assert_status(ipc_send(c0, m, 32), 0);
     free(m);
     void *d;
     size_t n;
-    assert_ipc(ipc_recv_timeout(c0, &d, &n, 20000), 0);
+    assert_status(ipc_recv_timeout(c0, &d, &n, 20000), 0);
     ipc_free(d);
-    assert_int_equal(fu_wait_fd(ready[0], 20000), 0);
+    assert_int_equal(tu_wait_fd(ready[0], 20000), 0);
     assert_int_equal(access(name, F_OK), -1); /* create gave the name back */
 
     struct waiter *w = calloc(N_FOREVER + N_TIMED, sizeof(*w));
@@ -440,25 +440,25 @@ static void server_killed_while_clients_wait(void **state)
         w[i].name = name;
         w[i].id = i + 1;
         w[i].timeout_ms = i < N_FOREVER ? IPC_FOREVER : 300 + 200 * (i % 3);
-        fu_thread_start(&t[i], waiter_thread, &w[i]);
+        tu_thread_start(&t[i], waiter_thread, &w[i]);
     }
-    fu_sleep_ms(100);
+    tu_sleep_ms(100);
     for (int i = 0; i < N_FOREVER; i++) {
         assert_false(atomic_load(&w[i].done));
     }
 
-    assert_int_equal(fu_kill(pid), 128 + SIGKILL);
+    assert_int_equal(tu_kill(pid), 128 + SIGKILL);
     /* The session of the first client ends cleanly: the server died
      * between messages. */
-    assert_ipc(ipc_recv_timeout(c0, &d, &n, 5000), IPC_ECLOSED);
-    assert_ipc(ipc_close(c0), 0);
+    assert_status(ipc_recv_timeout(c0, &d, &n, 5000), IPC_ECLOSED);
+    assert_status(ipc_close(c0), 0);
 
     /* The timed waiters give up on time, the others keep waiting. */
     for (int i = N_FOREVER; i < N_FOREVER + N_TIMED; i++) {
-        assert_int_equal(fu_thread_join(t[i], 10000), 0);
+        assert_int_equal(tu_thread_join(t[i], 10000), 0);
         check_timed_out(&w[i]);
     }
-    fu_sleep_ms(200);
+    tu_sleep_ms(200);
     for (int i = 0; i < N_FOREVER; i++) {
         assert_false(atomic_load(&w[i].done));
     }
@@ -466,13 +466,13 @@ static void server_killed_while_clients_wait(void **state)
     /* A new server serves each of them. */
     for (int i = 0; i < N_FOREVER; i++) {
         serve_one(name, 20000);
-        fu_sleep_ms(50);
+        tu_sleep_ms(50);
         check_forever_waiters(w, N_FOREVER);
     }
     for (int i = 0; i < N_FOREVER; i++) {
-        assert_int_equal(fu_thread_join(t[i], 20000), 0);
+        assert_int_equal(tu_thread_join(t[i], 20000), 0);
         assert_true(w[i].rc > 0);
-        assert_ipc(w[i].xrc, 0);
+        assert_status(w[i].xrc, 0);
     }
     free(w);
     close(ready[0]);
@@ -487,9 +487,9 @@ static void server_killed_while_clients_wait(void **state)
 static void second_waiter_waits_for_next_create(void **state)
 {
     (void)state;
-    int rounds = FU_SCALE(30, 5);
+    int rounds = TU_SCALE(30, 5);
     for (int r = 0; r < rounds; r++) {
-        const char *name = fu_name("w");
+        const char *name = tu_name();
         /* On the heap: should the test fail, the threads may outlive it. */
         struct waiter *w = calloc(2, sizeof(*w));
         pthread_t t[2];
@@ -498,18 +498,18 @@ static void second_waiter_waits_for_next_create(void **state)
             w[i].name = name;
             w[i].id = i + 1;
             w[i].timeout_ms = IPC_FOREVER;
-            fu_thread_start(&t[i], waiter_thread, &w[i]);
+            tu_thread_start(&t[i], waiter_thread, &w[i]);
         }
-        fu_sleep_ms(40);
+        tu_sleep_ms(40);
         serve_one(name, 20000);
-        fu_sleep_ms(60);
+        tu_sleep_ms(60);
         check_forever_waiters(w, 2);
         assert_int_equal(atomic_load(&w[0].done) + atomic_load(&w[1].done), 1);
         serve_one(name, 20000);
         for (int i = 0; i < 2; i++) {
-            assert_int_equal(fu_thread_join(t[i], 20000), 0);
+            assert_int_equal(tu_thread_join(t[i], 20000), 0);
             assert_true(w[i].rc > 0);
-            assert_ipc(w[i].xrc, 0);
+            assert_status(w[i].xrc, 0);
         }
         free(w);
     }
@@ -533,17 +533,17 @@ static int waiting_server_child(void *arg)
 static void stale_socket_reclaimed(void **state)
 {
     (void)state;
-    const char *name = fu_name("s");
+    const char *name = tu_name();
     struct waiting_server ws = {name};
-    pid_t pid = fu_fork(waiting_server_child, &ws);
-    assert_int_equal(fu_wait_listening(name, 20000), 0);
-    assert_int_equal(fu_kill(pid), 128 + SIGKILL);
+    pid_t pid = tu_fork(waiting_server_child, &ws);
+    assert_int_equal(tu_wait_listening(name, 20000), 0);
+    assert_int_equal(tu_kill(pid), 128 + SIGKILL);
 
     /* Stale: a socket file nobody listens on. */
     struct stat st;
     assert_int_equal(lstat(name, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
-    assert_false(fu_is_listening(name));
+    assert_false(tu_is_listening(name));
 
     struct waiter *w = calloc(N_FOREVER + N_TIMED, sizeof(*w));
     pthread_t t[N_FOREVER + N_TIMED];
@@ -552,12 +552,12 @@ static void stale_socket_reclaimed(void **state)
         w[i].name = name;
         w[i].id = i + 1;
         w[i].timeout_ms = i < N_FOREVER ? IPC_FOREVER : 200 + 150 * (i % 3);
-        fu_thread_start(&t[i], waiter_thread, &w[i]);
+        tu_thread_start(&t[i], waiter_thread, &w[i]);
     }
     /* One attempt only, on a stale socket: no server. */
-    assert_ipc(ipc_connect_timeout(name, 0), IPC_ENOSERVER);
+    assert_status(ipc_connect_timeout(name, 0), IPC_ENOSERVER);
     for (int i = N_FOREVER; i < N_FOREVER + N_TIMED; i++) {
-        assert_int_equal(fu_thread_join(t[i], 10000), 0);
+        assert_int_equal(tu_thread_join(t[i], 10000), 0);
         check_timed_out(&w[i]);
     }
     for (int i = 0; i < N_FOREVER; i++) {
@@ -569,13 +569,13 @@ static void stale_socket_reclaimed(void **state)
     /* The next create reclaims the stale file and serves each of them. */
     for (int i = 0; i < N_FOREVER; i++) {
         serve_one(name, 20000);
-        fu_sleep_ms(50);
+        tu_sleep_ms(50);
         check_forever_waiters(w, N_FOREVER);
     }
     for (int i = 0; i < N_FOREVER; i++) {
-        assert_int_equal(fu_thread_join(t[i], 20000), 0);
+        assert_int_equal(tu_thread_join(t[i], 20000), 0);
         assert_true(w[i].rc > 0);
-        assert_ipc(w[i].xrc, 0);
+        assert_status(w[i].xrc, 0);
     }
     free(w);
     assert_int_equal(access(name, F_OK), -1);
@@ -594,11 +594,11 @@ static int looping_server_child(void *arg)
     struct looping_server *s = arg;
     for (;;) {
         int h = ipc_create(s->name);
-        fu_child_check(h > 0, 2);
+        child_check_code(h > 0, 2);
         void *d;
         size_t n;
         if (ipc_recv(h, &d, &n) == 0) {
-            fu_sleep_ms(s->delay_ms);
+            tu_sleep_ms(s->delay_ms);
             ipc_send(h, d, n);
             ipc_free(d);
         }
@@ -614,7 +614,7 @@ struct client {
     int id;
     int forever; /* ipc_connect() rather than ipc_connect_timeout() */
     int sessions, interrupted, timeouts;
-    fu_err *err;
+    tu_err *err;
     atomic_int finished;
 };
 
@@ -623,26 +623,26 @@ static void *client_thread(void *arg)
 {
     struct client *c = arg;
     uint32_t seq = 0;
-    long long give_up = fu_now_ms() + 60000;
-    while (c->sessions < SESSIONS && fu_now_ms() < give_up) {
-        long long t = fu_now_ms();
+    long long give_up = tu_now_ms() + 60000;
+    while (c->sessions < SESSIONS && tu_now_ms() < give_up) {
+        long long t = tu_now_ms();
         int h = c->forever ? ipc_connect(c->name)
                            : ipc_connect_timeout(c->name, 250);
         if (h == IPC_ENOSERVER && !c->forever) {
-            long long el = fu_now_ms() - t;
+            long long el = tu_now_ms() - t;
             if (el < 248 || el > 250 + 3000) {
-                fu_err_set(c->err, "client %d: 250 ms timeout took %lld ms",
+                tu_err_set(c->err, "client %d: 250 ms timeout took %lld ms",
                            c->id, el);
             }
             c->timeouts++;
             continue;
         }
         if (h <= 0) {
-            fu_err_set(c->err, "client %d: connect: %s: %s", c->id,
+            tu_err_set(c->err, "client %d: connect: %s: %s", c->id,
                        ipc_errname(h), ipc_last_error());
             break;
         }
-        void *m = fu_msg_make((uint32_t)c->id, seq, 100);
+        void *m = tu_msg_make((uint32_t)c->id, seq, 100);
         int rc = ipc_send(h, m, 100);
         free(m);
         void *d = NULL;
@@ -653,9 +653,9 @@ static void *client_thread(void *arg)
         if (rc == 0) {
             uint32_t st, sq;
             char why[128];
-            if (fu_msg_parse(d, n, &st, &sq, why) != 0 ||
+            if (tu_msg_parse(d, n, &st, &sq, why) != 0 ||
                 st != (uint32_t)c->id || sq != seq) {
-                fu_err_set(c->err, "client %d: bad echo", c->id);
+                tu_err_set(c->err, "client %d: bad echo", c->id);
             }
             ipc_free(d);
             c->sessions++;
@@ -665,13 +665,13 @@ static void *client_thread(void *arg)
              * backlog when it died): try again. */
             c->interrupted++;
         } else {
-            fu_err_set(c->err, "client %d: session: %s: %s", c->id,
+            tu_err_set(c->err, "client %d: session: %s: %s", c->id,
                        ipc_errname(rc), ipc_last_error());
         }
         ipc_close(h);
     }
     if (c->sessions < SESSIONS) {
-        fu_err_set(c->err, "client %d: only %d sessions", c->id, c->sessions);
+        tu_err_set(c->err, "client %d: only %d sessions", c->id, c->sessions);
     }
     atomic_store(&c->finished, 1);
     return NULL;
@@ -680,7 +680,7 @@ static void *client_thread(void *arg)
 struct in_process_server {
     const char *name;
     struct client *clients;
-    fu_err *err;
+    tu_err *err;
     int served;
 };
 
@@ -705,7 +705,7 @@ static void *in_process_server_thread(void *arg)
             continue;
         }
         if (h <= 0) {
-            fu_err_set(s->err, "replacement server: create: %s: %s",
+            tu_err_set(s->err, "replacement server: create: %s: %s",
                        ipc_errname(h), ipc_last_error());
             break;
         }
@@ -724,14 +724,14 @@ static void *in_process_server_thread(void *arg)
 static void server_killed_at_random(void **state)
 {
     (void)state;
-    uint32_t seed = fu_seed();
-    int rounds = FU_SCALE(3, 1);
+    uint32_t seed = tu_seed();
+    int rounds = TU_SCALE(3, 1);
     for (int round = 0; round < rounds; round++) {
-        const char *name = fu_name("r");
+        const char *name = tu_name();
         struct looping_server ls = {name, 20};
-        pid_t pid = fu_fork(looping_server_child, &ls);
+        pid_t pid = tu_fork(looping_server_child, &ls);
 
-        fu_err err = FU_ERR_INIT;
+        tu_err err = TU_ERR_INIT;
         struct client *c = calloc(N_CLIENTS, sizeof(*c));
         assert_non_null(c);
         pthread_t t[N_CLIENTS];
@@ -740,29 +740,29 @@ static void server_killed_at_random(void **state)
             c[i].id = i + 1;
             c[i].forever = i % 2 == 0;
             c[i].err = &err;
-            fu_thread_start(&t[i], client_thread, &c[i]);
+            tu_thread_start(&t[i], client_thread, &c[i]);
         }
-        fu_sleep_ms(20 + (int)(fu_rand(&seed) % 150));
-        assert_int_equal(fu_kill(pid), 128 + SIGKILL);
+        tu_sleep_ms(20 + (int)(tu_rand(&seed) % 150));
+        assert_int_equal(tu_kill(pid), 128 + SIGKILL);
 
         struct stat st;
         int stale = lstat(name, &st) == 0;
         if (stale) {
             assert_true(S_ISSOCK(st.st_mode));
-            assert_false(fu_is_listening(name));
+            assert_false(tu_is_listening(name));
         }
         /* Nobody serves for a while: nothing may fail meanwhile. */
-        fu_sleep_ms(300);
-        assert_no_fu_err(&err);
+        tu_sleep_ms(300);
+        assert_no_err(&err);
 
         struct in_process_server s = {name, c, &err, 0};
         pthread_t ts;
-        fu_thread_start(&ts, in_process_server_thread, &s);
+        tu_thread_start(&ts, in_process_server_thread, &s);
         for (int i = 0; i < N_CLIENTS; i++) {
-            assert_int_equal(fu_thread_join(t[i], 90000), 0);
+            assert_int_equal(tu_thread_join(t[i], 90000), 0);
         }
-        assert_int_equal(fu_thread_join(ts, 20000), 0);
-        assert_no_fu_err(&err);
+        assert_int_equal(tu_thread_join(ts, 20000), 0);
+        assert_no_err(&err);
         int interrupted = 0, timeouts = 0;
         for (int i = 0; i < N_CLIENTS; i++) {
             assert_int_equal(c[i].sessions, SESSIONS);
@@ -781,22 +781,22 @@ static void server_killed_at_random(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(kill_before_send, fu_setup,
-                                        fu_teardown),
-        cmocka_unit_test_setup_teardown(kill_blocked_mid_frame, fu_setup,
-                                        fu_teardown),
-        cmocka_unit_test_setup_teardown(kill_after_whole_message, fu_setup,
-                                        fu_teardown),
-        cmocka_unit_test_setup_teardown(kill_at_random_points, fu_setup,
-                                        fu_teardown),
+        cmocka_unit_test_setup_teardown(kill_before_send, tu_guarded_setup,
+                                        tu_guarded_teardown),
+        cmocka_unit_test_setup_teardown(kill_blocked_mid_frame,
+                                        tu_guarded_setup, tu_guarded_teardown),
+        cmocka_unit_test_setup_teardown(kill_after_whole_message,
+                                        tu_guarded_setup, tu_guarded_teardown),
+        cmocka_unit_test_setup_teardown(kill_at_random_points, tu_guarded_setup,
+                                        tu_guarded_teardown),
         cmocka_unit_test_setup_teardown(server_killed_while_clients_wait,
-                                        fu_setup, fu_teardown),
-        cmocka_unit_test_setup_teardown(stale_socket_reclaimed, fu_setup,
-                                        fu_teardown),
+                                        tu_guarded_setup, tu_guarded_teardown),
+        cmocka_unit_test_setup_teardown(stale_socket_reclaimed,
+                                        tu_guarded_setup, tu_guarded_teardown),
         cmocka_unit_test_setup_teardown(second_waiter_waits_for_next_create,
-                                        fu_setup, fu_teardown),
-        cmocka_unit_test_setup_teardown(server_killed_at_random, fu_setup,
-                                        fu_teardown),
+                                        tu_guarded_setup, tu_guarded_teardown),
+        cmocka_unit_test_setup_teardown(server_killed_at_random,
+                                        tu_guarded_setup, tu_guarded_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
  * do not disturb the alarm() safety net. Under valgrind they tick every
  * 10 ms instead (see start_ticks).
  */
-#include "fault_util.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -63,7 +63,7 @@ static timer_t start_ticks(void)
      * a bare send()/recv() loop that retries on EINTR makes no progress at
      * all under valgrind (natively it does at 100 us). The EINTR paths are
      * exercised either way. KIWI_IPC_FAULT_TICK_US overrides. */
-    long ns = FU_SCALE(100, 10000) * 1000L;
+    long ns = TU_SCALE(100, 10000) * 1000L;
     const char *env = getenv("KIWI_IPC_FAULT_TICK_US");
     if (env != NULL && atol(env) > 0) {
         ns = atol(env) * 1000L;
@@ -84,7 +84,7 @@ static size_t msg_size(uint32_t seq)
 {
     uint32_t x = seq * 2654435761u;
     if (seq % 4 == 0) {
-        return FU_MSG_MIN + x % 100;
+        return TU_MSG_MIN + x % 100;
     }
     size_t lo = 256 * 1024, hi = 4 * 1024 * 1024;
     return lo + x % (hi - lo);
@@ -92,20 +92,20 @@ static size_t msg_size(uint32_t seq)
 
 static int n_messages(void)
 {
-    return FU_SCALE(48, 16);
+    return TU_SCALE(48, 16);
 }
 
 /* Which call to use for message seq: 0 plain, 1 with a timeout. Past the
  * half, the hook is installed too. */
 static int do_send(int h, const void *m, size_t n, uint32_t seq)
 {
-    return seq % 2 ? ipc_send_timeout(h, m, n, FU_SCALE(60000, 600000))
+    return seq % 2 ? ipc_send_timeout(h, m, n, TU_SCALE(60000, 600000))
                    : ipc_send(h, m, n);
 }
 
 static int do_recv(int h, void **d, size_t *n, uint32_t seq)
 {
-    return seq % 3 ? ipc_recv_timeout(h, d, n, FU_SCALE(60000, 600000))
+    return seq % 3 ? ipc_recv_timeout(h, d, n, TU_SCALE(60000, 600000))
                    : ipc_recv(h, d, n);
 }
 
@@ -126,46 +126,46 @@ static int client_child(void *arg)
     struct client *c = arg;
     timer_t t = start_ticks();
     int h = ipc_connect_timeout(c->name, 30000);
-    fu_child_check(h > 0, 2);
+    child_check_code(h > 0, 2);
     for (uint32_t seq = 0; seq < (uint32_t)n_messages(); seq++) {
         maybe_hook(seq);
         size_t len = msg_size(seq);
-        void *m = fu_msg_make(1, seq, len);
-        fu_child_check(m != NULL, 3);
-        fu_child_check(do_send(h, m, len, seq) == 0, 4);
+        void *m = tu_msg_make(1, seq, len);
+        child_check_code(m != NULL, 3);
+        child_check_code(do_send(h, m, len, seq) == 0, 4);
         free(m);
         void *d;
         size_t n;
-        fu_child_check(do_recv(h, &d, &n, seq + 1) == 0, 5);
+        child_check_code(do_recv(h, &d, &n, seq + 1) == 0, 5);
         uint32_t st, sq;
         char why[128];
-        int ok = fu_msg_parse(d, n, &st, &sq, why) == 0;
+        int ok = tu_msg_parse(d, n, &st, &sq, why) == 0;
         if (!ok) {
             fprintf(stderr, "child: echo %u: %s\n", seq, why);
         }
-        fu_child_check(ok && st == 1 && sq == seq && n == len, 6);
+        child_check_code(ok && st == 1 && sq == seq && n == len, 6);
         ipc_free(d);
     }
-    fu_child_check(ipc_close(h) == 0, 7);
+    child_check_code(ipc_close(h) == 0, 7);
     stop_ticks(t);
     long got = ticks;
-    fu_child_check(write(c->report_w, &got, sizeof(got)) == sizeof(got), 8);
+    child_check_code(write(c->report_w, &got, sizeof(got)) == sizeof(got), 8);
     return 0;
 }
 
 static void timer_storm_large_messages(void **state)
 {
     (void)state;
-    const char *name = fu_name("sig");
+    const char *name = tu_name();
     int rep[2];
-    fu_pipe(rep);
+    tu_pipe(rep);
     struct client c = {name, rep[1]};
-    pid_t pid = fu_fork(client_child, &c);
+    pid_t pid = tu_fork(client_child, &c);
     close(rep[1]);
 
     ticks = 0;
     atomic_store(&hook_calls, 0);
-    long long t0 = fu_now_ms();
+    long long t0 = tu_now_ms();
     timer_t t = start_ticks();
     int h = ipc_create_timeout(name, 30000);
     uint32_t seq = 0;
@@ -181,7 +181,7 @@ static void timer_storm_large_messages(void **state)
             break;
         }
         uint32_t st, sq;
-        if (fu_msg_parse(d, n, &st, &sq, why) != 0 || st != 1 || sq != seq ||
+        if (tu_msg_parse(d, n, &st, &sq, why) != 0 || st != 1 || sq != seq ||
             n != msg_size(seq)) {
             if (why[0] == '\0') {
                 snprintf(why, sizeof(why), "got seq %u, expected %u", sq, seq);
@@ -195,7 +195,7 @@ static void timer_storm_large_messages(void **state)
         seq++;
     }
     stop_ticks(t);
-    long long ms = fu_now_ms() - t0;
+    long long ms = tu_now_ms() - t0;
     long parent_ticks = ticks;
     ipc_set_interrupt_hook(NULL, NULL);
 
@@ -208,8 +208,8 @@ static void timer_storm_large_messages(void **state)
                  rc, ipc_last_error());
     }
     assert_int_equal(seq, (uint32_t)n_messages());
-    assert_ipc(ipc_close(h), 0);
-    assert_int_equal(fu_wait(pid, FU_SCALE(60000, 600000)), 0);
+    assert_status(ipc_close(h), 0);
+    assert_int_equal(tu_wait(pid, TU_SCALE(60000, 600000)), 0);
     long child_ticks = -1;
     assert_int_equal(read(rep[0], &child_ticks, sizeof(child_ticks)),
                      sizeof(child_ticks));
@@ -226,8 +226,8 @@ static void timer_storm_large_messages(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(timer_storm_large_messages, fu_setup,
-                                        fu_teardown),
+        cmocka_unit_test_setup_teardown(timer_storm_large_messages,
+                                        tu_guarded_setup, tu_guarded_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
  * (which must keep the partial frame). One test makes that deterministic
  * by stopping the sending process (SIGSTOP) whenever the reader looks.
  */
-#include "fault_util.h"
+#include "testutil.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -33,45 +33,45 @@ struct slow_reader {
     uint32_t first; /* seq of the first message */
     int got;
     long timeouts; /* receives that timed out (partial frames kept) */
-    fu_err *err;
+    tu_err *err;
 };
 
 static void *slow_reader_thread(void *arg)
 {
     struct slow_reader *r = arg;
     uint32_t want = r->first;
-    long long give_up = fu_now_ms() + 120000;
-    while (r->got < r->expect && fu_now_ms() < give_up) {
+    long long give_up = tu_now_ms() + 120000;
+    while (r->got < r->expect && tu_now_ms() < give_up) {
         void *d;
         size_t n;
         int rc = ipc_recv_timeout(r->h, &d, &n, 0);
         if (rc == IPC_ETIMEDOUT) {
             r->timeouts++;
-            fu_sleep_us(r->sleep_us);
+            tu_sleep_us(r->sleep_us);
             continue;
         }
         if (rc != 0) {
-            fu_err_set(r->err, "reader: after %d messages: %s: %s", r->got,
+            tu_err_set(r->err, "reader: after %d messages: %s: %s", r->got,
                        ipc_errname(rc), ipc_last_error());
             return NULL;
         }
         uint32_t st, seq;
         char why[128];
-        if (fu_msg_parse(d, n, &st, &seq, why) != 0) {
-            fu_err_set(r->err, "reader: message %d: %s", r->got, why);
+        if (tu_msg_parse(d, n, &st, &seq, why) != 0) {
+            tu_err_set(r->err, "reader: message %d: %s", r->got, why);
             ipc_free(d);
             return NULL;
         }
         ipc_free(d);
         if (st != STREAM || seq != want) {
-            fu_err_set(r->err, "reader: got seq %u, expected %u", seq, want);
+            tu_err_set(r->err, "reader: got seq %u, expected %u", seq, want);
             return NULL;
         }
         want++;
         r->got++;
     }
     if (r->got < r->expect) {
-        fu_err_set(r->err, "reader: only %d of %d messages", r->got, r->expect);
+        tu_err_set(r->err, "reader: only %d of %d messages", r->got, r->expect);
     }
     return NULL;
 }
@@ -97,30 +97,30 @@ static void send_blocks_until_slow_reader_catches_up(void **state)
 {
     (void)state;
     int a, b;
-    fu_pair(&a, &b);
+    tu_lib_pair(&a, &b);
     size_t len = 8u << 20;
-    void *m = fu_msg_make(STREAM, 0, len);
+    void *m = tu_msg_make(STREAM, 0, len);
     assert_non_null(m);
     struct blocking_send s = {a, m, len, 0, 0};
     pthread_t t;
-    fu_thread_start(&t, blocking_send_thread, &s);
+    tu_thread_start(&t, blocking_send_thread, &s);
 
-    fu_sleep_ms(200);
+    tu_sleep_ms(200);
     assert_false(atomic_load(&s.done)); /* blocked: the buffer is full */
 
-    fu_err err = FU_ERR_INIT;
+    tu_err err = TU_ERR_INIT;
     struct slow_reader r = {
         .h = b, .expect = 1, .sleep_us = 2000, .first = 0, .err = &err};
     slow_reader_thread(&r);
-    assert_no_fu_err(&err);
-    assert_int_equal(fu_thread_join(t, 20000), 0);
-    assert_ipc(s.rc, 0);
+    assert_no_err(&err);
+    assert_int_equal(tu_thread_join(t, 20000), 0);
+    assert_status(s.rc, 0);
     /* How many polls it took depends on the scheduler; the test below
      * makes the pieces deterministic. */
     printf("# 8 MiB read in %ld timed-out polls\n", r.timeouts);
     free(m);
-    assert_ipc(ipc_close(a), 0);
-    assert_ipc(ipc_close(b), 0);
+    assert_status(ipc_close(a), 0);
+    assert_status(ipc_close(b), 0);
 }
 
 struct stopped_sender {
@@ -133,13 +133,13 @@ static int stopped_sender_child(void *arg)
 {
     struct stopped_sender *s = arg;
     close(s->done_w);
-    void *m = fu_msg_make(STREAM, 0, s->len);
-    fu_child_check(m != NULL, 2);
+    void *m = tu_msg_make(STREAM, 0, s->len);
+    child_check_code(m != NULL, 2);
     int h = ipc_connect_timeout(s->name, 20000);
-    fu_child_check(h > 0, 3);
-    fu_child_check(ipc_send(h, m, s->len) == 0, 4);
+    child_check_code(h > 0, 3);
+    child_check_code(ipc_send(h, m, s->len) == 0, 4);
     /* Stay until the parent has read everything. */
-    fu_wait_fd(s->done_r, 60000);
+    tu_wait_fd(s->done_r, 60000);
     ipc_close(h);
     free(m);
     return 0;
@@ -151,15 +151,15 @@ static int stopped_sender_child(void *arg)
 static void stopped_sender_partial_frames_kept(void **state)
 {
     (void)state;
-    const char *name = fu_name("stop");
-    int l = assert_ipc_handle(ipc_listen(name));
+    const char *name = tu_name();
+    int l = assert_handle(ipc_listen(name));
     int done[2];
-    fu_pipe(done);
+    tu_pipe(done);
     struct stopped_sender ss = {name, 8u << 20, done[0], done[1]};
-    pid_t pid = fu_fork(stopped_sender_child, &ss);
+    pid_t pid = tu_fork(stopped_sender_child, &ss);
     close(done[0]);
-    int b = assert_ipc_handle(ipc_accept(l, 20000));
-    assert_ipc(ipc_close(l), 0);
+    int b = assert_handle(ipc_accept(l, 20000));
+    assert_status(ipc_close(l), 0);
 
     long polls = 0;
     void *d = NULL;
@@ -179,11 +179,11 @@ static void stopped_sender_partial_frames_kept(void **state)
                      ipc_last_error());
         }
         polls++;
-        fu_sleep_ms(2);
+        tu_sleep_ms(2);
     }
     uint32_t stream, seq;
     char why[128];
-    if (fu_msg_parse(d, n, &stream, &seq, why) != 0) {
+    if (tu_msg_parse(d, n, &stream, &seq, why) != 0) {
         fail_msg("%s", why);
     }
     ipc_free(d);
@@ -192,9 +192,9 @@ static void stopped_sender_partial_frames_kept(void **state)
     /* The socket buffer is far smaller than 8 MiB: many pieces. */
     assert_true(polls >= 4);
     close(done[1]);
-    assert_int_equal(fu_wait(pid, 30000), 0);
-    assert_ipc(ipc_recv_timeout(b, &d, &n, 5000), IPC_ECLOSED);
-    assert_ipc(ipc_close(b), 0);
+    assert_int_equal(tu_wait(pid, 30000), 0);
+    assert_status(ipc_recv_timeout(b, &d, &n, 5000), IPC_ECLOSED);
+    assert_status(ipc_close(b), 0);
 }
 
 /* Send with a timeout until done; counts the timeouts. */
@@ -213,58 +213,58 @@ static int send_resuming(int h, const void *m, size_t len, int timeout_ms,
 static void send_timeout_resumes_the_same_message(void **state)
 {
     (void)state;
-    uint32_t seed = fu_seed();
+    uint32_t seed = tu_seed();
     int a, b;
-    fu_pair(&a, &b);
+    tu_lib_pair(&a, &b);
 
     /* Nobody reads: a 4 MiB send times out with part of it written. */
     size_t big_len = 4u << 20;
-    void *big = fu_msg_make(STREAM, 0, big_len);
-    void *small = fu_msg_make(STREAM, 1, 100);
+    void *big = tu_msg_make(STREAM, 0, big_len);
+    void *small = tu_msg_make(STREAM, 1, 100);
     assert_non_null(big);
     assert_non_null(small);
-    long long t0 = fu_now_ms();
-    assert_ipc(ipc_send_timeout(a, big, big_len, 50), IPC_ETIMEDOUT);
-    assert_true(fu_now_ms() - t0 >= 49);
+    long long t0 = tu_now_ms();
+    assert_status(ipc_send_timeout(a, big, big_len, 50), IPC_ETIMEDOUT);
+    assert_true(tu_now_ms() - t0 >= 49);
     /* Another message may not slip into the middle of it ... */
-    assert_ipc(ipc_send_timeout(a, small, 100, 0), IPC_EINVAL);
-    assert_ipc(ipc_send(a, small, 100), IPC_EINVAL);
+    assert_status(ipc_send_timeout(a, small, 100, 0), IPC_EINVAL);
+    assert_status(ipc_send(a, small, 100), IPC_EINVAL);
     /* ... and still times out while nobody reads. */
-    assert_ipc(ipc_send_timeout(a, big, big_len, 0), IPC_ETIMEDOUT);
+    assert_status(ipc_send_timeout(a, big, big_len, 0), IPC_ETIMEDOUT);
 
-    int n_msgs = FU_SCALE(60, 12);
-    fu_err err = FU_ERR_INIT;
+    int n_msgs = TU_SCALE(60, 12);
+    tu_err err = TU_ERR_INIT;
     struct slow_reader r = {.h = b,
                             .expect = 2 + n_msgs,
                             .sleep_us = 1000,
                             .first = 0,
                             .err = &err};
     pthread_t t;
-    fu_thread_start(&t, slow_reader_thread, &r);
+    tu_thread_start(&t, slow_reader_thread, &r);
 
     long timeouts = 0;
-    assert_ipc(send_resuming(a, big, big_len, 5, &timeouts), 0);
-    assert_ipc(ipc_send_timeout(a, small, 100, 1000), 0);
+    assert_status(send_resuming(a, big, big_len, 5, &timeouts), 0);
+    assert_status(ipc_send_timeout(a, small, 100, 1000), 0);
     free(big);
     free(small);
 
     /* A stream of mixed sizes, each sent with a short random timeout and
      * resumed until it is through. */
     for (int i = 0; i < n_msgs; i++) {
-        uint32_t x = fu_rand(&seed);
+        uint32_t x = tu_rand(&seed);
         size_t len =
-            x % 3 == 0 ? FU_MSG_MIN + x % 300 : 64 * 1024 + x % (2u << 20);
-        void *m = fu_msg_make(STREAM, (uint32_t)(2 + i), len);
+            x % 3 == 0 ? TU_MSG_MIN + x % 300 : 64 * 1024 + x % (2u << 20);
+        void *m = tu_msg_make(STREAM, (uint32_t)(2 + i), len);
         assert_non_null(m);
         int rc =
-            send_resuming(a, m, len, (int)(fu_rand(&seed) % 10), &timeouts);
+            send_resuming(a, m, len, (int)(tu_rand(&seed) % 10), &timeouts);
         free(m);
         if (rc != 0) {
             fail_msg("send %d: %s: %s", i, ipc_errname(rc), ipc_last_error());
         }
     }
-    assert_int_equal(fu_thread_join(t, 120000), 0);
-    assert_no_fu_err(&err);
+    assert_int_equal(tu_thread_join(t, 120000), 0);
+    assert_no_err(&err);
     assert_int_equal(r.got, 2 + n_msgs);
     printf("# %d messages; sender timed out %ld times, reader %ld times\n",
            r.got, timeouts, r.timeouts);
@@ -273,9 +273,9 @@ static void send_timeout_resumes_the_same_message(void **state)
     /* Nothing is left over in either direction. */
     void *d;
     size_t n;
-    assert_ipc(ipc_close(a), 0);
-    assert_ipc(ipc_recv_timeout(b, &d, &n, 5000), IPC_ECLOSED);
-    assert_ipc(ipc_close(b), 0);
+    assert_status(ipc_close(a), 0);
+    assert_status(ipc_recv_timeout(b, &d, &n, 5000), IPC_ECLOSED);
+    assert_status(ipc_close(b), 0);
 }
 
 /* The reader goes away while the sender is blocked on a full buffer. */
@@ -283,20 +283,20 @@ static void reader_gone_while_send_blocked(void **state)
 {
     (void)state;
     int a, b;
-    fu_pair(&a, &b);
+    tu_lib_pair(&a, &b);
     size_t len = 8u << 20;
-    void *m = fu_msg_make(STREAM, 0, len);
+    void *m = tu_msg_make(STREAM, 0, len);
     assert_non_null(m);
     struct blocking_send s = {a, m, len, 0, 0};
     pthread_t t;
-    fu_thread_start(&t, blocking_send_thread, &s);
-    fu_sleep_ms(100);
+    tu_thread_start(&t, blocking_send_thread, &s);
+    tu_sleep_ms(100);
     assert_false(atomic_load(&s.done));
-    assert_ipc(ipc_close(b), 0);
-    assert_int_equal(fu_thread_join(t, 10000), 0);
-    assert_ipc(s.rc, IPC_ECLOSED);
-    assert_ipc(ipc_send(a, "x", 1), IPC_ECLOSED);
-    assert_ipc(ipc_close(a), 0);
+    assert_status(ipc_close(b), 0);
+    assert_int_equal(tu_thread_join(t, 10000), 0);
+    assert_status(s.rc, IPC_ECLOSED);
+    assert_status(ipc_send(a, "x", 1), IPC_ECLOSED);
+    assert_status(ipc_close(a), 0);
     free(m);
 }
 
@@ -306,24 +306,24 @@ static void own_close_wakes_blocked_send(void **state)
 {
     (void)state;
     int a, b;
-    fu_pair(&a, &b);
+    tu_lib_pair(&a, &b);
     size_t len = 8u << 20;
-    void *m = fu_msg_make(STREAM, 0, len);
+    void *m = tu_msg_make(STREAM, 0, len);
     assert_non_null(m);
     struct blocking_send s = {a, m, len, 0, 0};
     pthread_t t;
-    fu_thread_start(&t, blocking_send_thread, &s);
-    fu_sleep_ms(100);
+    tu_thread_start(&t, blocking_send_thread, &s);
+    tu_sleep_ms(100);
     assert_false(atomic_load(&s.done));
-    assert_ipc(ipc_close(a), 0);
-    assert_int_equal(fu_thread_join(t, 10000), 0);
-    assert_ipc(s.rc, IPC_ECLOSED);
+    assert_status(ipc_close(a), 0);
+    assert_int_equal(tu_thread_join(t, 10000), 0);
+    assert_status(s.rc, IPC_ECLOSED);
     /* The reader sees the cut frame as a protocol error, never as a
      * message. */
     void *d;
     size_t n;
-    assert_ipc(ipc_recv_timeout(b, &d, &n, 5000), IPC_EPROTO);
-    assert_ipc(ipc_close(b), 0);
+    assert_status(ipc_recv_timeout(b, &d, &n, 5000), IPC_EPROTO);
+    assert_status(ipc_close(b), 0);
     free(m);
 }
 
@@ -331,15 +331,16 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            send_blocks_until_slow_reader_catches_up, fu_setup, fu_teardown),
+            send_blocks_until_slow_reader_catches_up, tu_guarded_setup,
+            tu_guarded_teardown),
         cmocka_unit_test_setup_teardown(stopped_sender_partial_frames_kept,
-                                        fu_setup, fu_teardown),
+                                        tu_guarded_setup, tu_guarded_teardown),
         cmocka_unit_test_setup_teardown(send_timeout_resumes_the_same_message,
-                                        fu_setup, fu_teardown),
+                                        tu_guarded_setup, tu_guarded_teardown),
         cmocka_unit_test_setup_teardown(reader_gone_while_send_blocked,
-                                        fu_setup, fu_teardown),
-        cmocka_unit_test_setup_teardown(own_close_wakes_blocked_send, fu_setup,
-                                        fu_teardown),
+                                        tu_guarded_setup, tu_guarded_teardown),
+        cmocka_unit_test_setup_teardown(own_close_wakes_blocked_send,
+                                        tu_guarded_setup, tu_guarded_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

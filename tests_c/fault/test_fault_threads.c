@@ -12,7 +12,7 @@
  * Messages carry (stream, seq) and a payload derived from both; sizes mix
  * empty-ish, small and 256 KiB so that frames cross the socket buffer.
  */
-#include "fault_util.h"
+#include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +46,7 @@ struct pipe_state {
     /* Each message seen, by sender and seq: must end up exactly 1. */
     pthread_mutex_t lock;
     unsigned char *seen[SENDERS_PER_PIPE];
-    fu_err *err;
+    tu_err *err;
 };
 
 static size_t msg_len(uint32_t stream, uint32_t seq)
@@ -59,7 +59,7 @@ static size_t msg_len(uint32_t stream, uint32_t seq)
     case 2:
         return 16 * 1024 + x % 8192;
     default:
-        return FU_MSG_MIN + x % 200;
+        return TU_MSG_MIN + x % 200;
     }
 }
 
@@ -69,15 +69,15 @@ static void *sender_thread(void *arg)
     struct pipe_state *p = s->p;
     for (int i = 0; i < p->per_sender; i++) {
         size_t len = msg_len(s->stream, (uint32_t)i);
-        void *m = fu_msg_make(s->stream, (uint32_t)i, len);
+        void *m = tu_msg_make(s->stream, (uint32_t)i, len);
         if (m == NULL) {
-            fu_err_set(p->err, "out of memory");
+            tu_err_set(p->err, "out of memory");
             return NULL;
         }
         int rc = ipc_send(s->h, m, len);
         free(m);
         if (rc != 0) {
-            fu_err_set(p->err, "pipe %d stream %u: send %d: %s: %s", p->index,
+            tu_err_set(p->err, "pipe %d stream %u: send %d: %s: %s", p->index,
                        s->stream, i, ipc_errname(rc), ipc_last_error());
             return NULL;
         }
@@ -95,19 +95,19 @@ static void *receiver_thread(void *arg)
         }
         void *d;
         size_t n;
-        int rc = ipc_recv_timeout(r->h, &d, &n, FU_SCALE(60000, 600000));
+        int rc = ipc_recv_timeout(r->h, &d, &n, TU_SCALE(60000, 600000));
         if (rc == IPC_ECLOSED && r->count == 0) {
             return NULL; /* the senders' end was closed: all sent */
         }
         if (rc != 0) {
-            fu_err_set(p->err, "pipe %d: recv after %d: %s: %s", p->index,
+            tu_err_set(p->err, "pipe %d: recv after %d: %s: %s", p->index,
                        r->got, ipc_errname(rc), ipc_last_error());
             return NULL;
         }
         uint32_t stream, seq;
         char why[128];
-        if (fu_msg_parse(d, n, &stream, &seq, why) != 0) {
-            fu_err_set(p->err, "pipe %d: %s", p->index, why);
+        if (tu_msg_parse(d, n, &stream, &seq, why) != 0) {
+            tu_err_set(p->err, "pipe %d: %s", p->index, why);
             ipc_free(d);
             return NULL;
         }
@@ -115,7 +115,7 @@ static void *receiver_thread(void *arg)
         uint32_t which = stream - (uint32_t)p->index * 2;
         if (stream / 2 != (uint32_t)p->index || which >= SENDERS_PER_PIPE ||
             seq >= (uint32_t)p->per_sender || msg_len(stream, seq) != n) {
-            fu_err_set(p->err,
+            tu_err_set(p->err,
                        "pipe %d: a message of stream %u seq %u (%zu "
                        "bytes) does not belong here",
                        p->index, stream, seq, n);
@@ -123,13 +123,13 @@ static void *receiver_thread(void *arg)
         }
         /* In order per sender, as this receiver sees them. */
         if (seq + 1 <= r->last_seq[which]) {
-            fu_err_set(p->err, "pipe %d stream %u: seq %u after %u", p->index,
+            tu_err_set(p->err, "pipe %d stream %u: seq %u after %u", p->index,
                        stream, seq, r->last_seq[which] - 1);
             return NULL;
         }
         if (!p->fan && seq != r->last_seq[which]) {
             /* One receiver per direction sees every message. */
-            fu_err_set(p->err, "pipe %d stream %u: seq %u, expected %u",
+            tu_err_set(p->err, "pipe %d stream %u: seq %u, expected %u",
                        p->index, stream, seq, r->last_seq[which]);
             return NULL;
         }
@@ -144,9 +144,9 @@ static void *receiver_thread(void *arg)
 static void sixty_four_pipes_four_threads_each(void **state)
 {
     (void)state;
-    int per_sender = FU_SCALE(400, 16);
-    int fds_before = fu_fd_count();
-    fu_err err = FU_ERR_INIT;
+    int per_sender = TU_SCALE(400, 16);
+    int fds_before = tu_fd_count();
+    tu_err err = TU_ERR_INIT;
     struct pipe_state *ps = calloc(N_PIPES, sizeof(*ps));
     assert_non_null(ps);
     pthread_t(*t)[4] = calloc(N_PIPES, sizeof(*t));
@@ -159,7 +159,7 @@ static void sixty_four_pipes_four_threads_each(void **state)
         p->per_sender = per_sender;
         p->err = &err;
         pthread_mutex_init(&p->lock, NULL);
-        fu_pair(&p->a, &p->b);
+        tu_lib_pair(&p->a, &p->b);
         for (int k = 0; k < SENDERS_PER_PIPE; k++) {
             p->seen[k] = calloc((size_t)per_sender, 1);
             assert_non_null(p->seen[k]);
@@ -181,36 +181,36 @@ static void sixty_four_pipes_four_threads_each(void **state)
             p->r[1].count = per_sender;
         }
     }
-    assert_int_equal(fu_fd_count(), fds_before + 2 * N_PIPES);
+    assert_int_equal(tu_fd_count(), fds_before + 2 * N_PIPES);
 
-    long long t0 = fu_now_ms();
+    long long t0 = tu_now_ms();
     for (int i = 0; i < N_PIPES; i++) {
-        fu_thread_start(&t[i][0], sender_thread, &ps[i].s[0]);
-        fu_thread_start(&t[i][1], sender_thread, &ps[i].s[1]);
-        fu_thread_start(&t[i][2], receiver_thread, &ps[i].r[0]);
-        fu_thread_start(&t[i][3], receiver_thread, &ps[i].r[1]);
+        tu_thread_start(&t[i][0], sender_thread, &ps[i].s[0]);
+        tu_thread_start(&t[i][1], sender_thread, &ps[i].s[1]);
+        tu_thread_start(&t[i][2], receiver_thread, &ps[i].r[0]);
+        tu_thread_start(&t[i][3], receiver_thread, &ps[i].r[1]);
     }
     /* Senders first; then close the fan pipes' sending ends so that their
      * receivers see the end of the stream. */
     for (int i = 0; i < N_PIPES; i++) {
         for (int k = 0; k < 2; k++) {
-            if (fu_thread_join(t[i][k], FU_SCALE(120000, 800000)) != 0) {
+            if (tu_thread_join(t[i][k], TU_SCALE(120000, 800000)) != 0) {
                 fail_msg("pipe %d: sender %d hung", i, k);
             }
         }
         if (ps[i].fan) {
-            assert_ipc(ipc_close(ps[i].a), 0);
+            assert_status(ipc_close(ps[i].a), 0);
         }
     }
     for (int i = 0; i < N_PIPES; i++) {
         for (int k = 2; k < 4; k++) {
-            if (fu_thread_join(t[i][k], FU_SCALE(120000, 800000)) != 0) {
+            if (tu_thread_join(t[i][k], TU_SCALE(120000, 800000)) != 0) {
                 fail_msg("pipe %d: receiver %d hung", i, k - 2);
             }
         }
     }
-    long long ms = fu_now_ms() - t0;
-    assert_no_fu_err(&err);
+    long long ms = tu_now_ms() - t0;
+    assert_no_err(&err);
 
     long total = 0;
     for (int i = 0; i < N_PIPES; i++) {
@@ -226,15 +226,15 @@ static void sixty_four_pipes_four_threads_each(void **state)
         }
         total += p->r[0].got + p->r[1].got;
         if (!p->fan) {
-            assert_ipc(ipc_close(p->a), 0);
+            assert_status(ipc_close(p->a), 0);
         }
-        assert_ipc(ipc_close(p->b), 0);
+        assert_status(ipc_close(p->b), 0);
         pthread_mutex_destroy(&p->lock);
     }
     assert_int_equal(total, (long)N_PIPES * SENDERS_PER_PIPE * per_sender);
     printf("# %ld messages over %d pipes with %d threads in %lld ms\n", total,
            N_PIPES, N_PIPES * 4, ms);
-    assert_int_equal(fu_fd_count(), fds_before);
+    assert_int_equal(tu_fd_count(), fds_before);
     free(t);
     free(ps);
 }
@@ -243,7 +243,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sixty_four_pipes_four_threads_each,
-                                        fu_setup, fu_teardown),
+                                        tu_guarded_setup, tu_guarded_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

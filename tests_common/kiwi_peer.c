@@ -1,7 +1,9 @@
 /*
- * kiwi_peer.c - the other end of a pipe for the Lua tests, built on the C
- * library (or, for hostile bytes, on a bare socket), and a runner that
- * interrupts a Lua script with SIGINT.
+ * kiwi_peer.c - the one C peer program of the test suites: the other end
+ * of a pipe in another process, built on the C library (or, for raw and
+ * hostile bytes, on a bare socket), and a runner that interrupts a script
+ * with SIGINT. The Lua specs drive it (tests_lua/helpers.lua); any suite
+ * that needs a raw or hostile peer program uses this one.
  *
  * Usage:
  *   kiwi_peer server NAME STEP...   ipc_create(NAME), then the steps
@@ -14,6 +16,20 @@
  *       SIGINT; print its output, then "status exit N" or "status signal N"
  *       (or "HUNG" if it did not end in time), "sigint-to-output-ms T" (how
  *       long until it wrote again) and "sigint-to-exit-ms T"
+ *   kiwi_peer soak-server NAME SECONDS
+ *       (scripts/soak) Serve clients one after another with the Kiwi calls
+ *       (create, recv, send, close): echo every message of a session until
+ *       the client closes. Stops once SECONDS have passed and no client
+ *       came for a while.
+ *   kiwi_peer soak-client NAME SECONDS SEED
+ *       (scripts/soak) Until SECONDS have passed: connect, send a random
+ *       number of messages of random sizes (empty to 4 MiB, mostly small;
+ *       valid UTF-8 text or arbitrary bytes), check that each echo is
+ *       exactly what was sent, close.
+ *     Both print one summary line at the end,
+ *       soak: ROLE NAME sessions=S messages=M bytes=B errors=E
+ *     and exit 0 only when E is 0; every error is also printed as it
+ *     happens. They run for minutes, so they have no lifetime alarm.
  *
  * Steps (pipe modes; raw mode takes send, hex, pattern, chunk, sleep,
  * await-file, readframe, eof, close):
@@ -44,6 +60,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,6 +511,183 @@ static int run_interrupted(long delay_ms, char **argv)
     return hung;
 }
 
+/* ---- soak (scripts/soak) ---------------------------------------------- */
+
+static long long soak_sessions, soak_messages, soak_bytes, soak_errors;
+
+static double soak_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void soak_error(const char *role, const char *what, int rc)
+{
+    soak_errors++;
+    fprintf(stderr, "soak: %s: %s: %s (%d): %s\n", role, what, ipc_errname(rc),
+            rc, ipc_last_error());
+}
+
+static int soak_server(const char *name, double secs)
+{
+    double end = soak_now_s() + secs;
+    /* After the end, keep serving while clients still come. */
+    double idle_until = end + 3.0;
+    while (soak_now_s() < idle_until) {
+        int h = ipc_create_timeout(name, 250);
+        if (h == IPC_ETIMEDOUT) {
+            continue;
+        }
+        if (h < 0) {
+            soak_error("server", "create", h);
+            break;
+        }
+        for (;;) {
+            void *d;
+            size_t n;
+            int rc = ipc_recv(h, &d, &n);
+            if (rc == IPC_ECLOSED) {
+                break; /* the client finished its session */
+            }
+            if (rc != 0) {
+                soak_error("server", "recv", rc);
+                break;
+            }
+            rc = ipc_send(h, d, n);
+            ipc_free(d);
+            if (rc != 0) {
+                soak_error("server", "send", rc);
+                break;
+            }
+            soak_messages++;
+            soak_bytes += (long long)n;
+        }
+        ipc_close(h);
+        soak_sessions++;
+        if (soak_now_s() < end) {
+            idle_until = end + 3.0;
+        } else {
+            idle_until = soak_now_s() + 1.0;
+        }
+    }
+    return 0;
+}
+
+static uint64_t soak_rnd(uint64_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static size_t soak_size(uint64_t *s)
+{
+    uint64_t r = soak_rnd(s) % 100;
+    if (r < 5) {
+        return 0;
+    }
+    if (r < 75) {
+        return soak_rnd(s) % 256;
+    }
+    if (r < 97) {
+        return soak_rnd(s) % (64 * 1024);
+    }
+    return soak_rnd(s) % (4u << 20);
+}
+
+/* Valid UTF-8 (ASCII, 2-, 3- and 4-byte sequences) or arbitrary bytes. */
+static void soak_fill(unsigned char *p, size_t n, uint64_t *s)
+{
+    if (soak_rnd(s) % 2) {
+        for (size_t i = 0; i < n; i++) {
+            p[i] = (unsigned char)soak_rnd(s);
+        }
+        return;
+    }
+    static const char *pieces[] = {
+        "a",           "Z", " ", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+        "\xe6\x97\xa5"};
+    size_t i = 0;
+    while (i < n) {
+        const char *pc = pieces[soak_rnd(s) % 7];
+        size_t k = strlen(pc);
+        if (i + k > n) {
+            pc = "x";
+            k = 1;
+        }
+        memcpy(p + i, pc, k);
+        i += k;
+    }
+}
+
+static int soak_client(const char *name, double secs, uint64_t seed)
+{
+    double end = soak_now_s() + secs;
+    size_t cap = 4u << 20;
+    unsigned char *buf = malloc(cap);
+    if (buf == NULL) {
+        fprintf(stderr, "soak: client: out of memory\n");
+        return 1;
+    }
+    while (soak_now_s() < end && soak_errors == 0) {
+        int h = ipc_connect_timeout(name, 30000);
+        if (h < 0) {
+            soak_error("client", "connect", h);
+            break;
+        }
+        int count = 1 + (int)(soak_rnd(&seed) % 200);
+        for (int i = 0; i < count && soak_errors == 0; i++) {
+            size_t n = soak_size(&seed);
+            soak_fill(buf, n, &seed);
+            int rc = ipc_send(h, buf, n);
+            if (rc != 0) {
+                soak_error("client", "send", rc);
+                break;
+            }
+            void *d;
+            size_t got;
+            rc = ipc_recv(h, &d, &got);
+            if (rc != 0) {
+                soak_error("client", "recv", rc);
+                break;
+            }
+            if (got != n || memcmp(d, buf, n) != 0) {
+                soak_errors++;
+                fprintf(stderr,
+                        "soak: client: the echo of a %zu-byte message came "
+                        "back as %zu bytes%s\n",
+                        n, got, got == n ? " with different content" : "");
+            }
+            ipc_free(d);
+            soak_messages++;
+            soak_bytes += (long long)n;
+        }
+        ipc_close(h);
+        soak_sessions++;
+    }
+    free(buf);
+    return 0;
+}
+
+/* soak-server NAME SECONDS / soak-client NAME SECONDS SEED: one summary
+ * line "soak: ROLE NAME sessions=S messages=M bytes=B errors=E"; exit 0
+ * only when E is 0. */
+static int run_soak(const char *role, const char *name, double secs,
+                    uint64_t seed)
+{
+    if (strcmp(role, "server") == 0) {
+        soak_server(name, secs);
+    } else {
+        soak_client(name, secs, seed);
+    }
+    printf("soak: %s %s sessions=%lld messages=%lld bytes=%lld errors=%lld\n",
+           role, name, soak_sessions, soak_messages, soak_bytes, soak_errors);
+    return soak_errors == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -512,6 +706,16 @@ int main(int argc, char **argv)
         return run_interrupted(strtol(argv[2], NULL, 10), argv + 3);
     }
     const char *name = argv[2];
+    if (strcmp(mode, "soak-server") == 0 || strcmp(mode, "soak-client") == 0) {
+        if (argc < 4) {
+            fprintf(stderr, "usage: kiwi_peer soak-server NAME SECONDS\n"
+                            "       kiwi_peer soak-client NAME SECONDS SEED\n");
+            return 2;
+        }
+        alarm(0); /* a soak runs for minutes */
+        uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 0) : 1;
+        return run_soak(mode + 5, name, atof(argv[3]), seed);
+    }
     if (strcmp(mode, "stale") == 0) {
         make_stale(name);
         return 0;

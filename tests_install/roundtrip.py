@@ -38,6 +38,13 @@ def main():
     if args.under and not where.startswith(os.path.realpath(args.under) + os.sep):
         sys.exit("roundtrip.py: kiwi_ipc is not from below %s" % args.under)
 
+    # help(kiwi_ipc) shows the public API: no module aliases such as the
+    # old "_c" listed as SUBMODULES (the package's own files are listed
+    # under PACKAGE CONTENTS anyway).
+    import pydoc
+    text = pydoc.render_doc(kiwi_ipc, renderer=pydoc.plaintext)
+    check("help(kiwi_ipc) lists no SUBMODULES", "\nSUBMODULES\n" in text, False)
+
     # In-process: a Listener's accepted Pipe echoes what a client sends.
     name = os.path.join(args.pipe_dir, "py1")
     with kiwi_ipc.Listener(name) as listener:

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# test_wheel.sh - the Python distribution: `python -m build` makes an sdist
-# and, from that sdist, a wheel (scikit-build-core driving the CMake build;
-# build dependencies come from PyPI); then
-#   - the names carry the header's version, and the wheel is abi3 (cp39)
-#   - auditwheel show: manylinux-compatible, nothing needed but libc
+# test_wheel.sh - the Python distribution, as scripts/build-wheels makes it
+# for PyPI: the sdist and, built from that sdist with zig cc for glibc 2.17,
+# the abi3 wheels for x86_64 and aarch64; then
+#   - the names carry the header's version, abi3 (cp39) and manylinux2014 /
+#     manylinux_2_17
+#   - auditwheel show names manylinux_2_17 for both; objdump -T / readelf -V
+#     find nothing newer than GLIBC_2.17; the module needs only libc and
+#     libpthread and exports only PyInit__kiwi_ipc; readelf says AArch64 for
+#     the aarch64 one (which cannot run here)
 #   - abi3audit: the module uses the stable ABI only
-#   - in a fresh venv of $KIWI_PYTHON and of the oldest and newest other
-#     CPython found (or $KIWI_IPC_TEST_PYTHONS, space-separated): pip install
-#     the wheel, round trip with the installed C peer, and run tests_py
-#     against the installed package.
+#   - in a fresh venv of Debian's own /usr/bin/python3 (else $KIWI_PYTHON)
+#     and of the oldest and newest other CPython found (or
+#     $KIWI_IPC_TEST_PYTHONS, space-separated): pip install the x86_64
+#     wheel, round trip with the installed C peer (a real process), and run
+#     tests_py against the installed package.
 source "$(dirname "$0")/lib.sh"
 need readelf "binutils"
-"$KIWI_PYTHON" -c 'import venv, ensurepip' 2>/dev/null ||
-    skip "$KIWI_PYTHON has no venv/ensurepip (Debian package python3-venv)"
+need objdump "binutils"
+base_python=/usr/bin/python3
+[[ -x $base_python ]] || base_python=$KIWI_PYTHON
+"$base_python" -c 'import venv, ensurepip' 2>/dev/null ||
+    skip "$base_python has no venv/ensurepip (Debian package python3-venv)"
 
 version=$(kiwi_version)
 work=$KIWI_WORK/wheel
@@ -20,30 +28,30 @@ dist=$work/dist
 mkdir -p "$work"
 fresh_dir "$dist"
 
-# The tools, in their own venv, kept between runs while the pins hold.
-tools=$work/tools
-req=$KIWI_SRC/tests_install/requirements-packaging.txt
-if ! cmp -s "$req" "$tools/requirements.txt" 2>/dev/null; then
-    rm -rf "$tools"
-    "$KIWI_PYTHON" -m venv "$tools"
-    "$tools/bin/python" -m pip install --disable-pip-version-check -q -r "$req" ||
-        die "pip install -r $req (PyPI needed)"
-    cp "$req" "$tools/requirements.txt"
-fi
-
-say "python -m build (sdist, then the wheel from it)"
-(cd "$KIWI_TMP" && "$tools/bin/python" -m build --outdir "$dist" "$KIWI_SRC") \
-    >"$work/build.log" 2>&1 || { tail -50 "$work/build.log"; die "python -m build"; }
-grep -E '^\*\*\* |Found SWIG|Successfully' "$work/build.log" || true
+say "scripts/build-wheels --arch all (sdist, then the wheels from it)"
+start=$SECONDS
+KIWI_IPC_BASE_PYTHON=$base_python bash "$KIWI_SRC/scripts/build-wheels" \
+    --arch all "$dist" >"$work/build.log" 2>&1 ||
+    { tail -60 "$work/build.log"; die "scripts/build-wheels"; }
+cat "$work/build.log"
+say "built in $((SECONDS - start)) s"
+# The pinned tools build-wheels keeps outside the work tree.
+tools=${XDG_CACHE_HOME:-$HOME/.cache}/kiwi-ipc/wheel-tools
 sdist=$dist/kiwi_ipc-$version.tar.gz
-wheels=("$dist"/kiwi_ipc-"$version"-cp39-abi3-*.whl)
 [[ -f "$sdist" ]] || die "no sdist $sdist: $(ls "$dist")"
-[[ -f "${wheels[0]}" ]] || die "no cp39-abi3 wheel: $(ls "$dist")"
-wheel=${wheels[0]}
-say "ok: ${sdist##*/} ${wheel##*/}"
+tag() { echo "manylinux2014_$1.manylinux_2_17_$1"; }
+wheel=$dist/kiwi_ipc-$version-cp39-abi3-$(tag x86_64).whl
+wheel_arm=$dist/kiwi_ipc-$version-cp39-abi3-$(tag aarch64).whl
+[[ -f "$wheel" ]] || die "no $wheel: $(ls "$dist")"
+[[ -f "$wheel_arm" ]] || die "no $wheel_arm: $(ls "$dist")"
+say "ok: ${sdist##*/} ${wheel##*/} ${wheel_arm##*/}"
 
-# The wheel holds the package and nothing else.
-"$tools/bin/python" - "$wheel" <<'PY' || die "wheel contents"
+for w in "$wheel" "$wheel_arm"; do
+    arch=x86_64 machine='Advanced Micro Devices X86-64'
+    [[ $w == "$wheel_arm" ]] && arch=aarch64 machine=AArch64
+
+    # The wheel holds the package and nothing else.
+    "$tools/bin/python" - "$w" <<'PY' || die "wheel contents"
 import sys, zipfile
 names = sorted(zipfile.ZipFile(sys.argv[1]).namelist())
 print("\n".join("  " + n for n in names))
@@ -57,22 +65,38 @@ for line in ("Name: kiwi-ipc", "License-Expression: MIT", "Requires-Python: >=3.
     assert line in meta.splitlines(), line
 PY
 
-"$tools/bin/auditwheel" show "$wheel" | tee "$work/auditwheel.txt"
-tr '\n' ' ' <"$work/auditwheel.txt" | grep -Eq 'following +platform +tag: +"manylinux_[0-9]+_[0-9]+_' ||
-    die "auditwheel does not call the wheel manylinux-compatible"
-so=$KIWI_TMP/so
-mkdir -p "$so"
-(cd "$so" && "$tools/bin/python" -m zipfile -e "$wheel" .)
-expect "the module needs" "$(needed "$so/kiwi_ipc/_kiwi_ipc.abi3.so" | tr '\n' ' ')" \
-    "libc.so.6 "
-"$tools/bin/abi3audit" --strict --summary "$wheel" >"$work/abi3audit.log" 2>&1 ||
-    { cat "$work/abi3audit.log"; die "abi3audit"; }
-tr -s ' \n' ' ' <"$work/abi3audit.log" | grep -q '0 ABI version mismatches and 0 ABI violations' ||
-    { cat "$work/abi3audit.log"; die "abi3audit found violations"; }
-say "ok: abi3audit: stable ABI only"
+    (cd "$KIWI_TMP" && "$tools/bin/auditwheel" show "$w") | tee "$work/auditwheel-$arch.txt"
+    tr -s ' \n' ' ' <"$work/auditwheel-$arch.txt" |
+        grep -q "following platform tag: \"manylinux_2_17_$arch\"" ||
+        die "auditwheel does not say manylinux_2_17_$arch"
+    so=$KIWI_TMP/so-$arch
+    mkdir -p "$so"
+    (cd "$so" && "$tools/bin/python" -m zipfile -e "$w" .)
+    mod=$so/kiwi_ipc/_kiwi_ipc.abi3.so
+    expect "$arch: ELF machine" "$(readelf -h "$mod" | sed -n 's/^ *Machine: *//p')" "$machine"
+    # readelf -V reads every architecture; objdump -T only the host's.
+    newest=$(readelf -V "$mod" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+    if [[ $arch == x86_64 ]]; then
+        expect "$arch: newest GLIBC by objdump -T" \
+            "$(objdump -T "$mod" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)" "$newest"
+    fi
+    [[ $(printf '%s\n' "$newest" GLIBC_2.17 | sort -V | tail -1) == GLIBC_2.17 ]] ||
+        die "$arch: the module needs $newest"
+    say "ok: $arch: newest glibc symbol version $newest"
+    expect "$arch: the module needs" "$(needed "$mod" | sort | tr '\n' ' ')" \
+        "libc.so.6 libpthread.so.0 "
+    expect "$arch: defined dynamic symbols" \
+        "$(readelf --dyn-syms -W "$mod" | awk '$7 != "UND" && $5 == "GLOBAL" {print $8}' | tr '\n' ' ')" \
+        "PyInit__kiwi_ipc "
+    "$tools/bin/abi3audit" --strict --summary "$w" >"$work/abi3audit.log" 2>&1 ||
+        { cat "$work/abi3audit.log"; die "abi3audit"; }
+    tr -s ' \n' ' ' <"$work/abi3audit.log" | grep -q '0 ABI version mismatches and 0 ABI violations' ||
+        { cat "$work/abi3audit.log"; die "abi3audit found violations"; }
+    say "ok: $arch: abi3audit: stable ABI only"
+done
 
 # Interpreters to install the one wheel into.
-pythons=("$KIWI_PYTHON")
+pythons=("$base_python")
 if [[ -n "${KIWI_IPC_TEST_PYTHONS:-}" ]]; then
     read -ra extra <<<"$KIWI_IPC_TEST_PYTHONS"
 else
@@ -90,7 +114,7 @@ else
             fi
         done
     done
-    main=$("$KIWI_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    main=$("$base_python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     keep=()
     for c in "${extra[@]}"; do
         [[ $("$c" -c 'import sys; print("%d.%d" % sys.version_info[:2])') == "$main" ]] ||

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Union
 
-from . import _kiwi_ipc as _c
+from . import _kiwi_ipc
 from ._errors import (
     BadHandleError,
     InvalidArgumentError,
@@ -82,10 +82,10 @@ for _cls in (Pipe, Listener, IpcError, InvalidArgumentError, BadHandleError,
     _cls.__module__ = __name__
 del _cls
 
-__version__: str = _c.ipc_version()
+__version__: str = _kiwi_ipc.ipc_version()
 """The C library's version (ipc_version()), e.g. "0.1.0"."""
 
-MAX_MESSAGE: int = _c.IPC_MAX_MESSAGE
+MAX_MESSAGE: int = _kiwi_ipc.IPC_MAX_MESSAGE
 """The largest message the protocol carries: 2**31 - 1 bytes."""
 
 
@@ -96,7 +96,7 @@ def create(name: Name) -> int:
     Raises NameInUseError if a server already listens on the name. See
     Pipe.create() for a version with a timeout.
     """
-    return _c.ipc_create(name)
+    return _kiwi_ipc.ipc_create(name)
 
 
 def connect(name: Name) -> int:
@@ -106,7 +106,7 @@ def connect(name: Name) -> int:
     its client before calling create()), and returns the int handle. See
     Pipe.connect() for a version with a timeout.
     """
-    return _c.ipc_connect(name)
+    return _kiwi_ipc.ipc_connect(name)
 
 
 def send(handle: int, message: Union[str, bytes, bytearray, memoryview]) -> None:
@@ -114,19 +114,19 @@ def send(handle: int, message: Union[str, bytes, bytearray, memoryview]) -> None
     bytes-like object. Blocks while the peer's buffer is full. Raises
     BadHandleError for an unknown or closed handle, PipeClosedError if the
     peer has gone."""
-    _c.ipc_send(handle, message)
+    _kiwi_ipc.ipc_send(handle, message)
 
 
 def recv(handle: int) -> str:
     """Kiwi's ``recv``: wait for the next message and return it as str
     (invalid UTF-8 becomes U+FFFD). Raises PipeClosedError when the peer has
     closed the pipe, BadHandleError for an unknown or closed handle."""
-    return _c.ipc_recv(handle, True)
+    return _kiwi_ipc.ipc_recv(handle, True)
 
 
 def recv_bytes(handle: int) -> bytes:
     """Like recv(), but return the message's bytes exactly as sent."""
-    return _c.ipc_recv(handle, False)
+    return _kiwi_ipc.ipc_recv(handle, False)
 
 
 def close(handle: int) -> None:
@@ -134,7 +134,7 @@ def close(handle: int) -> None:
     closing an unknown handle is harmless, as in Kiwi. A call blocked on
     the handle in another thread wakes up with PipeClosedError."""
     try:
-        _c.ipc_close(handle)
+        _kiwi_ipc.ipc_close(handle)
     except BadHandleError:
         pass
 
@@ -142,7 +142,7 @@ def close(handle: int) -> None:
 def set_max_message(handle: int, max_bytes: int) -> None:
     """Refuse incoming messages longer than ``max_bytes`` on a pipe handle
     (see Pipe.set_max_message())."""
-    _c.ipc_set_max_message(handle, _max_bytes(max_bytes))
+    _kiwi_ipc.ipc_set_max_message(handle, _max_bytes(max_bytes))
 
 
 def path(name: Name) -> str:
@@ -155,4 +155,4 @@ def path(name: Name) -> str:
     a path too long for a socket address (never cut short). A NUL in the
     name raises ValueError.
     """
-    return _c.ipc_path(name)
+    return _kiwi_ipc.ipc_path(name)

@@ -106,9 +106,12 @@ function(_kiwi_ipc_add_lua tag dir abi label)
 
   # The hand-written C behind the typemaps, with the project's warnings;
   # the generated wrapper is compiled without them.
+  # With it, the C shared with the Python binding (bindings/common).
   add_library(kiwi_ipc_lua${tag}_support OBJECT
-    ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc_lua.c)
-  target_include_directories(kiwi_ipc_lua${tag}_support PRIVATE ${includes})
+    ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc_lua.c
+    ${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c)
+  target_include_directories(kiwi_ipc_lua${tag}_support PRIVATE ${includes}
+    ${PROJECT_SOURCE_DIR}/bindings/common)
   target_link_libraries(kiwi_ipc_lua${tag}_support PRIVATE
     kiwi_ipc_static kiwi_ipc_warnings)
 

@@ -16,6 +16,7 @@ endif()
 # abi3: one module for every CPython >= 3.9 (Python's stable ABI). The
 # typemaps compile under Py_LIMITED_API; see python_typemaps.i for what the
 # limited API costs (one copy of bytearray/memoryview payloads on send).
+# The hand-written C (bindings/python/kiwi_ipc_py.c) gets the same define.
 # pyproject.toml turns this on for the wheel. CMake >= 3.26 does it through
 # FindPython (Development.SABIModule, USE_SABI); older CMake by hand, which
 # is the same thing on Linux and macOS, where modules do not link libpython.
@@ -56,6 +57,7 @@ add_custom_command(
     "${CMAKE_CURRENT_SOURCE_DIR}/kiwi_ipc.i"
     "${CMAKE_CURRENT_SOURCE_DIR}/python_typemaps.i"
     "${PROJECT_SOURCE_DIR}/libipc/include/kiwi_ipc.h"
+    "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.h"
   COMMENT "SWIG: generating the Python wrapper"
   VERBATIM)
 
@@ -73,6 +75,28 @@ else()
   set_target_properties(kiwi_ipc_python PROPERTIES
     SUFFIX ".abi3${CMAKE_SHARED_MODULE_SUFFIX}")
 endif()
+# The hand-written C behind the typemaps (bindings/python) and the C shared
+# with the Lua binding (bindings/common), with the project's warnings. It
+# must see the wrapper's Python headers and Py_LIMITED_API: the payload
+# struct is shared between the two.
+add_library(kiwi_ipc_python_support OBJECT
+  "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.c"
+  "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
+target_include_directories(kiwi_ipc_python_support PUBLIC
+  "${PROJECT_SOURCE_DIR}/bindings/python"
+  "${PROJECT_SOURCE_DIR}/bindings/common")
+target_link_libraries(kiwi_ipc_python_support PRIVATE
+  Python3::Module kiwi_ipc_static kiwi_ipc_warnings)
+if(KIWI_IPC_PYTHON_ABI3)
+  target_compile_definitions(kiwi_ipc_python_support PRIVATE
+    Py_LIMITED_API=0x03090000)
+endif()
+target_sources(kiwi_ipc_python PRIVATE
+  $<TARGET_OBJECTS:kiwi_ipc_python_support>)
+target_include_directories(kiwi_ipc_python PRIVATE
+  "${PROJECT_SOURCE_DIR}/bindings/python"
+  "${PROJECT_SOURCE_DIR}/bindings/common")
+
 set_target_properties(kiwi_ipc_python PROPERTIES
   OUTPUT_NAME _kiwi_ipc
   # A generator expression keeps multi-config generators from adding a

@@ -65,12 +65,13 @@
  * meant to be. As a handler may be installed at any time, such a process
  * keeps looking at each blocking call.
  */
-#define _DEFAULT_SOURCE /* madvise(), MADV_HUGEPAGE */
 #define _POSIX_C_SOURCE 200809L
 
 #include "kiwi_ipc_lua.h"
 
 #include <kiwi_ipc.h>
+
+#include "kiwi_ipc_bind.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -80,7 +81,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <lauxlib.h>
 
@@ -160,17 +160,14 @@ int kiwi_lua_opttimeout(lua_State *L, int idx)
     if (lua_type(L, idx) != LUA_TNUMBER) {
         return type_error(L, idx, "number of seconds or nil");
     }
-    lua_Number ms = lua_tonumber(L, idx) * 1000.0;
-    if (!(ms >= 0)) { /* negative or NaN */
+    /* The rule both bindings share (kiwi_bind_timeout_ms): round up to
+     * whole milliseconds, cap at about 24.8 days, math.huge is forever. */
+    int ms;
+    if (kiwi_bind_timeout_ms((double)lua_tonumber(L, idx), &ms) !=
+        KIWI_BIND_TIMEOUT_OK) { /* negative or NaN */
         return luaL_argerror(L, idx, "timeout must not be negative");
     }
-    if (ms >= (lua_Number)INT_MAX) { /* about 24.8 days, or math.huge */
-        return IPC_FOREVER;
-    }
-    /* Round up, so that a small positive timeout never becomes 0 ("do not
-     * wait"), but forgive the last bits of binary fractions (0.29 * 1000). */
-    int whole = (int)ms;
-    return ms - whole > 1e-6 ? whole + 1 : whole;
+    return ms;
 }
 
 size_t kiwi_lua_checksize(lua_State *L, int idx)
@@ -224,9 +221,8 @@ int kiwi_lua_failure(lua_State *L, int status)
 
 /* Up to this size a scratch buffer is kept whatever the messages. */
 #define SCRATCH_KEEP ((size_t)256 * 1024)
-/* Fresh buffers this large ask for huge pages of this size. */
-#define SCRATCH_HUGE ((size_t)4 * 1024 * 1024)
-#define HUGE_PAGE ((size_t)2 * 1024 * 1024)
+/* Fresh buffers this large ask for huge pages. */
+#define SCRATCH_HUGE KIWI_BIND_HUGE_MIN
 
 struct scratch {
     char *p;
@@ -284,22 +280,13 @@ static struct scratch *get_scratch(lua_State *L)
 }
 
 /* Ask for huge pages for a fresh block of `len` bytes, if it is large: it
- * is untouched yet, so the advice decides how its pages come. Only the
- * whole huge pages inside the block; failure costs nothing. */
+ * is untouched yet, so the advice decides how its pages come (the helper
+ * shared with the Python binding, bindings/common). */
 static void advise_huge(void *p, size_t len)
 {
-#ifdef MADV_HUGEPAGE
     if (len >= SCRATCH_HUGE) {
-        uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-        uintptr_t end = ((uintptr_t)p + len) & ~(HUGE_PAGE - 1);
-        if (end > start) {
-            (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-        }
+        kiwi_bind_advise_huge(p, len);
     }
-#else
-    (void)p;
-    (void)len;
-#endif
 }
 
 /* ipc_alloc_fn: plain C only (the pipe's receive lock is held). The old

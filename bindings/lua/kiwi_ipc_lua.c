@@ -555,8 +555,22 @@ static int interrupt_hook(void *arg)
     return 0;
 }
 
+/* core.timeout_ms(seconds) -> milliseconds: the rule every blocking call
+ * applies to its timeout (kiwi_lua_opttimeout), for the tests, mirroring
+ * Python's _kiwi_ipc.timeout_ms. */
+static int kiwi_lua_timeout_ms(lua_State *L)
+{
+    if (lua_gettop(L) > 1) {
+        luaL_argerror(L, 2, "no value expected");
+    }
+    lua_pushinteger(L, (lua_Integer)kiwi_lua_opttimeout(L, 1));
+    return 1;
+}
+
 void kiwi_lua_open(lua_State *L)
 {
+    lua_pushcfunction(L, kiwi_lua_timeout_ms);
+    lua_setfield(L, -2, "timeout_ms");
     ipc_set_interrupt_hook(interrupt_hook, NULL);
     /* recv's scratch buffer is its upvalue: reached in a few instructions
      * (a registry lookup costs a hash of the key), owned by the closure. */

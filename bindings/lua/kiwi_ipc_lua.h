@@ -53,7 +53,8 @@ void kiwi_lua_wait_end(void);
 
 /*
  * Called when the module is opened, with its table at the top of the stack:
- * installs the library's interrupt hook, and sets the table's recv:
+ * installs the library's interrupt hook, sets timeout_ms(seconds) (the rule
+ * kiwi_lua_opttimeout applies, for the tests) and the table's recv:
  *
  *   recv(h [, timeout]) -> message, or nil, message, code
  *

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+import sys
 import warnings
 from types import TracebackType
 from typing import Callable, Iterator, Optional, Type, TypeVar, Union
@@ -13,6 +14,11 @@ from . import _kiwi_ipc as _c
 from ._errors import BadHandleError, PipeClosedError
 
 Name = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+# Any bytes-like object, as the stub (__init__.pyi) spells it.
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    Buffer = Union[bytes, bytearray, memoryview]
 Timeout = Optional[float]
 _T = TypeVar("_T")
 
@@ -202,7 +208,7 @@ class Pipe(_Owner):
 
     # -- sending ----------------------------------------------------------
 
-    def send(self, message: Union[str, bytes, bytearray, memoryview],
+    def send(self, message: Union[str, Buffer],
              timeout: Timeout = None) -> None:
         """Send one message: a str (sent as UTF-8) or any bytes-like object.
 
@@ -229,7 +235,7 @@ class Pipe(_Owner):
             self._lost_race()
             raise
 
-    def send_bytes(self, data: Union[bytes, bytearray, memoryview],
+    def send_bytes(self, data: Buffer,
                    timeout: Timeout = None) -> None:
         """Send one message from any bytes-like object, as is (no copy).
         A str is refused with TypeError; use send() for text. Otherwise as

@@ -306,18 +306,100 @@ PyObject *kiwi_py_recv(int handle, PyObject *as_text)
     return kiwi_py_recv_timeout(handle, as_text, IPC_FOREVER);
 }
 
+/*
+ * The size limit comes before any copy. A payload over IPC_MAX_MESSAGE is
+ * handed to the library with its true length and this pointer, never read:
+ * the library refuses len > IPC_MAX_MESSAGE (IPC_ETOOBIG, with its own
+ * message naming the length) before it looks at the data, and the caller
+ * gets the same error as for bytes of that size, without first paying for
+ * a copy that cannot be sent (a 3 GiB strided memoryview cost a minute and
+ * 6 GB of RSS).
+ */
+static const char kiwi_py_unread;
+
+static int kiwi_py_too_big(size_t n, void **data, size_t *len)
+{
+    *data = (void *)&kiwi_py_unread;
+    *len = n;
+    return 0;
+}
+
+/*
+ * A str's UTF-8 size, when it may be over the limit (more than a quarter of
+ * IPC_MAX_MESSAGE characters: at most 4 bytes each), measured without
+ * encoding it whole. 1 and the size in *size if it is over the limit, 0 if
+ * not, -1 with an exception set. A lone surrogate counts its 3 bytes, as
+ * the strict encoding that follows for a str within the limit raises.
+ */
+static int kiwi_py_str_too_big(PyObject *obj, size_t *size)
+{
+    Py_ssize_t n = PyUnicode_GetLength(obj), i;
+    size_t total = 0;
+
+    if (n < 0)
+        return -1;
+    if ((size_t)n <= IPC_MAX_MESSAGE / 4)
+        return 0;
+#ifndef Py_LIMITED_API
+    {
+        int kind = PyUnicode_KIND(obj);
+        const void *chars = PyUnicode_DATA(obj);
+
+        for (i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+            total += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+        }
+    }
+#else
+    /* The characters are out of reach: encode a slice at a time. */
+    for (i = 0; i < n; i += 1 << 20) {
+        Py_ssize_t end = n - i > (1 << 20) ? i + (1 << 20) : n;
+        PyObject *part = PyUnicode_Substring(obj, i, end);
+        PyObject *enc =
+            part ? PyUnicode_AsEncodedString(part, "utf-8", "surrogatepass")
+                 : NULL;
+        Py_ssize_t m = enc ? PyBytes_Size(enc) : -1;
+
+        Py_XDECREF(enc);
+        Py_XDECREF(part);
+        if (m < 0)
+            return -1;
+        total += (size_t)m;
+    }
+#endif
+    *size = total;
+    return total > IPC_MAX_MESSAGE;
+}
+
+/*
+ * The size in bytes of a buffer that will be copied (a strided memoryview,
+ * or any buffer under the limited API): memoryview(obj).nbytes, which reads
+ * no byte of it. -1 with an exception set.
+ */
+static Py_ssize_t kiwi_py_nbytes(PyObject *mv)
+{
+    PyObject *nbytes = PyObject_GetAttrString(mv, "nbytes");
+    Py_ssize_t n = nbytes ? PyLong_AsSsize_t(nbytes) : -1;
+
+    Py_XDECREF(nbytes);
+    return n;
+}
+
 /* Point *data, *len at obj's bytes. 0, or -1 with an exception set. */
 int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
                         size_t *len)
 {
     char *buf;
     Py_ssize_t n;
+    PyObject *mv;
 
     p->owned = NULL;
 #if KIWI_PY_HAVE_BUFFER
     p->have_view = 0;
 #endif
     if (PyUnicode_Check(obj)) {
+        size_t size = 0;
+        int over;
 #if KIWI_PY_HAVE_UTF8_CACHE
         if (PyUnicode_IS_ASCII(obj)) {
             const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
@@ -328,6 +410,11 @@ int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
             return 0;
         }
 #endif
+        over = kiwi_py_str_too_big(obj, &size);
+        if (over < 0)
+            return -1;
+        if (over)
+            return kiwi_py_too_big(size, data, len);
         p->owned = PyUnicode_AsUTF8String(obj);
     } else if (PyBytes_Check(obj)) {
         /* Immutable: in place, with or without the buffer protocol. */
@@ -346,22 +433,34 @@ int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
             *len = (size_t)p->view.len;
             return 0;
         }
-        /* Not contiguous (a strided memoryview): one copy. */
+        /* Not contiguous (a strided memoryview): one copy, of
+         * memoryview(obj), once its size is known to be within the limit. */
         PyErr_Clear();
-        p->owned = PyBytes_FromObject(obj);
+        mv = PyMemoryView_FromObject(obj);
+        if (mv == NULL)
+            return -1;
 #else
         /* A memoryview accepts exactly the objects that have the buffer
          * protocol; the copy is bytes(memoryview(obj)). */
-        PyObject *mv = PyMemoryView_FromObject(obj);
+        mv = PyMemoryView_FromObject(obj);
         if (mv == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_TypeError))
                 return -1;
             PyErr_Clear();
             goto not_bytes_like;
         }
+#endif
+        n = kiwi_py_nbytes(mv);
+        if (n < 0) {
+            Py_DECREF(mv);
+            return -1;
+        }
+        if ((size_t)n > IPC_MAX_MESSAGE) {
+            Py_DECREF(mv);
+            return kiwi_py_too_big((size_t)n, data, len);
+        }
         p->owned = PyBytes_FromObject(mv);
         Py_DECREF(mv);
-#endif
     }
     if (p->owned == NULL)
         return -1;

@@ -34,11 +34,13 @@
  * - Names: str, bytes or os.PathLike, encoded like any file name; a NUL in a
  *   name raises ValueError instead of silently cutting the name short.
  * - Limited API: everything here also compiles with Py_LIMITED_API=0x03090000
- *   (the abi3 wheel, KIWI_IPC_PYTHON_ABI3), where the buffer protocol and
- *   str's UTF-8 cache are out of reach before 3.11 and 3.10: a send from
- *   anything but bytes then copies the payload once (bytes still go in
- *   place), and PyUnicode_New() is missing: a large str is received into a
- *   bytes object and decoded from it, so its receiver briefly holds the
+ *   (the abi3 wheel, KIWI_IPC_PYTHON_ABI3; the tests build one too). The
+ *   buffer protocol is in the stable ABI from 3.11: the abi3 module checks
+ *   the interpreter's version at init and uses it from 3.11 on; before
+ *   that a send from anything but bytes copies the payload once (bytes
+ *   still go in place). str's UTF-8 cache and PyUnicode_New() are never in
+ *   it: a str is sent from a UTF-8 copy, and a large str is received into
+ *   a bytes object and decoded from it, so its receiver briefly holds the
  *   message twice. Same results and errors.
  */
 

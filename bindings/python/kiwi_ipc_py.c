@@ -18,11 +18,30 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* kiwi_ipc._errors._from_status(code, message, os_errno) -> exception. */
 static PyObject *kiwi_py_error_factory;
+
+#if KIWI_PY_BUFFER_DECLARED
+/* The buffer protocol is declared: the interpreter has it. */
+#define kiwi_py_use_buffer 1
+#else
+/*
+ * The abi3 module built for 3.9: Python's headers hide the buffer protocol,
+ * which joined the stable ABI in 3.11, but every CPython 3 exports these two
+ * functions with this Py_buffer. They are called only when the interpreter
+ * that loaded the module is 3.11 or later (kiwi_py_use_buffer, set by
+ * kiwi_py_init()), where the stable ABI promises them; before that, a
+ * payload that is not bytes is copied once, as it always was.
+ */
+int PyObject_GetBuffer(PyObject *obj, kiwi_py_buffer *view, int flags);
+void PyBuffer_Release(kiwi_py_buffer *view);
+#define PyBUF_SIMPLE 0
+static int kiwi_py_use_buffer;
+#endif
 
 /* The thread whose blocked calls run Python's signal handlers. */
 static unsigned long kiwi_py_main_thread;
@@ -394,9 +413,7 @@ int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
     PyObject *mv;
 
     p->owned = NULL;
-#if KIWI_PY_HAVE_BUFFER
     p->have_view = 0;
-#endif
     if (PyUnicode_Check(obj)) {
         size_t size = 0;
         int over;
@@ -424,7 +441,7 @@ int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
         *len = (size_t)n;
         return 0;
     } else {
-#if KIWI_PY_HAVE_BUFFER
+#if KIWI_PY_BUFFER_DECLARED
         if (!PyObject_CheckBuffer(obj))
             goto not_bytes_like;
         if (PyObject_GetBuffer(obj, &p->view, PyBUF_SIMPLE) == 0) {
@@ -448,6 +465,18 @@ int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
                 return -1;
             PyErr_Clear();
             goto not_bytes_like;
+        }
+        /* On 3.11 and later, in place through the memoryview: the view
+         * holds a reference to it until released. */
+        if (kiwi_py_use_buffer) {
+            if (PyObject_GetBuffer(mv, &p->view, PyBUF_SIMPLE) == 0) {
+                Py_DECREF(mv);
+                p->have_view = 1;
+                *data = p->view.buf;
+                *len = (size_t)p->view.len;
+                return 0;
+            }
+            PyErr_Clear(); /* not contiguous: one copy, as below */
         }
 #endif
         n = kiwi_py_nbytes(mv);
@@ -492,11 +521,9 @@ not_bytes_like : {
 
 void kiwi_py_payload_release(kiwi_py_payload *p)
 {
-#if KIWI_PY_HAVE_BUFFER
     if (p->have_view)
         PyBuffer_Release(&p->view);
     p->have_view = 0;
-#endif
     Py_CLEAR(p->owned);
 }
 
@@ -520,6 +547,15 @@ void kiwi_py_init(void)
     Py_XDECREF(mt);
     Py_XDECREF(t);
     ipc_set_interrupt_hook(kiwi_py_interrupt_hook, NULL);
+#if !KIWI_PY_BUFFER_DECLARED
+    {
+        /* "3.11.7 (main, ...)": the interpreter running this module. */
+        int major = 0, minor = 0;
+
+        if (sscanf(Py_GetVersion(), "%d.%d", &major, &minor) == 2)
+            kiwi_py_use_buffer = major > 3 || (major == 3 && minor >= 11);
+    }
+#endif
 }
 
 /*

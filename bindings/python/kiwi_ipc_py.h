@@ -18,12 +18,30 @@
 
 /*
  * The buffer protocol (Py_buffer, PyObject_GetBuffer) is in the limited API
- * from Python 3.11 only, and PyUnicode_AsUTF8AndSize from 3.10.
+ * from Python 3.11 only, and PyUnicode_AsUTF8AndSize from 3.10. The abi3
+ * module (Py_LIMITED_API 3.9) still uses the buffer protocol when it runs
+ * on 3.11 or later, a run-time check (kiwi_ipc_py.c): it declares Py_buffer
+ * itself, whose layout is part of the stable ABI from 3.11 and has not
+ * changed since 3.3.
  */
 #if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 >= 0x030B0000
-#define KIWI_PY_HAVE_BUFFER 1
+#define KIWI_PY_BUFFER_DECLARED 1
+typedef Py_buffer kiwi_py_buffer;
 #else
-#define KIWI_PY_HAVE_BUFFER 0
+#define KIWI_PY_BUFFER_DECLARED 0
+typedef struct kiwi_py_buffer {
+    void *buf;
+    PyObject *obj;
+    Py_ssize_t len;
+    Py_ssize_t itemsize;
+    int readonly;
+    int ndim;
+    char *format;
+    Py_ssize_t *shape;
+    Py_ssize_t *strides;
+    Py_ssize_t *suboffsets;
+    void *internal;
+} kiwi_py_buffer;
 #endif
 /* str's internals (PyUnicode_New, PyUnicode_1BYTE_DATA): never limited. */
 #if !defined(Py_LIMITED_API)
@@ -41,10 +59,8 @@
  */
 typedef struct kiwi_py_payload {
     PyObject *owned; /* the bytes copy, or NULL */
-#if KIWI_PY_HAVE_BUFFER
-    Py_buffer view;
+    kiwi_py_buffer view;
     int have_view;
-#endif
 } kiwi_py_payload;
 /* Zeroed, so that releasing a payload never taken is harmless (SWIG's fail
  * path frees every argument, also those it has not converted yet). */

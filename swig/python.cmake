@@ -141,7 +141,8 @@ add_dependencies(kiwi_ipc_python kiwi_ipc_python_package)
 # are tested on every build. Not installed.
 option(KIWI_IPC_PYTHON_TEST_ABI3
   "Also build an abi3 Python module in the build tree and test it" ON)
-if(BUILD_TESTING AND KIWI_IPC_PYTHON_TEST_ABI3 AND NOT KIWI_IPC_PYTHON_ABI3)
+if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING AND KIWI_IPC_PYTHON_TEST_ABI3
+   AND NOT KIWI_IPC_PYTHON_ABI3)
   set(KIWI_IPC_PYTHON_ABI3_DIR "${PROJECT_BINARY_DIR}/python-abi3" CACHE
     INTERNAL "Directory to put on PYTHONPATH to test the abi3 module")
   set(_kiwi_py3_pkg "${KIWI_IPC_PYTHON_ABI3_DIR}/kiwi_ipc")

@@ -34,10 +34,12 @@
  *     kiwi_lua_wait_begin() keeps the blocked Lua thread in a thread-local
  *     for the hook. This needs no handler of ours and no system call, and
  *     it holds whoever has replaced which SIGINT handler since; or
- *  2. our own SIGINT handler saw the signal. For other hosts, and in case
- *     the interpreter's hook is missed, we put a handler in front of the one
- *     SIGINT has, which records the signal and then calls the old one, so
- *     the host still does what it always does.
+ *  2. our own SIGINT handler saw the signal since this wait began (each
+ *     wait, in each thread, notes the count of signals when it begins, so
+ *     overlapping waits never keep an old Ctrl-C alive). For other hosts,
+ *     and in case the interpreter's hook is missed, we put a handler in
+ *     front of the one SIGINT has, which records the signal and then calls
+ *     the old one, so the host still does what it always does.
  *
  * The call then returns IPC_EINTR having lost nothing. If the interpreter's
  * hook is pending, the call returns nil, message, "interrupted" and the hook
@@ -434,18 +436,24 @@ static int kiwi_lua_recv(lua_State *L)
 /* Ctrl-C                                                                  */
 /* ---------------------------------------------------------------------- */
 
-/* Set by our handler, read by the interrupt hook; cleared when a wait
- * begins. */
-static volatile sig_atomic_t sigint_seen;
+/*
+ * Ctrl-Cs seen by our handler, counted; each wait remembers the count when
+ * it began (wait_start, per thread, as a thread has one wait at a time) and
+ * is interrupted once the count has moved. So a Ctrl-C belongs to the waits
+ * in progress when it came, in every thread, and to no wait that begins
+ * later, however waits of several threads overlap. (A single flag cleared
+ * when the number of waits went from 0 to 1 stayed set while waits
+ * overlapped, and cut short every later wait.) Lock-free, so that the
+ * handler may add to it; an unsigned count wraps harmlessly.
+ */
+static atomic_uint sigint_count;
+static _Thread_local unsigned wait_start;
 
 /* Whether we know that our handler is SIGINT's: set when we install it (or
  * find it), cleared by our handler, as the handler it chains to may
  * replace it. Lock-free, so the handler may store to it. */
 static atomic_int handler_known;
 
-/* Blocking calls in progress (Lua states in several threads may wait at
- * once): the first one clears the flag of an earlier Ctrl-C. */
-static atomic_int wait_depth;
 /* Serialises installing our handler and the `chained` it reads. */
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction chained; /* what SIGINT did before ours */
@@ -456,7 +464,7 @@ static _Thread_local lua_State *blocked;
 static void on_sigint(int sig, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
-    sigint_seen = 1;
+    atomic_fetch_add_explicit(&sigint_count, 1, memory_order_relaxed);
     atomic_store_explicit(&handler_known, 0, memory_order_relaxed);
     if (chained.sa_flags & SA_SIGINFO) {
         chained.sa_sigaction(sig, info, context);
@@ -524,9 +532,7 @@ static lua_State *main_thread(lua_State *L)
 
 void kiwi_lua_wait_begin(lua_State *L)
 {
-    if (atomic_fetch_add(&wait_depth, 1) == 0) {
-        sigint_seen = 0;
-    }
+    wait_start = atomic_load_explicit(&sigint_count, memory_order_relaxed);
     blocked = L;
     if (!atomic_load_explicit(&handler_known, memory_order_relaxed)) {
         chain_sigint();
@@ -536,14 +542,14 @@ void kiwi_lua_wait_begin(lua_State *L)
 void kiwi_lua_wait_end(void)
 {
     blocked = NULL;
-    atomic_fetch_sub(&wait_depth, 1);
 }
 
 /* Runs on the blocked thread, after a signal or a slice of waiting. */
 static int interrupt_hook(void *arg)
 {
     (void)arg;
-    if (sigint_seen) {
+    if (atomic_load_explicit(&sigint_count, memory_order_relaxed) !=
+        wait_start) {
         return 1;
     }
     lua_State *L = blocked;

@@ -31,16 +31,49 @@ static PyObject *kiwi_py_error_factory;
 #else
 /*
  * The abi3 module built for 3.9: Python's headers hide the buffer protocol,
- * which joined the stable ABI in 3.11, but every CPython 3 exports these two
- * functions with this Py_buffer. They are called only when the interpreter
+ * which joined the stable ABI in 3.11. It is used only when the interpreter
  * that loaded the module is 3.11 or later (kiwi_py_use_buffer, set by
- * kiwi_py_init()), where the stable ABI promises them; before that, a
- * payload that is not bytes is copied once, as it always was.
+ * kiwi_py_init()); before that, a payload that is not bytes is copied once,
+ * as it always was. Not through PyObject_GetBuffer and PyBuffer_Release,
+ * which the module would then import by name although they are not in the
+ * 3.9 stable ABI (abi3audit refuses the wheel), but through the type's
+ * bf_getbuffer and bf_releasebuffer slots, which PyType_GetSlot (stable ABI
+ * since 3.4; for static types such as memoryview from 3.10) hands out:
+ * exactly what those two functions do for a memoryview, whose getbuffer
+ * sets view->obj to itself with a new reference.
  */
-int PyObject_GetBuffer(PyObject *obj, kiwi_py_buffer *view, int flags);
-void PyBuffer_Release(kiwi_py_buffer *view);
+typedef int (*kiwi_py_getbuffer)(PyObject *obj, kiwi_py_buffer *view,
+                                 int flags);
+typedef void (*kiwi_py_releasebuffer)(PyObject *obj, kiwi_py_buffer *view);
 #define PyBUF_SIMPLE 0
 static int kiwi_py_use_buffer;
+
+static int PyObject_GetBuffer(PyObject *obj, kiwi_py_buffer *view, int flags)
+{
+    kiwi_py_getbuffer get =
+        (kiwi_py_getbuffer)PyType_GetSlot(Py_TYPE(obj), Py_bf_getbuffer);
+
+    if (get == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a bytes-like object is required");
+        return -1;
+    }
+    return get(obj, view, flags);
+}
+
+static void PyBuffer_Release(kiwi_py_buffer *view)
+{
+    PyObject *obj = view->obj;
+    kiwi_py_releasebuffer release;
+
+    if (obj == NULL)
+        return;
+    release = (kiwi_py_releasebuffer)PyType_GetSlot(Py_TYPE(obj),
+                                                    Py_bf_releasebuffer);
+    if (release != NULL)
+        release(obj, view);
+    view->obj = NULL;
+    Py_DECREF(obj);
+}
 #endif
 
 /* The thread whose blocked calls run Python's signal handlers. */

@@ -101,14 +101,14 @@ def test_big_buffers_are_refused_before_any_copy(pair, big_map, how):
 
 
 def test_big_non_ascii_str_is_refused_before_encoding(pair):
-    """A str whose UTF-8 is over the limit: 716 Mi characters of U+0800
-    (3 bytes each in UTF-8: just over 2 GiB) cost 1.4 GiB as a str; encoding
-    it would cost 2 GiB more."""
+    """A str whose UTF-8 is over the limit: 1 Gi characters of U+00E9 (one
+    byte each in the str, two in UTF-8: just over 2 GiB) cost 1 GiB as a
+    str; encoding it would cost 2 GiB more."""
     server, client = pair
-    n = kiwi_ipc.MAX_MESSAGE // 3 + 1
-    text = "\u0800" * n
+    n = kiwi_ipc.MAX_MESSAGE // 2 + 1
+    text = "\u00e9" * n
     err = _refused_at_once(client.send, text, limit_s=5)
-    assert str(3 * n) in str(err)
+    assert str(2 * n) in str(err)
     del text
     client.send("after")
     assert server.recv(timeout=5) == "after"

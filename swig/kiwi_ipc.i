@@ -28,12 +28,22 @@
 %}
 
 /*
- * Not callable from a scripting language: the interrupt hook is a C function
- * pointer (each language's typemap file installs its own hook at module
- * load), and received buffers are freed by the typemaps, never by scripts.
+ * Not callable from a scripting language, in every language alike:
+ * - the interrupt hook is a C function pointer (each language's C installs
+ *   its own hook at module load);
+ * - received buffers are the binding's own, never freed by scripts;
+ * - receiving is hand-written per language on ipc_recv_alloc() (see above),
+ *   which takes a C allocator: the C ipc_recv and ipc_recv_timeout, which
+ *   hand out a buffer to ipc_free(), are not wrapped (a language may wrap
+ *   its own function under those names, as Python does).
  */
 %ignore ipc_set_interrupt_hook;
+%ignore ipc_interrupt_hook;
 %ignore ipc_free;
+%ignore ipc_recv;
+%ignore ipc_recv_timeout;
+%ignore ipc_recv_alloc;
+%ignore ipc_alloc_fn;
 
 #ifdef SWIGPYTHON
 %include "python_typemaps.i"

@@ -106,9 +106,12 @@ function(_kiwi_ipc_add_lua tag dir abi label)
 
   # The hand-written C behind the typemaps, with the project's warnings;
   # the generated wrapper is compiled without them.
+  # With it, the C shared with the Python binding (bindings/common).
   add_library(kiwi_ipc_lua${tag}_support OBJECT
-    ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc_lua.c)
-  target_include_directories(kiwi_ipc_lua${tag}_support PRIVATE ${includes})
+    ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc_lua.c
+    ${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c)
+  target_include_directories(kiwi_ipc_lua${tag}_support PRIVATE ${includes}
+    ${PROJECT_SOURCE_DIR}/bindings/common)
   target_link_libraries(kiwi_ipc_lua${tag}_support PRIVATE
     kiwi_ipc_static kiwi_ipc_warnings)
 
@@ -143,6 +146,27 @@ function(_kiwi_ipc_add_lua tag dir abi label)
     # Export luaopen_kiwi_ipc_core only: the library's ipc_* functions stay
     # private to the module, whatever else the process has loaded.
     target_link_options(kiwi_ipc_lua${tag} PRIVATE -Wl,--exclude-libs,ALL)
+  endif()
+
+  # For the tests only (not installed): kiwi_test_threads, which runs Lua
+  # chunks on threads of their own (tests_lua/lua_threads.c), next to the
+  # module so that the specs' LUA_CPATH finds it.
+  if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING)
+    find_package(Threads REQUIRED)
+    add_library(kiwi_test_threads${tag} MODULE
+      ${PROJECT_SOURCE_DIR}/tests_lua/lua_threads.c)
+    target_include_directories(kiwi_test_threads${tag} PRIVATE ${includes})
+    target_link_libraries(kiwi_test_threads${tag} PRIVATE
+      kiwi_ipc_warnings Threads::Threads)
+    set_target_properties(kiwi_test_threads${tag} PROPERTIES
+      PREFIX ""
+      OUTPUT_NAME kiwi_test_threads
+      LIBRARY_OUTPUT_DIRECTORY $<1:${out}>)
+    if(APPLE)
+      set_target_properties(kiwi_test_threads${tag} PROPERTIES SUFFIX ".so")
+      target_link_options(kiwi_test_threads${tag} PRIVATE
+        -undefined dynamic_lookup)
+    endif()
   endif()
 
   set(KIWI_IPC_LUA_${tag}_CMOD_DIR ${CMAKE_INSTALL_LIBDIR}/lua/${abi}

@@ -60,18 +60,11 @@
 %ignore ipc_create;
 %ignore ipc_connect;
 %ignore ipc_send;
-%ignore ipc_recv;
-/* recv is hand-written: a C closure that receives with ipc_recv_alloc()
- * into a scratch buffer it keeps (its upvalue), so a message costs no
- * allocation besides its string. kiwi_lua_open() adds it to the module
- * (%init below; %native cannot give a function an upvalue). */
-%ignore ipc_recv_timeout;
-%ignore ipc_recv_alloc;
-%ignore ipc_alloc_fn;
-/* Memory is freed by the typemaps; the hook is the binding's own. */
-%ignore ipc_free;
-%ignore ipc_set_interrupt_hook;
-%ignore ipc_interrupt_hook;
+/* recv (ipc_recv* are ignored in kiwi_ipc.i) is hand-written: a C closure
+ * that receives with ipc_recv_alloc() into a scratch buffer it keeps (its
+ * upvalue), so a message costs no allocation besides its string.
+ * kiwi_lua_open() adds it to the module (%init below; %native cannot give a
+ * function an upvalue). */
 
 /* ---------------------------------------------------------------------- */
 /* Arguments: parameter names are the same throughout kiwi_ipc.h          */

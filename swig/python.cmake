@@ -15,7 +15,9 @@ if(NOT Python3_EXECUTABLE)
 endif()
 # abi3: one module for every CPython >= 3.9 (Python's stable ABI). The
 # typemaps compile under Py_LIMITED_API; see python_typemaps.i for what the
-# limited API costs (one copy of bytearray/memoryview payloads on send).
+# limited API costs (before Python 3.11, one copy of bytearray/memoryview
+# payloads on send).
+# The hand-written C (bindings/python/kiwi_ipc_py.c) gets the same define.
 # pyproject.toml turns this on for the wheel. CMake >= 3.26 does it through
 # FindPython (Development.SABIModule, USE_SABI); older CMake by hand, which
 # is the same thing on Linux and macOS, where modules do not link libpython.
@@ -56,6 +58,7 @@ add_custom_command(
     "${CMAKE_CURRENT_SOURCE_DIR}/kiwi_ipc.i"
     "${CMAKE_CURRENT_SOURCE_DIR}/python_typemaps.i"
     "${PROJECT_SOURCE_DIR}/libipc/include/kiwi_ipc.h"
+    "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.h"
   COMMENT "SWIG: generating the Python wrapper"
   VERBATIM)
 
@@ -73,6 +76,28 @@ else()
   set_target_properties(kiwi_ipc_python PROPERTIES
     SUFFIX ".abi3${CMAKE_SHARED_MODULE_SUFFIX}")
 endif()
+# The hand-written C behind the typemaps (bindings/python) and the C shared
+# with the Lua binding (bindings/common), with the project's warnings. It
+# must see the wrapper's Python headers and Py_LIMITED_API: the payload
+# struct is shared between the two.
+add_library(kiwi_ipc_python_support OBJECT
+  "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.c"
+  "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
+target_include_directories(kiwi_ipc_python_support PUBLIC
+  "${PROJECT_SOURCE_DIR}/bindings/python"
+  "${PROJECT_SOURCE_DIR}/bindings/common")
+target_link_libraries(kiwi_ipc_python_support PRIVATE
+  Python3::Module kiwi_ipc_static kiwi_ipc_warnings)
+if(KIWI_IPC_PYTHON_ABI3)
+  target_compile_definitions(kiwi_ipc_python_support PRIVATE
+    Py_LIMITED_API=0x03090000)
+endif()
+target_sources(kiwi_ipc_python PRIVATE
+  $<TARGET_OBJECTS:kiwi_ipc_python_support>)
+target_include_directories(kiwi_ipc_python PRIVATE
+  "${PROJECT_SOURCE_DIR}/bindings/python"
+  "${PROJECT_SOURCE_DIR}/bindings/common")
+
 set_target_properties(kiwi_ipc_python PROPERTIES
   OUTPUT_NAME _kiwi_ipc
   # A generator expression keeps multi-config generators from adding a
@@ -107,6 +132,62 @@ foreach(_f IN LISTS _kiwi_py_files)
 endforeach()
 add_custom_target(kiwi_ipc_python_package ALL DEPENDS ${_kiwi_py_copies})
 add_dependencies(kiwi_ipc_python kiwi_ipc_python_package)
+
+# For the tests: when the module above is not abi3, a second one that is
+# (Py_LIMITED_API 3.9, as the wheel), with its own copy of the package in
+# <build>/python-abi3, so that ctest runs the suite against both
+# (tests_py/CMakeLists.txt: python_abi3_tests), and the limited-API code
+# paths (copies before 3.11, the buffer protocol found at run time on 3.11+)
+# are tested on every build. Not installed.
+option(KIWI_IPC_PYTHON_TEST_ABI3
+  "Also build an abi3 Python module in the build tree and test it" ON)
+if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING AND KIWI_IPC_PYTHON_TEST_ABI3
+   AND NOT KIWI_IPC_PYTHON_ABI3)
+  set(KIWI_IPC_PYTHON_ABI3_DIR "${PROJECT_BINARY_DIR}/python-abi3" CACHE
+    INTERNAL "Directory to put on PYTHONPATH to test the abi3 module")
+  set(_kiwi_py3_pkg "${KIWI_IPC_PYTHON_ABI3_DIR}/kiwi_ipc")
+  add_library(kiwi_ipc_python_abi3_support OBJECT
+    "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.c"
+    "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
+  target_include_directories(kiwi_ipc_python_abi3_support PRIVATE
+    "${PROJECT_SOURCE_DIR}/bindings/python"
+    "${PROJECT_SOURCE_DIR}/bindings/common")
+  target_link_libraries(kiwi_ipc_python_abi3_support PRIVATE
+    Python3::Module kiwi_ipc_static kiwi_ipc_warnings)
+  # By hand, as for older CMake above: the same thing on Linux and macOS.
+  Python3_add_library(kiwi_ipc_python_abi3 MODULE "${_kiwi_py_wrap}"
+    $<TARGET_OBJECTS:kiwi_ipc_python_abi3_support>)
+  target_compile_definitions(kiwi_ipc_python_abi3_support PRIVATE
+    Py_LIMITED_API=0x03090000)
+  target_compile_definitions(kiwi_ipc_python_abi3 PRIVATE
+    Py_LIMITED_API=0x03090000)
+  target_include_directories(kiwi_ipc_python_abi3 PRIVATE
+    "${PROJECT_SOURCE_DIR}/bindings/python"
+    "${PROJECT_SOURCE_DIR}/bindings/common")
+  target_link_libraries(kiwi_ipc_python_abi3 PRIVATE kiwi_ipc_static)
+  if(NOT APPLE)
+    target_link_options(kiwi_ipc_python_abi3 PRIVATE -Wl,--exclude-libs,ALL)
+  endif()
+  set_target_properties(kiwi_ipc_python_abi3 PROPERTIES
+    OUTPUT_NAME _kiwi_ipc
+    SUFFIX ".abi3${CMAKE_SHARED_MODULE_SUFFIX}"
+    LIBRARY_OUTPUT_DIRECTORY "$<1:${_kiwi_py3_pkg}>")
+  set(_kiwi_py3_copies)
+  foreach(_f IN LISTS _kiwi_py_files)
+    add_custom_command(
+      OUTPUT "${_kiwi_py3_pkg}/${_f}"
+      COMMAND "${CMAKE_COMMAND}" -E copy_if_different
+              "${_kiwi_py_src}/${_f}" "${_kiwi_py3_pkg}/${_f}"
+      DEPENDS "${_kiwi_py_src}/${_f}"
+      VERBATIM)
+    list(APPEND _kiwi_py3_copies "${_kiwi_py3_pkg}/${_f}")
+  endforeach()
+  add_custom_target(kiwi_ipc_python_abi3_package ALL
+    DEPENDS ${_kiwi_py3_copies})
+  add_dependencies(kiwi_ipc_python_abi3 kiwi_ipc_python_abi3_package)
+else()
+  unset(KIWI_IPC_PYTHON_ABI3_DIR CACHE)
+endif()
 
 # Install: the package (module + hand-written files) into a site-packages
 # directory, component "python".

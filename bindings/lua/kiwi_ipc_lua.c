@@ -34,10 +34,12 @@
  *     kiwi_lua_wait_begin() keeps the blocked Lua thread in a thread-local
  *     for the hook. This needs no handler of ours and no system call, and
  *     it holds whoever has replaced which SIGINT handler since; or
- *  2. our own SIGINT handler saw the signal. For other hosts, and in case
- *     the interpreter's hook is missed, we put a handler in front of the one
- *     SIGINT has, which records the signal and then calls the old one, so
- *     the host still does what it always does.
+ *  2. our own SIGINT handler saw the signal since this wait began (each
+ *     wait, in each thread, notes the count of signals when it begins, so
+ *     overlapping waits never keep an old Ctrl-C alive). For other hosts,
+ *     and in case the interpreter's hook is missed, we put a handler in
+ *     front of the one SIGINT has, which records the signal and then calls
+ *     the old one, so the host still does what it always does.
  *
  * The call then returns IPC_EINTR having lost nothing. If the interpreter's
  * hook is pending, the call returns nil, message, "interrupted" and the hook
@@ -65,12 +67,13 @@
  * meant to be. As a handler may be installed at any time, such a process
  * keeps looking at each blocking call.
  */
-#define _DEFAULT_SOURCE /* madvise(), MADV_HUGEPAGE */
 #define _POSIX_C_SOURCE 200809L
 
 #include "kiwi_ipc_lua.h"
 
 #include <kiwi_ipc.h>
+
+#include "kiwi_ipc_bind.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -80,7 +83,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <lauxlib.h>
 
@@ -160,17 +162,14 @@ int kiwi_lua_opttimeout(lua_State *L, int idx)
     if (lua_type(L, idx) != LUA_TNUMBER) {
         return type_error(L, idx, "number of seconds or nil");
     }
-    lua_Number ms = lua_tonumber(L, idx) * 1000.0;
-    if (!(ms >= 0)) { /* negative or NaN */
+    /* The rule both bindings share (kiwi_bind_timeout_ms): round up to
+     * whole milliseconds, cap at about 24.8 days, math.huge is forever. */
+    int ms;
+    if (kiwi_bind_timeout_ms((double)lua_tonumber(L, idx), &ms) !=
+        KIWI_BIND_TIMEOUT_OK) { /* negative or NaN */
         return luaL_argerror(L, idx, "timeout must not be negative");
     }
-    if (ms >= (lua_Number)INT_MAX) { /* about 24.8 days, or math.huge */
-        return IPC_FOREVER;
-    }
-    /* Round up, so that a small positive timeout never becomes 0 ("do not
-     * wait"), but forgive the last bits of binary fractions (0.29 * 1000). */
-    int whole = (int)ms;
-    return ms - whole > 1e-6 ? whole + 1 : whole;
+    return ms;
 }
 
 size_t kiwi_lua_checksize(lua_State *L, int idx)
@@ -224,9 +223,8 @@ int kiwi_lua_failure(lua_State *L, int status)
 
 /* Up to this size a scratch buffer is kept whatever the messages. */
 #define SCRATCH_KEEP ((size_t)256 * 1024)
-/* Fresh buffers this large ask for huge pages of this size. */
-#define SCRATCH_HUGE ((size_t)4 * 1024 * 1024)
-#define HUGE_PAGE ((size_t)2 * 1024 * 1024)
+/* Fresh buffers this large ask for huge pages. */
+#define SCRATCH_HUGE KIWI_BIND_HUGE_MIN
 
 struct scratch {
     char *p;
@@ -284,22 +282,13 @@ static struct scratch *get_scratch(lua_State *L)
 }
 
 /* Ask for huge pages for a fresh block of `len` bytes, if it is large: it
- * is untouched yet, so the advice decides how its pages come. Only the
- * whole huge pages inside the block; failure costs nothing. */
+ * is untouched yet, so the advice decides how its pages come (the helper
+ * shared with the Python binding, bindings/common). */
 static void advise_huge(void *p, size_t len)
 {
-#ifdef MADV_HUGEPAGE
     if (len >= SCRATCH_HUGE) {
-        uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-        uintptr_t end = ((uintptr_t)p + len) & ~(HUGE_PAGE - 1);
-        if (end > start) {
-            (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-        }
+        kiwi_bind_advise_huge(p, len);
     }
-#else
-    (void)p;
-    (void)len;
-#endif
 }
 
 /* ipc_alloc_fn: plain C only (the pipe's receive lock is held). The old
@@ -447,18 +436,24 @@ static int kiwi_lua_recv(lua_State *L)
 /* Ctrl-C                                                                  */
 /* ---------------------------------------------------------------------- */
 
-/* Set by our handler, read by the interrupt hook; cleared when a wait
- * begins. */
-static volatile sig_atomic_t sigint_seen;
+/*
+ * Ctrl-Cs seen by our handler, counted; each wait remembers the count when
+ * it began (wait_start, per thread, as a thread has one wait at a time) and
+ * is interrupted once the count has moved. So a Ctrl-C belongs to the waits
+ * in progress when it came, in every thread, and to no wait that begins
+ * later, however waits of several threads overlap. (A single flag cleared
+ * when the number of waits went from 0 to 1 stayed set while waits
+ * overlapped, and cut short every later wait.) Lock-free, so that the
+ * handler may add to it; an unsigned count wraps harmlessly.
+ */
+static atomic_uint sigint_count;
+static _Thread_local unsigned wait_start;
 
 /* Whether we know that our handler is SIGINT's: set when we install it (or
  * find it), cleared by our handler, as the handler it chains to may
  * replace it. Lock-free, so the handler may store to it. */
 static atomic_int handler_known;
 
-/* Blocking calls in progress (Lua states in several threads may wait at
- * once): the first one clears the flag of an earlier Ctrl-C. */
-static atomic_int wait_depth;
 /* Serialises installing our handler and the `chained` it reads. */
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction chained; /* what SIGINT did before ours */
@@ -469,7 +464,7 @@ static _Thread_local lua_State *blocked;
 static void on_sigint(int sig, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
-    sigint_seen = 1;
+    atomic_fetch_add_explicit(&sigint_count, 1, memory_order_relaxed);
     atomic_store_explicit(&handler_known, 0, memory_order_relaxed);
     if (chained.sa_flags & SA_SIGINFO) {
         chained.sa_sigaction(sig, info, context);
@@ -537,9 +532,7 @@ static lua_State *main_thread(lua_State *L)
 
 void kiwi_lua_wait_begin(lua_State *L)
 {
-    if (atomic_fetch_add(&wait_depth, 1) == 0) {
-        sigint_seen = 0;
-    }
+    wait_start = atomic_load_explicit(&sigint_count, memory_order_relaxed);
     blocked = L;
     if (!atomic_load_explicit(&handler_known, memory_order_relaxed)) {
         chain_sigint();
@@ -549,14 +542,14 @@ void kiwi_lua_wait_begin(lua_State *L)
 void kiwi_lua_wait_end(void)
 {
     blocked = NULL;
-    atomic_fetch_sub(&wait_depth, 1);
 }
 
 /* Runs on the blocked thread, after a signal or a slice of waiting. */
 static int interrupt_hook(void *arg)
 {
     (void)arg;
-    if (sigint_seen) {
+    if (atomic_load_explicit(&sigint_count, memory_order_relaxed) !=
+        wait_start) {
         return 1;
     }
     lua_State *L = blocked;
@@ -568,8 +561,22 @@ static int interrupt_hook(void *arg)
     return 0;
 }
 
+/* core.timeout_ms(seconds) -> milliseconds: the rule every blocking call
+ * applies to its timeout (kiwi_lua_opttimeout), for the tests, mirroring
+ * Python's _kiwi_ipc.timeout_ms. */
+static int kiwi_lua_timeout_ms(lua_State *L)
+{
+    if (lua_gettop(L) > 1) {
+        luaL_argerror(L, 2, "no value expected");
+    }
+    lua_pushinteger(L, (lua_Integer)kiwi_lua_opttimeout(L, 1));
+    return 1;
+}
+
 void kiwi_lua_open(lua_State *L)
 {
+    lua_pushcfunction(L, kiwi_lua_timeout_ms);
+    lua_setfield(L, -2, "timeout_ms");
     ipc_set_interrupt_hook(interrupt_hook, NULL);
     /* recv's scratch buffer is its upvalue: reached in a few instructions
      * (a registry lookup costs a hash of the key), owned by the closure. */

@@ -27,7 +27,8 @@ const char *kiwi_lua_checkname(lua_State *L, int idx);
 const char *kiwi_lua_checkpayload(lua_State *L, int idx, size_t *len);
 
 /* An optional timeout in seconds: nil, absent or math.huge wait forever;
- * otherwise a number >= 0, rounded up to whole milliseconds. */
+ * otherwise a number >= 0, rounded up to whole milliseconds and capped at
+ * about 24.8 days (kiwi_bind_timeout_ms(), the rule of both bindings). */
 int kiwi_lua_opttimeout(lua_State *L, int idx);
 
 /* A byte count: an integer >= 0. */
@@ -52,7 +53,8 @@ void kiwi_lua_wait_end(void);
 
 /*
  * Called when the module is opened, with its table at the top of the stack:
- * installs the library's interrupt hook, and sets the table's recv:
+ * installs the library's interrupt hook, sets timeout_ms(seconds) (the rule
+ * kiwi_lua_opttimeout applies, for the tests) and the table's recv:
  *
  *   recv(h [, timeout]) -> message, or nil, message, code
  *

@@ -47,7 +47,7 @@ from ._errors import (
     PipeClosedError,
     ProtocolError,
 )
-from ._pipe import Listener, Name, Pipe, _max_bytes
+from ._pipe import Buffer as _Buffer, Listener, Name, Pipe, _max_bytes
 
 __all__ = [
     "__version__",
@@ -109,7 +109,7 @@ def connect(name: Name) -> int:
     return _kiwi_ipc.ipc_connect(name)
 
 
-def send(handle: int, message: Union[str, bytes, bytearray, memoryview]) -> None:
+def send(handle: int, message: Union[str, _Buffer]) -> None:
     """Kiwi's ``send``: send one message, a str (as UTF-8) or any
     bytes-like object. Blocks while the peer's buffer is full. Raises
     BadHandleError for an unknown or closed handle, PipeClosedError if the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+import sys
 import warnings
 from types import TracebackType
 from typing import Callable, Iterator, Optional, Type, TypeVar, Union
@@ -13,41 +14,36 @@ from . import _kiwi_ipc as _c
 from ._errors import BadHandleError, PipeClosedError
 
 Name = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+# Any bytes-like object, as the stub (__init__.pyi) spells it.
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    Buffer = Union[bytes, bytearray, memoryview]
 Timeout = Optional[float]
 _T = TypeVar("_T")
-
-# The longest wait C can be given, in milliseconds (about 24.8 days); a
-# longer timeout is cut to it, as Python's own waits cut theirs.
-_MAX_TIMEOUT_MS = 0x7FFFFFFF
-
 
 def _timeout_ms(timeout: Timeout) -> int:
     """Seconds (float, None = forever) to the C library's milliseconds.
 
-    Rounds up, so that a short positive timeout never becomes 0 ("do not
-    wait"); infinity waits forever, as None. Raises ValueError for a
-    negative or NaN timeout and TypeError for a non-number.
+    The rule is the C one both bindings share (bindings/common,
+    kiwi_bind_timeout_ms): rounds up, so that a short positive timeout
+    never becomes 0 ("do not wait"); infinity waits forever, as None; a
+    finite timeout longer than C can wait (2**31 - 1 ms, about 24.8 days)
+    is cut to that. Raises ValueError for a negative or NaN timeout and
+    TypeError for a non-number.
     """
     if timeout is None:
         return _c.IPC_FOREVER
-    # The common case, quickly (NaN and infinity fail the range test).
-    if type(timeout) in (float, int) and 0 <= timeout <= 2_000_000:
-        return math.ceil(timeout * 1000)
-    if isinstance(timeout, (str, bytes)):  # float() would parse them
-        raise TypeError("timeout must be a number of seconds or None, not "
-                        + type(timeout).__name__)
-    try:
-        seconds = float(timeout)  # also decimal.Decimal, numpy floats, ...
-    except (TypeError, ValueError):
-        raise TypeError("timeout must be a number of seconds or None, not "
-                        + type(timeout).__name__) from None
-    if math.isnan(seconds):
-        raise ValueError("timeout must not be NaN")
-    if seconds < 0:
-        raise ValueError("timeout must be non-negative (or None to wait forever)")
-    if math.isinf(seconds):
-        return _c.IPC_FOREVER
-    return min(math.ceil(seconds * 1000), _MAX_TIMEOUT_MS)
+    if type(timeout) is not float and type(timeout) is not int:
+        if isinstance(timeout, (str, bytes)):  # float() would parse them
+            raise TypeError("timeout must be a number of seconds or None, not "
+                            + type(timeout).__name__)
+        try:
+            timeout = float(timeout)  # also decimal.Decimal, numpy floats, ...
+        except (TypeError, ValueError):
+            raise TypeError("timeout must be a number of seconds or None, not "
+                            + type(timeout).__name__) from None
+    return _c.timeout_ms(timeout)
 
 
 def _max_bytes(max_bytes: int) -> int:
@@ -212,7 +208,7 @@ class Pipe(_Owner):
 
     # -- sending ----------------------------------------------------------
 
-    def send(self, message: Union[str, bytes, bytearray, memoryview],
+    def send(self, message: Union[str, Buffer],
              timeout: Timeout = None) -> None:
         """Send one message: a str (sent as UTF-8) or any bytes-like object.
 
@@ -239,7 +235,7 @@ class Pipe(_Owner):
             self._lost_race()
             raise
 
-    def send_bytes(self, data: Union[bytes, bytearray, memoryview],
+    def send_bytes(self, data: Buffer,
                    timeout: Timeout = None) -> None:
         """Send one message from any bytes-like object, as is (no copy).
         A str is refused with TypeError; use send() for text. Otherwise as

@@ -1,0 +1,619 @@
+/*
+ * kiwi_ipc_py.c - the hand-written C of the Python binding: errors, the
+ * Ctrl-C hook, receiving into Python objects, borrowing payloads, and the
+ * seconds -> milliseconds rule. swig/python_typemaps.i calls these from the
+ * generated wrapper; they live in a real C file so that they are compiled
+ * with the project's warnings (-Wall -Wextra -Werror), which the generated
+ * code is not. See kiwi_ipc_py.h, and python_typemaps.i for the whole
+ * picture (GIL, limited API).
+ *
+ * Compiled with the wrapper's Python headers and Py_LIMITED_API setting
+ * (swig/python.cmake), so that the structs shared with it agree.
+ */
+#include "kiwi_ipc_py.h"
+
+#include <kiwi_ipc.h>
+
+#include "kiwi_ipc_bind.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* kiwi_ipc._errors._from_status(code, message, os_errno) -> exception. */
+static PyObject *kiwi_py_error_factory;
+
+#if KIWI_PY_BUFFER_DECLARED
+/* The buffer protocol is declared: the interpreter has it. */
+#define kiwi_py_use_buffer 1
+#else
+/*
+ * The abi3 module built for 3.9: Python's headers hide the buffer protocol,
+ * which joined the stable ABI in 3.11. It is used only when the interpreter
+ * that loaded the module is 3.11 or later (kiwi_py_use_buffer, set by
+ * kiwi_py_init()); before that, a payload that is not bytes is copied once,
+ * as it always was. Not through PyObject_GetBuffer and PyBuffer_Release,
+ * which the module would then import by name although they are not in the
+ * 3.9 stable ABI (abi3audit refuses the wheel), but through the type's
+ * bf_getbuffer and bf_releasebuffer slots, which PyType_GetSlot (stable ABI
+ * since 3.4; for static types such as memoryview from 3.10) hands out:
+ * exactly what those two functions do for a memoryview, whose getbuffer
+ * sets view->obj to itself with a new reference.
+ */
+typedef int (*kiwi_py_getbuffer)(PyObject *obj, kiwi_py_buffer *view,
+                                 int flags);
+typedef void (*kiwi_py_releasebuffer)(PyObject *obj, kiwi_py_buffer *view);
+#define PyBUF_SIMPLE 0
+static int kiwi_py_use_buffer;
+
+static int PyObject_GetBuffer(PyObject *obj, kiwi_py_buffer *view, int flags)
+{
+    kiwi_py_getbuffer get =
+        (kiwi_py_getbuffer)PyType_GetSlot(Py_TYPE(obj), Py_bf_getbuffer);
+
+    if (get == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a bytes-like object is required");
+        return -1;
+    }
+    return get(obj, view, flags);
+}
+
+static void PyBuffer_Release(kiwi_py_buffer *view)
+{
+    PyObject *obj = view->obj;
+    kiwi_py_releasebuffer release;
+
+    if (obj == NULL)
+        return;
+    release = (kiwi_py_releasebuffer)PyType_GetSlot(Py_TYPE(obj),
+                                                    Py_bf_releasebuffer);
+    if (release != NULL)
+        release(obj, view);
+    view->obj = NULL;
+    Py_DECREF(obj);
+}
+#endif
+
+/* The thread whose blocked calls run Python's signal handlers. */
+static unsigned long kiwi_py_main_thread;
+
+/*
+ * Raise the exception for status `status` with `message`. Falls back to a
+ * plain OSError if the package's exception module cannot be imported (the
+ * private module used on its own).
+ */
+void kiwi_py_raise(int status, const char *message, int os_errno)
+{
+    PyObject *msg, *exc;
+
+    msg = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
+    if (msg == NULL)
+        return;
+    if (kiwi_py_error_factory == NULL) {
+        PyObject *mod = PyImport_ImportModule("kiwi_ipc._errors");
+        PyObject *factory =
+            mod ? PyObject_GetAttrString(mod, "_from_status") : NULL;
+        Py_XDECREF(mod);
+        if (factory == NULL) {
+            PyErr_Clear();
+            PyErr_SetObject(PyExc_OSError, msg);
+            Py_DECREF(msg);
+            return;
+        }
+        /* Another thread may have got here first while the import ran. */
+        if (kiwi_py_error_factory == NULL)
+            kiwi_py_error_factory = factory;
+        else
+            Py_DECREF(factory);
+    }
+    exc = PyObject_CallFunction(kiwi_py_error_factory, "iOi", status, msg,
+                                os_errno);
+    Py_DECREF(msg);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+}
+
+/*
+ * Raise the exception for a call that just returned `status` on this
+ * thread. ipc_last_error() is per thread and only valid until this thread's
+ * next failing call, and building the exception runs Python code (which
+ * could, through a finalizer, call kiwi-ipc again), so the message is
+ * copied out first, before anything else happens.
+ */
+void kiwi_py_raise_status(int status)
+{
+    const char *detail = ipc_last_error();
+    int os_errno = ipc_last_os_error();
+    size_t n = strlen(detail);
+    char *copy = malloc(n + 1);
+
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return;
+    }
+    memcpy(copy, detail, n + 1);
+    kiwi_py_raise(status, n ? copy : ipc_strerror(status), os_errno);
+    free(copy);
+}
+
+/*
+ * The interrupt hook: the library calls it on a blocked thread, without the
+ * GIL, when a wait is interrupted by a signal and at least every
+ * IPC_INTERRUPT_SLICE_MS. Python runs signal handlers on the main thread
+ * only, so other threads return at once without touching the GIL. On the
+ * main thread it runs the pending handlers; if one raised, the exception
+ * stays set on this thread's state and the call returns IPC_EINTR, which the
+ * status typemap turns back into that exception.
+ */
+static int kiwi_py_interrupt_hook(void *arg)
+{
+    PyGILState_STATE gil;
+    int stop;
+
+    (void)arg;
+    if (PyThread_get_thread_ident() != kiwi_py_main_thread)
+        return 0;
+    gil = PyGILState_Ensure();
+    stop = PyErr_CheckSignals() != 0;
+    PyGILState_Release(gil);
+    return stop;
+}
+
+/*
+ * Receiving. ipc_recv_alloc() asks kiwi_py_recv_alloc() for the memory of a
+ * message as soon as its header is known. Where the message goes depends
+ * on its length:
+ *
+ * - up to KIWI_PY_RECV_STACK (4 KiB): into the context's own array, on the
+ *   C stack of the wrapper: no malloc() at all for the short messages that
+ *   make up a chatty protocol. One page: the array costs nothing unless
+ *   used, and the wrapper's frame still fits the smallest thread stacks
+ *   (musl's 128 KiB, threading.stack_size() down to 32 KiB) with room.
+ * - below KIWI_PY_RECV_DIRECT (64 KiB): into malloc(), from the heap's
+ *   warm memory.
+ *   Either way the bytes/str is made from that copy after the GIL is back.
+ *   Making it in the callback instead means taking the GIL twice per call:
+ *   uncontended that is cheap, and in-place and copy measured within 10%
+ *   of each other up to 64 KiB (11 and 12 us per 64 KiB message), but while
+ *   another thread runs Python each take of the GIL may wait for it (up to
+ *   the switch interval, 5 ms), a risk not worth a copy of a few us.
+ * - from KIWI_PY_RECV_DIRECT on: straight into the result, created in the
+ *   callback (which runs without the GIL, so it takes the GIL just for the
+ *   allocation). From 128 KiB on, malloc() hands out fresh mmap()ed memory,
+ *   so a copy also means page faults in a second buffer: copying measured
+ *   4-6x slower than receiving in place (100 against 20 us at 128 KiB).
+ * - from KIWI_PY_RECV_HUGE (4 MiB) on, the object's memory also asks for
+ *   transparent huge pages (for THP's "madvise" mode, the usual default)
+ *   before a byte of it is written: a 64 MiB message then faults 32 times
+ *   instead of 16,384; measured 27 against 48 ms per 64 MiB message, 10%
+ *   at 5 MB, nothing at 3 MB (a 2 MiB-aligned interior of one page, if any).
+ */
+#define KIWI_PY_RECV_STACK 4096
+#define KIWI_PY_RECV_DIRECT (64 * 1024)
+#define KIWI_PY_RECV_HUGE KIWI_BIND_HUGE_MIN
+
+typedef struct kiwi_py_recv_ctx {
+    PyThreadState *tstate; /* the receiving thread's, while it waits */
+    int as_text;
+    char *heap;    /* a medium message's malloc() buffer, or NULL */
+    PyObject *obj; /* a large message's bytes, or ASCII str, or NULL */
+    char *data;    /* where the payload goes */
+    char stack[KIWI_PY_RECV_STACK]; /* a small message */
+} kiwi_py_recv_ctx;
+
+/*
+ * The ipc_alloc_fn: called at most once per call, on the receiving thread,
+ * without the GIL. For a large message it takes the GIL back just for the
+ * allocation, with the thread state the wrapper saved (what Py_BLOCK_THREADS
+ * does inside Py_BEGIN_ALLOW_THREADS): unlike PyGILState_Ensure(), no
+ * thread-local lookup, and the right interpreter in a subinterpreter.
+ * Making a bytes or str runs no Python code (neither is tracked by the
+ * garbage collector: no collection, no finalizer), so nothing can receive
+ * on this pipe while its receive lock is held, as the header forbids.
+ */
+static void *kiwi_py_recv_alloc(void *arg, size_t len)
+{
+    kiwi_py_recv_ctx *ctx = (kiwi_py_recv_ctx *)arg;
+
+    if (len <= sizeof ctx->stack)
+        return ctx->data = ctx->stack;
+    if (len < KIWI_PY_RECV_DIRECT)
+        return ctx->data = ctx->heap = (char *)malloc(len);
+    /* len <= IPC_MAX_MESSAGE (2^31 - 1) fits Py_ssize_t. On failure the
+     * MemoryError stays set on this thread: the wrapper raises it. */
+    PyEval_RestoreThread(ctx->tstate);
+#if KIWI_PY_HAVE_UNICODE_NEW
+    if (ctx->as_text) {
+        ctx->obj = PyUnicode_New((Py_ssize_t)len, 127);
+        if (ctx->obj != NULL)
+            ctx->data = (char *)PyUnicode_1BYTE_DATA(ctx->obj);
+    } else
+#endif
+    {
+        ctx->obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+        if (ctx->obj != NULL)
+            ctx->data = PyBytes_AsString(ctx->obj);
+    }
+    ctx->tstate = PyEval_SaveThread();
+    if (ctx->obj == NULL)
+        return NULL;
+    if (len >= KIWI_PY_RECV_HUGE)
+        kiwi_bind_advise_huge(ctx->data, len);
+    return ctx->data;
+}
+
+#if KIWI_PY_HAVE_UNICODE_NEW
+/*
+ * Whether the n bytes at s are all ASCII: the OR of each 256-byte block,
+ * tested once per block. The scan of a large message runs at memory speed
+ * (its bytes are long out of the cache), so it is worth loading 16 bytes at
+ * a time: GCC's and Clang's vector extension does that on any target and at
+ * any -O, and measured 6 ms per 64 MiB here against 9 ms a word at a time
+ * (the word loop is the fallback for other compilers).
+ */
+static int kiwi_py_is_ascii(const char *s, size_t n)
+{
+    const size_t high = (size_t)-1 / 0xFF * 0x80; /* 0x8080...80 */
+    size_t i = 0, k;
+#if defined(__GNUC__)
+    typedef unsigned char v16 __attribute__((vector_size(16)));
+    v16 a, b, x, y;
+    size_t w[2];
+
+    for (; n - i >= 256; i += 256) {
+        memcpy(&a, s + i, 16);
+        memcpy(&b, s + i + 16, 16);
+        for (k = 32; k < 256; k += 32) {
+            memcpy(&x, s + i + k, 16);
+            memcpy(&y, s + i + k + 16, 16);
+            a |= x;
+            b |= y;
+        }
+        a |= b;
+        memcpy(w, &a, sizeof w);
+        if ((w[0] | w[1]) & high)
+            return 0;
+    }
+#else
+    size_t w;
+
+    for (; n - i >= 256; i += 256) {
+        size_t acc = 0;
+        for (k = 0; k < 256; k += sizeof w) {
+            memcpy(&w, s + i + k, sizeof w);
+            acc |= w;
+        }
+        if (acc & high)
+            return 0;
+    }
+#endif
+    for (; i < n; i++) {
+        if ((unsigned char)s[i] & 0x80)
+            return 0;
+    }
+    return 1;
+}
+#endif
+
+/*
+ * ipc_recv (timeout_ms IPC_FOREVER) and ipc_recv_timeout for Python: one
+ * message as str (as_text true; invalid UTF-8 becomes U+FFFD) or bytes.
+ * Releases the GIL around the receive itself (the wrappers are %nothread).
+ * Returns NULL with an exception set on failure; a message is never lost
+ * to one: the library keeps what arrived for the next call.
+ */
+PyObject *kiwi_py_recv_timeout(int handle, PyObject *as_text, int timeout_ms)
+{
+    kiwi_py_recv_ctx ctx; /* ctx.stack is left uninitialised on purpose */
+    PyObject *message = NULL;
+    size_t len = 0;
+    int rc, text, ascii = 0; /* set by the scan of a str received in place */
+
+    text = PyObject_IsTrue(as_text);
+    if (text < 0)
+        return NULL;
+    ctx.as_text = text;
+    ctx.heap = NULL;
+    ctx.obj = NULL;
+    ctx.data = NULL;
+
+    ctx.tstate = PyEval_SaveThread(); /* Py_BEGIN_ALLOW_THREADS */
+    rc = ipc_recv_alloc(handle, kiwi_py_recv_alloc, &ctx, &len, timeout_ms);
+#if KIWI_PY_HAVE_UNICODE_NEW
+    /* Nobody else sees the new str yet: no GIL needed to read it. */
+    if (rc == 0 && text && ctx.obj != NULL)
+        ascii = kiwi_py_is_ascii(ctx.data, len);
+#endif
+    PyEval_RestoreThread(ctx.tstate); /* Py_END_ALLOW_THREADS */
+
+    /* As the status typemap (python_typemaps.i): an exception already set (from
+     * the interrupt hook, or a MemoryError from the allocation) wins. */
+    if (rc < 0 || PyErr_Occurred()) {
+        if (!PyErr_Occurred())
+            kiwi_py_raise_status(rc);
+    } else if (ctx.obj != NULL && (!text || ascii)) {
+        message = ctx.obj; /* received in place */
+        ctx.obj = NULL;
+    } else {
+        /* A copy, or a str decoded from bytes received in place. alloc ran
+         * (even for len 0), but never build from NULL. */
+        const char *data = ctx.data ? ctx.data : "";
+
+        if (text)
+            message = PyUnicode_DecodeUTF8(data, (Py_ssize_t)len, "replace");
+        else
+            message = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+    }
+    Py_XDECREF(ctx.obj);
+    free(ctx.heap);
+    return message;
+}
+
+PyObject *kiwi_py_recv(int handle, PyObject *as_text)
+{
+    return kiwi_py_recv_timeout(handle, as_text, IPC_FOREVER);
+}
+
+/*
+ * The size limit comes before any copy. A payload over IPC_MAX_MESSAGE is
+ * handed to the library with its true length and this pointer, never read:
+ * the library refuses len > IPC_MAX_MESSAGE (IPC_ETOOBIG, with its own
+ * message naming the length) before it looks at the data, and the caller
+ * gets the same error as for bytes of that size, without first paying for
+ * a copy that cannot be sent (a 3 GiB strided memoryview cost a minute and
+ * 6 GB of RSS).
+ */
+static const char kiwi_py_unread;
+
+static int kiwi_py_too_big(size_t n, void **data, size_t *len)
+{
+    *data = (void *)&kiwi_py_unread;
+    *len = n;
+    return 0;
+}
+
+/*
+ * A str's UTF-8 size, when it may be over the limit (more than a quarter of
+ * IPC_MAX_MESSAGE characters: at most 4 bytes each), measured without
+ * encoding it whole. 1 and the size in *size if it is over the limit, 0 if
+ * not, -1 with an exception set. A lone surrogate counts its 3 bytes, as
+ * the strict encoding that follows for a str within the limit raises.
+ */
+static int kiwi_py_str_too_big(PyObject *obj, size_t *size)
+{
+    Py_ssize_t n = PyUnicode_GetLength(obj), i;
+    size_t total = 0;
+
+    if (n < 0)
+        return -1;
+    if ((size_t)n <= IPC_MAX_MESSAGE / 4)
+        return 0;
+#ifndef Py_LIMITED_API
+    {
+        int kind = PyUnicode_KIND(obj);
+        const void *chars = PyUnicode_DATA(obj);
+
+        for (i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+            total += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+        }
+    }
+#else
+    /* The characters are out of reach: encode a slice at a time. */
+    for (i = 0; i < n; i += 1 << 20) {
+        Py_ssize_t end = n - i > (1 << 20) ? i + (1 << 20) : n;
+        PyObject *part = PyUnicode_Substring(obj, i, end);
+        PyObject *enc =
+            part ? PyUnicode_AsEncodedString(part, "utf-8", "surrogatepass")
+                 : NULL;
+        Py_ssize_t m = enc ? PyBytes_Size(enc) : -1;
+
+        Py_XDECREF(enc);
+        Py_XDECREF(part);
+        if (m < 0)
+            return -1;
+        total += (size_t)m;
+    }
+#endif
+    *size = total;
+    return total > IPC_MAX_MESSAGE;
+}
+
+/*
+ * The size in bytes of a buffer that will be copied (a strided memoryview,
+ * or any buffer under the limited API): memoryview(obj).nbytes, which reads
+ * no byte of it. -1 with an exception set.
+ */
+static Py_ssize_t kiwi_py_nbytes(PyObject *mv)
+{
+    PyObject *nbytes = PyObject_GetAttrString(mv, "nbytes");
+    Py_ssize_t n = nbytes ? PyLong_AsSsize_t(nbytes) : -1;
+
+    Py_XDECREF(nbytes);
+    return n;
+}
+
+/* Point *data, *len at obj's bytes. 0, or -1 with an exception set. */
+int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
+                        size_t *len)
+{
+    char *buf;
+    Py_ssize_t n;
+    PyObject *mv;
+
+    p->owned = NULL;
+    p->have_view = 0;
+    if (PyUnicode_Check(obj)) {
+        size_t size = 0;
+        int over;
+#if KIWI_PY_HAVE_UTF8_CACHE
+        if (PyUnicode_IS_ASCII(obj)) {
+            const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
+            if (s == NULL)
+                return -1;
+            *data = (void *)s;
+            *len = (size_t)n;
+            return 0;
+        }
+#endif
+        over = kiwi_py_str_too_big(obj, &size);
+        if (over < 0)
+            return -1;
+        if (over)
+            return kiwi_py_too_big(size, data, len);
+        p->owned = PyUnicode_AsUTF8String(obj);
+    } else if (PyBytes_Check(obj)) {
+        /* Immutable: in place, with or without the buffer protocol. */
+        if (PyBytes_AsStringAndSize(obj, &buf, &n) < 0)
+            return -1;
+        *data = buf;
+        *len = (size_t)n;
+        return 0;
+    } else {
+#if KIWI_PY_BUFFER_DECLARED
+        if (!PyObject_CheckBuffer(obj))
+            goto not_bytes_like;
+        if (PyObject_GetBuffer(obj, &p->view, PyBUF_SIMPLE) == 0) {
+            p->have_view = 1;
+            *data = p->view.buf;
+            *len = (size_t)p->view.len;
+            return 0;
+        }
+        /* Not contiguous (a strided memoryview): one copy, of
+         * memoryview(obj), once its size is known to be within the limit. */
+        PyErr_Clear();
+        mv = PyMemoryView_FromObject(obj);
+        if (mv == NULL)
+            return -1;
+#else
+        /* A memoryview accepts exactly the objects that have the buffer
+         * protocol; the copy is bytes(memoryview(obj)). */
+        mv = PyMemoryView_FromObject(obj);
+        if (mv == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError))
+                return -1;
+            PyErr_Clear();
+            goto not_bytes_like;
+        }
+        /* On 3.11 and later, in place through the memoryview: the view
+         * holds a reference to it until released. */
+        if (kiwi_py_use_buffer) {
+            if (PyObject_GetBuffer(mv, &p->view, PyBUF_SIMPLE) == 0) {
+                Py_DECREF(mv);
+                p->have_view = 1;
+                *data = p->view.buf;
+                *len = (size_t)p->view.len;
+                return 0;
+            }
+            PyErr_Clear(); /* not contiguous: one copy, as below */
+        }
+#endif
+        n = kiwi_py_nbytes(mv);
+        if (n < 0) {
+            Py_DECREF(mv);
+            return -1;
+        }
+        if ((size_t)n > IPC_MAX_MESSAGE) {
+            Py_DECREF(mv);
+            return kiwi_py_too_big((size_t)n, data, len);
+        }
+        p->owned = PyBytes_FromObject(mv);
+        Py_DECREF(mv);
+    }
+    if (p->owned == NULL)
+        return -1;
+    if (PyBytes_AsStringAndSize(p->owned, &buf, &n) < 0)
+        return -1;
+    *data = buf;
+    *len = (size_t)n;
+    return 0;
+
+not_bytes_like : {
+#ifndef Py_LIMITED_API
+    PyErr_Format(PyExc_TypeError,
+                 "a message must be str or a bytes-like object, not %.200s",
+                 Py_TYPE(obj)->tp_name);
+#else
+    /* The type object is opaque in the limited API. */
+    PyObject *type_name =
+        PyObject_GetAttrString((PyObject *)Py_TYPE(obj), "__name__");
+    if (type_name == NULL)
+        return -1;
+    PyErr_Format(PyExc_TypeError,
+                 "a message must be str or a bytes-like object, not %.200U",
+                 type_name);
+    Py_DECREF(type_name);
+#endif
+    return -1;
+}
+}
+
+void kiwi_py_payload_release(kiwi_py_payload *p)
+{
+    if (p->have_view)
+        PyBuffer_Release(&p->view);
+    p->have_view = 0;
+    Py_CLEAR(p->owned);
+}
+
+/*
+ * At module init: remember the thread that runs Python's signal handlers
+ * (threading.main_thread().ident; this thread if that cannot be had), and
+ * install the interrupt hook.
+ */
+void kiwi_py_init(void)
+{
+    PyObject *t = PyImport_ImportModule("threading");
+    PyObject *mt = t ? PyObject_CallMethod(t, "main_thread", NULL) : NULL;
+    PyObject *id = mt ? PyObject_GetAttrString(mt, "ident") : NULL;
+
+    kiwi_py_main_thread = id ? PyLong_AsUnsignedLong(id) : 0;
+    if (id == NULL || PyErr_Occurred()) {
+        PyErr_Clear();
+        kiwi_py_main_thread = PyThread_get_thread_ident();
+    }
+    Py_XDECREF(id);
+    Py_XDECREF(mt);
+    Py_XDECREF(t);
+    ipc_set_interrupt_hook(kiwi_py_interrupt_hook, NULL);
+#if !KIWI_PY_BUFFER_DECLARED
+    {
+        /* "3.11.7 (main, ...)": the interpreter running this module. */
+        int major = 0, minor = 0;
+
+        if (sscanf(Py_GetVersion(), "%d.%d", &major, &minor) == 2)
+            kiwi_py_use_buffer = major > 3 || (major == 3 && minor >= 11);
+    }
+#endif
+}
+
+/*
+ * A timeout in seconds (a float or an int; _pipe._timeout_ms() turns other
+ * numbers into float and handles None) to milliseconds, by the one rule of
+ * both bindings, kiwi_bind_timeout_ms(). ValueError for a negative or NaN
+ * timeout.
+ */
+PyObject *kiwi_py_timeout_ms(PyObject *seconds)
+{
+    double s = PyFloat_AsDouble(seconds);
+    int ms = 0;
+
+    if (s == -1.0 && PyErr_Occurred())
+        return NULL;
+    switch (kiwi_bind_timeout_ms(s, &ms)) {
+    case KIWI_BIND_TIMEOUT_NAN:
+        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
+        return NULL;
+    case KIWI_BIND_TIMEOUT_NEGATIVE:
+        PyErr_SetString(PyExc_ValueError,
+                        "timeout must be non-negative (or None to wait "
+                        "forever)");
+        return NULL;
+    default:
+        return PyLong_FromLong(ms);
+    }
+}

@@ -1,0 +1,85 @@
+-- overlap_spec.lua - Ctrl-C while several threads wait in the binding at
+-- once (issue 13): the interrupt belongs to the waits in progress when it
+-- came, never to a wait that begins afterwards. The binding used to keep
+-- one process-wide flag, cleared only when the count of waiting calls went
+-- from 0 to 1, so while waits overlapped (two threads, back to back) it
+-- stayed set and every later wait was cut short as "interrupted".
+--
+-- The child, under `kiwi_peer interrupt`, runs two waiter threads (each a
+-- Lua state of its own, through kiwi_test_threads) that each wait ROUNDS
+-- times for ROUND_S on a quiet pipe; SIGINT comes DELAY_MS after READY.
+
+local H = require "helpers"
+
+local ROUNDS, ROUND_S, DELAY_MS = 10, 0.2, 300
+
+local function child_chunk(base)
+  return ([[
+    local T = require "kiwi_test_threads"
+    local waiter = [=[
+      local ipc = require "kiwi_ipc"
+      local name = %q .. WHO
+      local l = assert(ipc.listen(name))
+      local c = assert(ipc.connect(name, 5))
+      local s = assert(ipc.accept(l, 5))
+      local counts = { timeout = 0, interrupted = 0, other = 0 }
+      for _ = 1, %d do
+        local ok, r, _, code = pcall(ipc.recv, s, %s)
+        if ok and r == nil and code == "timeout" then
+          counts.timeout = counts.timeout + 1
+        elseif not ok and tostring(r):find("interrupted") then
+          counts.interrupted = counts.interrupted + 1
+        else
+          counts.other = counts.other + 1
+        end
+      end
+      ipc.close(c) ipc.close(s) ipc.close(l)
+      return ("timeout %%d interrupted %%d other %%d"):format(
+        counts.timeout, counts.interrupted, counts.other)
+    ]=]
+    local a = T.start("WHO = 'a'\n" .. waiter)
+    local b = T.start("WHO = 'b'\n" .. waiter)
+    print("READY")
+    io.stdout:flush()
+    -- Ctrl-C also makes the interpreter raise "interrupted!" once, as soon
+    -- as Lua code runs again: here, after a join returns, in collect (a
+    -- Lua function, so that the error comes before collect returns).
+    local results = {}
+    local function collect()
+      for i, t in ipairs { a, b } do
+        if not results[i] then results[i] = { T.join(t) } end
+      end
+      local spin = 0
+      for k = 1, 1000 do spin = spin + #tostring(k) end
+      return spin
+    end
+    if not pcall(collect) then collect() end
+    for _, r in ipairs(results) do print("waiter", tostring(r[1]), r[2]) end
+    print("end")
+  ]]):format(base, ROUNDS, tostring(ROUND_S))
+end
+
+describe("Ctrl-C with overlapping waits", function()
+  after_each(H.cleanup)
+  teardown(H.remove_dir)
+
+  it("interrupts the waits in progress, not the later ones", function()
+    local child = H.peer("interrupt", tostring(DELAY_MS), H.LUA, "-e",
+                         child_chunk(H.name()))
+    local out, status = child:finish()
+    assert.are.equal(0, status, out)
+    assert.is_nil(out:find("HUNG", 1, true), out)
+    assert.truthy(out:find("\nend\n", 1, true), out)
+    local n = 0
+    for done, t, i, o in out:gmatch(
+        "waiter%s+(%a+)%s+timeout (%d+) interrupted (%d+) other (%d+)") do
+      n = n + 1
+      assert.are.equal("true", done, out)
+      assert.are.equal(0, tonumber(o), out)
+      -- At most the one wait that was in progress when SIGINT came.
+      assert.is_true(tonumber(i) <= 1, out)
+      assert.are.equal(ROUNDS, tonumber(t) + tonumber(i), out)
+    end
+    assert.are.equal(2, n, out)
+  end)
+end)

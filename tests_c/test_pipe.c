@@ -865,7 +865,10 @@ static void recv_timeout_mid_frame_loses_nothing(void **state)
     assert_ok(ipc_close(h));
 }
 
-static void send_timeout_resumes_same_message(void **state)
+/* A send that runs out of time after part of its frame went is
+ * committed: the rest is kept and goes first, and no other message can
+ * slip into it (issue 13). */
+static void send_timeout_commits_a_begun_message(void **state)
 {
     (void)state;
     int a, b;
@@ -873,17 +876,17 @@ static void send_timeout_resumes_same_message(void **state)
     unsigned char *big = tu_pattern(BIG_SEND, 21);
     assert_ok(ipc_send(a, "first", 5));
 
-    /* Nobody reads: the big frame cannot all go. */
+    /* Nobody reads: the big frame cannot all go, but part of it does. */
     long long t0 = tu_now_ms();
-    assert_status(ipc_send_timeout(a, big, BIG_SEND, 100), IPC_ETIMEDOUT);
+    assert_ok(ipc_send_timeout(a, big, BIG_SEND, 100));
     assert_true(tu_now_ms() - t0 < 5000);
-    assert_true(strlen(ipc_last_error()) > 0);
-    /* Part of it went: another message must be refused... */
-    assert_status(ipc_send_timeout(a, "other", 5, 100), IPC_EINVAL);
-    /* ...and the same one can time out again and carry on. */
-    assert_status(ipc_send_timeout(a, big, BIG_SEND, 0), IPC_ETIMEDOUT);
+    /* Another message waits behind the rest, and times out having sent
+     * nothing of its own. */
+    assert_status(ipc_send_timeout(a, "other", 5, 100), IPC_ETIMEDOUT);
+    assert_non_null(strstr(ipc_last_error(), "earlier message"));
+    assert_status(ipc_flush(a, 0), IPC_ETIMEDOUT);
 
-    /* Now the peer reads; the retry completes the frame. */
+    /* Now the peer reads: the big message arrives whole, once. */
     pthread_t t;
     receiver *r = start_recv(&t, b, 0);
     join_or_fail(t, 20000, "receiver");
@@ -894,16 +897,17 @@ static void send_timeout_resumes_same_message(void **state)
     free(r);
 
     r = start_recv(&t, b, 0);
-    assert_ok(ipc_send_timeout(a, big, BIG_SEND, 20000));
+    assert_ok(ipc_flush(a, 20000));
     join_or_fail(t, 20000, "receiver");
     assert_status(r->status, IPC_OK);
     assert_int_equal(r->len, BIG_SEND);
     if (memcmp(r->data, big, BIG_SEND) != 0)
-        fail_msg("the resumed message arrived corrupted");
+        fail_msg("the committed message arrived corrupted");
     ipc_free(r->data);
     free(r);
+    assert_ok(ipc_flush(a, 0)); /* nothing pending */
 
-    /* The stream is intact after it. */
+    /* The stream is intact after it: "other" was never sent. */
     assert_ok(ipc_send(a, "last", 4));
     expect_msg(b, "last", 4);
     free(big);
@@ -1218,7 +1222,8 @@ static void hook_returning_zero_keeps_waiting(void **state)
     assert_ok(ipc_close(h));
 }
 
-/* The hook stops a blocked send too; the retry finishes the frame. */
+/* The hook stops a blocked send too; the message is committed and
+ * arrives whole without being sent again (issue 13). */
 static void hook_interrupts_send(void **state)
 {
     (void)state;
@@ -1231,15 +1236,16 @@ static void hook_interrupts_send(void **state)
     long long t0 = tu_now_ms();
     assert_status(ipc_send(a, big, BIG_SEND), IPC_EINTR);
     assert_true(tu_now_ms() - t0 < 5000);
+    assert_non_null(strstr(ipc_last_error(), "committed"));
     g_signalled = 0;
     pthread_t t;
     receiver *r = start_recv(&t, b, 0);
-    assert_ok(ipc_send_timeout(a, big, BIG_SEND, 20000));
+    assert_ok(ipc_flush(a, 20000));
     join_or_fail(t, 20000, "receiver");
     assert_status(r->status, IPC_OK);
     assert_int_equal(r->len, BIG_SEND);
     if (memcmp(r->data, big, BIG_SEND) != 0)
-        fail_msg("the resumed message arrived corrupted");
+        fail_msg("the committed message arrived corrupted");
     ipc_free(r->data);
     free(r);
     assert_ok(ipc_send(a, "after", 5));
@@ -1329,7 +1335,7 @@ int main(void)
         T(max_message_skips_and_continues),
         T(non_blocking_calls_while_recv_blocked),
         T(recv_timeout_mid_frame_loses_nothing),
-        T(send_timeout_resumes_same_message),
+        T(send_timeout_commits_a_begun_message),
         T(send_timeout_zero_small_messages),
         T(timeout_bounds_wait_behind_another_thread),
         T(fileno_polls_readable),

@@ -178,10 +178,12 @@ IPC_API int ipc_recv(int handle, void **data, size_t *len);
  * ipc_close - close a pipe or a listener.
  *
  * Releases the handle at once; the socket itself is closed when no other
- * thread is using it any more. Another thread blocked in ipc_recv(),
- * ipc_send() or ipc_accept() on the handle wakes up and gets IPC_ECLOSED.
- * Closing a listener removes its socket file if the file at the path is
- * still the socket it bound.
+ * thread is using it any more. The rest of a committed message whose send
+ * ran out of time (ipc_send_timeout()) is written as far as the peer takes
+ * it without waiting; use ipc_flush() first to wait for it. Another thread
+ * blocked in ipc_recv(), ipc_send() or ipc_accept() on the handle wakes up and
+ * gets IPC_ECLOSED. Closing a listener removes its socket file if the file at
+ * the path is still the socket it bound.
  *
  * Does not block. Returns 0, or IPC_EBADHANDLE for a handle that is unknown
  * or already closed, which is otherwise a harmless no-op.
@@ -210,15 +212,38 @@ IPC_API int ipc_connect_timeout(const char *name, int timeout_ms);
  * ipc_send_timeout - ipc_send() waiting at most `timeout_ms` for the peer
  * to make room.
  *
- * Returns IPC_ETIMEDOUT (or IPC_EINTR) when the time ran out (or the
- * interrupt hook asked to stop). If none of the frame had been written,
- * nothing was sent. If part of it had, the handle remembers how far it got,
- * so the stream is never corrupted: the next ipc_send*() on this handle must
- * pass the same message (as OpenSSL's SSL_write does) and carries on where
- * this one stopped; a message of another length gets IPC_EINVAL.
+ * A send never splices, repeats or loses a message, whatever stops it:
+ * - IPC_ETIMEDOUT means that nothing of this message was sent: the pipe is
+ *   as it was, and the caller may send it again, or another message, or
+ *   nothing;
+ * - 0 means the message is committed: it was written whole, or the time
+ *   ran out after part of its frame was written. The pipe then keeps a
+ *   copy of the unsent rest (at most that message's size, freed once
+ *   written) and writes it before anything else it sends: at the start of
+ *   the next ipc_send*(), of the next ipc_recv*() (so the peer gets a
+ *   request before we wait for its reply), in ipc_flush(), and, as far as
+ *   the peer takes it without waiting, in ipc_close(). The message arrives
+ *   whole; nobody sends it again.
+ * - IPC_EINTR means the interrupt hook asked to stop. If nothing of the
+ *   frame had been written, nothing was sent; if part had, the message is
+ *   committed all the same, as above, and ipc_last_error() says so.
+ * A later call that cannot finish a kept rest within its own timeout
+ * returns IPC_ETIMEDOUT (or IPC_EINTR) having done nothing of its own.
  */
 IPC_API int ipc_send_timeout(int handle, const void *data, size_t len,
                              int timeout_ms);
+
+/*
+ * ipc_flush - wait at most `timeout_ms` until the rest of a committed
+ * message whose send ran out of time (ipc_send_timeout()) is written.
+ *
+ * Returns 0 at once when nothing is pending, else when the rest is out;
+ * IPC_ETIMEDOUT or IPC_EINTR (the rest stays kept), IPC_ECLOSED (the peer
+ * has gone: the rest is dropped), IPC_EBADHANDLE, IPC_ESYSTEM. Call it
+ * before ipc_close() to be sure that a message the peer has not yet taken
+ * arrives whole. Thread-safe.
+ */
+IPC_API int ipc_flush(int handle, int timeout_ms);
 
 /*
  * ipc_recv_timeout - ipc_recv() waiting at most `timeout_ms` for the
@@ -396,13 +421,23 @@ typedef int (*ipc_interrupt_hook)(void *arg);
  * and the call goes on. With a hook, every blocking call runs it whenever a
  * wait is interrupted by a signal and, to catch a signal that arrived just
  * before the wait began, at least every IPC_INTERRUPT_SLICE_MS while it
- * waits. The hook runs on the blocked thread, without any kiwi-ipc lock
- * held.
+ * waits. The hook runs on the blocked thread, with no lock of the
+ * library's own held (the handle table's), but with the blocked call's
+ * pipe lock taken: see below for what that means.
  *
  * A call that the hook stops returns IPC_EINTR and loses nothing: a
  * receive keeps the bytes of a partly received frame for the next
  * ipc_recv*(), and a send behaves as on IPC_ETIMEDOUT (ipc_send_timeout()).
  * Set the hook once, before threads start using the library.
+ *
+ * What the hook may call: the hook itself (a Python signal handler, say)
+ * may call any kiwi-ipc function, with one rule, which the library
+ * enforces: inside the hook, a send, recv or flush never waits for its
+ * pipe's send or receive lock. The call below the hook may hold that lock
+ * on this very thread, so waiting would wait for itself; instead such a
+ * call fails at once with IPC_EINVAL, and ipc_last_error() says why. A
+ * send from the hook on a pipe whose recv is blocked below it (another
+ * lock) goes through.
  */
 IPC_API void ipc_set_interrupt_hook(ipc_interrupt_hook hook, void *arg);
 

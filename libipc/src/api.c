@@ -81,10 +81,11 @@ static struct ipc__handle *borrow(const char *call, int id,
     return h;
 }
 
-static int add_pipe(const char *who, struct ipc__stream *s)
+static int add_pipe(const char *who, struct ipc__stream *s, const char *name,
+                    const char *path)
 {
     struct ipc__pipe *p;
-    if (ipc__pipe_new(s, &p) < 0) {
+    if (ipc__pipe_new(s, name, path, &p) < 0) {
         return ipc__fail(IPC_ENOMEM, 0, "%s: out of memory", who);
     }
     int h = ipc__handle_add(&ipc__pipe_kind, p);
@@ -110,11 +111,14 @@ int ipc_create_timeout(const char *name, int timeout_ms)
     ipc__who_name(who, sizeof(who), "create", name);
     struct ipc__stream s;
     rc = ipc__accept(l, who, 1, timeout_ms, &s);
+    if (rc == 0) {
+        rc = add_pipe(who, &s, name, ipc__listener_path(l));
+    }
     /* One client per create: stop listening and give the name back, so a
      * second client waits in connect for the next create (as Kiwi users
      * expect) instead of sitting in a backlog nobody will accept. */
     ipc__listener_free(l);
-    return rc < 0 ? rc : add_pipe(who, &s);
+    return rc;
 }
 
 int ipc_connect(const char *name)
@@ -125,13 +129,14 @@ int ipc_connect(const char *name)
 int ipc_connect_timeout(const char *name, int timeout_ms)
 {
     struct ipc__stream s;
-    int rc = ipc__connect("connect", name, timeout_ms, &s);
+    char path[IPC_PATH_MAX];
+    int rc = ipc__connect("connect", name, timeout_ms, &s, path);
     if (rc < 0) {
         return rc;
     }
     char who[IPC_PATH_MAX + 32];
     ipc__who_name(who, sizeof(who), "connect", name);
-    return add_pipe(who, &s);
+    return add_pipe(who, &s, name, path);
 }
 
 int ipc_listen(const char *name)
@@ -156,12 +161,17 @@ int ipc_accept(int listener, int timeout_ms)
     if (h == NULL) {
         return rc;
     }
-    char who[32];
-    snprintf(who, sizeof(who), "accept(%d)", listener);
+    struct ipc__listener *l = h->obj;
+    char who[2 * IPC_PATH_MAX + 64];
+    snprintf(who, sizeof(who), "accept(%d) on \"%s\"", listener,
+             ipc__listener_name(l));
     struct ipc__stream s;
-    rc = ipc__accept(h->obj, who, 0, timeout_ms, &s);
+    rc = ipc__accept(l, who, 0, timeout_ms, &s);
+    if (rc == 0) {
+        rc = add_pipe(who, &s, ipc__listener_name(l), ipc__listener_path(l));
+    }
     ipc__handle_put(h);
-    return rc < 0 ? rc : add_pipe(who, &s);
+    return rc;
 }
 
 int ipc_send(int handle, const void *data, size_t len)
@@ -220,6 +230,18 @@ IPC__FLATTEN int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx,
         return rc;
     }
     rc = ipc__pipe_recv_alloc(h->obj, handle, alloc, ctx, len, timeout_ms);
+    ipc__handle_put(h);
+    return rc;
+}
+
+int ipc_flush(int handle, int timeout_ms)
+{
+    int rc;
+    struct ipc__handle *h = borrow("flush", handle, &ipc__pipe_kind, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    rc = ipc__pipe_flush(h->obj, handle, timeout_ms);
     ipc__handle_put(h);
     return rc;
 }

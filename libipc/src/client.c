@@ -16,9 +16,8 @@
 #define BACKOFF_MAX_MS 32
 
 int ipc__connect(const char *call, const char *name, int timeout_ms,
-                 struct ipc__stream *s)
+                 struct ipc__stream *s, char path[])
 {
-    char path[IPC_PATH_MAX];
     int rc = ipc__resolve(call, name, path);
     if (rc < 0) {
         return rc;

@@ -55,10 +55,11 @@ static void free_last_error(void *p)
 
 static struct last_error *this_thread(int create)
 {
-    struct last_error *le = ipc__os_tls_get();
+    struct last_error *le = ipc__os_tls_get(IPC__TLS_ERROR);
     if (le == NULL && create) {
         le = calloc(1, sizeof(*le));
-        if (le == NULL || ipc__os_tls_set(le, free_last_error) != 0) {
+        if (le == NULL ||
+            ipc__os_tls_set(IPC__TLS_ERROR, le, free_last_error) != 0) {
             free(le);
             return NULL;
         }
@@ -86,8 +87,14 @@ int ipc__fail(int status, int os_error, const char *fmt, ...)
 int ipc__fail_who(int status, int os_error, const struct ipc__who *who,
                   const char *fmt, ...)
 {
-    char prefix[64];
-    snprintf(prefix, sizeof(prefix), "%s(%d): ", who->call, who->handle);
+    /* A name is at most a path long (ipc_path() refused longer ones). */
+    char prefix[2 * IPC_PATH_MAX + 64];
+    if (who->name != NULL) {
+        snprintf(prefix, sizeof(prefix), "%s(%d) on \"%s\" (%s): ", who->call,
+                 who->handle, who->name, who->path);
+    } else {
+        snprintf(prefix, sizeof(prefix), "%s(%d): ", who->call, who->handle);
+    }
     va_list ap;
     va_start(ap, fmt);
     int rc = vfail(status, os_error, prefix, fmt, ap);

@@ -17,11 +17,14 @@
 int ipc__fail(int status, int os_error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Who is failing, for a message that starts `call(handle): `. Cheap to
+/* Who is failing, for a message that starts `call(handle): `, or, for a
+ * pipe that knows its name, `call(handle) on "name" (path): `. Cheap to
  * make on every call: it is formatted only when a failure is recorded. */
 struct ipc__who {
     const char *call;
     int handle;
+    const char *name; /* or NULL */
+    const char *path;
 };
 
 /* ipc__fail() with the message prefixed by `who`. */

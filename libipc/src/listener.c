@@ -8,9 +8,12 @@
 #include "wait.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct ipc__listener {
     struct ipc__os_listener *os;
+    char path[IPC_PATH_MAX];
+    char name[]; /* as given to ipc_listen or ipc_create */
 };
 
 int ipc__listen(const char *call, const char *name, int backlog,
@@ -23,10 +26,13 @@ int ipc__listen(const char *call, const char *name, int backlog,
     }
     char who[IPC_PATH_MAX + 32];
     ipc__who_name(who, sizeof(who), call, name);
-    struct ipc__listener *l = malloc(sizeof(*l));
+    size_t nlen = strlen(name) + 1;
+    struct ipc__listener *l = malloc(sizeof(*l) + nlen);
     if (l == NULL) {
         return ipc__fail(IPC_ENOMEM, 0, "%s: out of memory", who);
     }
+    memcpy(l->name, name, nlen);
+    memcpy(l->path, path, sizeof(l->path));
     if ((rc = ipc__os_listen(who, path, backlog, &l->os)) < 0) {
         free(l);
         return rc;
@@ -41,6 +47,16 @@ int ipc__accept(struct ipc__listener *l, const char *who, int last,
     struct ipc__until u;
     ipc__until_init(&u, timeout_ms);
     return ipc__os_accept(l->os, who, last, &u, s);
+}
+
+const char *ipc__listener_name(const struct ipc__listener *l)
+{
+    return l->name;
+}
+
+const char *ipc__listener_path(const struct ipc__listener *l)
+{
+    return l->path;
 }
 
 void ipc__listener_free(void *obj)

@@ -24,6 +24,10 @@ int ipc__listen(const char *call, const char *name, int backlog,
 int ipc__accept(struct ipc__listener *l, const char *who, int last,
                 int timeout_ms, struct ipc__stream *s);
 
+/* The name it was made with, and its path (for messages and pipes). */
+const char *ipc__listener_name(const struct ipc__listener *l);
+const char *ipc__listener_path(const struct ipc__listener *l);
+
 /* Stop listening and free `l` (the kind's destroy). */
 void ipc__listener_free(void *l);
 

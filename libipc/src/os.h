@@ -73,11 +73,15 @@ int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u);
 int ipc__os_sleep_until(const char *who, int64_t when,
                         const struct ipc__until *u);
 
-/* This thread's slot for error.c's message buffer. `dtor` runs on the value
- * when a thread ends; it must be the same function on every call. Returns
- * 0, or IPC_ENOMEM. */
-void *ipc__os_tls_get(void);
-int ipc__os_tls_set(void *value, void (*dtor)(void *));
+/* Per-thread slots: error.c's message buffer, and wait.c's "inside the
+ * interrupt hook" mark. */
+enum { IPC__TLS_ERROR, IPC__TLS_HOOK, IPC__TLS_SLOTS };
+
+/* This thread's value in `slot` (NULL until set). `dtor` runs on a
+ * non-NULL value when a thread ends; pass the same function for a slot on
+ * every call (NULL: none). ipc__os_tls_set returns 0, or IPC_ENOMEM. */
+void *ipc__os_tls_get(int slot);
+int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *));
 
 /* The text of OS error `err` into buf (cap bytes), thread-safely. */
 void ipc__os_strerror(int err, char *buf, size_t cap);

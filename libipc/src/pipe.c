@@ -5,7 +5,14 @@
  * the decoder (frame.h), which reads small frames through its own buffer
  * and large payloads straight into the message. All state of a half-done
  * frame (either direction) lives with the pipe, so a timeout or an
- * interrupt never loses bytes.
+ * interrupt never loses, splices or repeats bytes:
+ * - a recv that ends mid-message leaves what arrived in the decoder, and
+ *   the next recv continues the same frame;
+ * - a send that ends mid-frame keeps a copy of the unsent rest (at most
+ *   that message), and the pipe writes it before anything else: at the
+ *   start of the next send, recv or ipc_flush, and as far as the peer takes
+ *   it without waiting at close. The caller's message is then committed:
+ *   it arrives whole, and nobody has to send it again.
  */
 #include "pipe.h"
 
@@ -16,34 +23,49 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct ipc__pipe {
     struct ipc__stream s;
     atomic_int closing; /* ipc_close() was called */
     atomic_int broken;  /* a protocol error happened; see broken_why */
     char broken_why[192];
+    const char *name; /* the pipe's name and path, for messages */
+    const char *path;
 
     ipc__mutex send_lock;
-    size_t send_len;  /* payload length of a frame left half-written */
-    size_t send_done; /* bytes of it (header included) written; 0: none */
+    unsigned char *rest; /* the unsent rest of a committed frame, or NULL */
+    size_t rest_len;     /* its length */
+    size_t rest_done;    /* bytes of it written since */
+    atomic_int has_rest; /* rest != NULL, readable without send_lock */
 
     ipc__mutex recv_lock;
     ipc__decoder *dec;
 };
 
+/* Write as much of the kept rest as the peer takes now, without waiting. */
+static void flush_rest_now(struct ipc__pipe *p);
+
 static void pipe_free(void *obj)
 {
     struct ipc__pipe *p = obj;
+    if (p->rest != NULL && !atomic_load(&p->closing)) {
+        flush_rest_now(p);
+    }
     ipc__os_stream_close(&p->s);
     ipc__dec_free(p->dec);
     ipc__mutex_destroy(&p->send_lock);
     ipc__mutex_destroy(&p->recv_lock);
+    free(p->rest);
     free(p);
 }
 
-int ipc__pipe_new(struct ipc__stream *s, struct ipc__pipe **out)
+int ipc__pipe_new(struct ipc__stream *s, const char *name, const char *path,
+                  struct ipc__pipe **out)
 {
-    struct ipc__pipe *p = calloc(1, sizeof(*p));
+    size_t nlen = strlen(name) + 1, plen = strlen(path) + 1;
+    /* The names live right after the struct: one allocation. */
+    struct ipc__pipe *p = calloc(1, sizeof(*p) + nlen + plen);
     ipc__decoder *d = ipc__dec_new();
     if (p == NULL || d == NULL) {
         free(p);
@@ -51,6 +73,11 @@ int ipc__pipe_new(struct ipc__stream *s, struct ipc__pipe **out)
         ipc__os_stream_close(s);
         return IPC_ENOMEM;
     }
+    char *names = (char *)(p + 1);
+    memcpy(names, name, nlen);
+    memcpy(names + nlen, path, plen);
+    p->name = names;
+    p->path = names + nlen;
     p->s = *s;
     p->dec = d;
     ipc__mutex_init(&p->send_lock);
@@ -86,118 +113,229 @@ void ipc__pipe_set_max(struct ipc__pipe *p, size_t max)
     ipc__dec_set_max(p->dec, max);
 }
 
-static int broken_status(struct ipc__pipe *p, const char *call, int h)
+/* Who is failing: `call(h) on "name" (path): ...` in messages. */
+static struct ipc__who who_of(const struct ipc__pipe *p, const char *call,
+                              int h)
 {
-    return ipc__fail(IPC_EPROTO, 0,
-                     "%s(%d): the pipe is broken by an earlier protocol "
-                     "error (%s)",
-                     call, h, p->broken_why);
+    struct ipc__who who = {call, h, p->name, p->path};
+    return who;
 }
 
-/* The pipe's send or receive lock was not had in time: another thread's
- * call of the same kind holds it while it waits for the peer. */
-static int busy_status(int rc, const char *call, int h)
+static int broken_status(struct ipc__pipe *p, const struct ipc__who *who)
 {
-    return ipc__fail(rc, 0,
-                     "%s(%d): %s while another thread's %s on this pipe "
-                     "waited for the peer",
-                     call, h, rc == IPC_EINTR ? "interrupted" : "timed out",
-                     call);
+    return ipc__fail_who(IPC_EPROTO, 0, who,
+                         "the pipe is broken by an earlier protocol error "
+                         "(%s)",
+                         p->broken_why);
 }
 
-static int closed_status(const char *call, int h)
+/* The pipe's send or receive lock was not had in time: another call of
+ * the same kind holds it while it waits for the peer. */
+static int busy_status(int rc, const struct ipc__who *who)
 {
-    return ipc__fail(IPC_ECLOSED, 0, "%s(%d): the handle was closed", call, h);
+    if (rc == IPC_EINVAL) {
+        return ipc__fail_who(rc, 0, who,
+                             "called from the interrupt hook (a signal "
+                             "handler) while a %s on this pipe waits; it "
+                             "would wait for itself",
+                             who->call);
+    }
+    return ipc__fail_who(rc, 0, who,
+                         "%s while another thread's %s on this pipe waited "
+                         "for the peer; nothing was done",
+                         rc == IPC_EINTR ? "interrupted" : "timed out",
+                         who->call);
+}
+
+static int closed_status(const struct ipc__who *who)
+{
+    return ipc__fail_who(IPC_ECLOSED, 0, who, "the handle was closed");
 }
 
 /* ---- send -------------------------------------------------------------- */
 
-static int send_frame(struct ipc__pipe *p, int h, const void *data, size_t len,
-                      const struct ipc__until *u)
+/* A write failed for good (not a timeout or interrupt): word it. */
+static int write_failed(struct ipc__pipe *p, const struct ipc__who *who, int rc)
+{
+    if (atomic_load(&p->closing)) {
+        return closed_status(who);
+    }
+    if (rc == IPC_ECLOSED) {
+        return ipc__fail_who(IPC_ECLOSED, 0, who, "the peer closed the pipe");
+    }
+    return rc; /* recorded by the backend */
+}
+
+/* The peer has gone, or the pipe broke: a kept rest can never be sent. */
+static void drop_rest(struct ipc__pipe *p)
+{
+    free(p->rest);
+    p->rest = NULL;
+    p->rest_len = p->rest_done = 0;
+    atomic_store(&p->has_rest, 0);
+}
+
+/* Finish the kept rest within `u` (send_lock held). 0 when it is all
+ * written (or there is none); else the status, worded for `who`. */
+static int finish_rest(struct ipc__pipe *p, const struct ipc__who *who,
+                       const struct ipc__until *u)
+{
+    if (p->rest == NULL) {
+        return 0;
+    }
+    struct ipc__out out = {p->rest, p->rest_len, NULL, 0, p->rest_done};
+    int rc = ipc__os_write(&p->s, who, &out, u);
+    p->rest_done = out.done;
+    if (rc == 0) {
+        drop_rest(p);
+        return 0;
+    }
+    if (rc == IPC_ETIMEDOUT || rc == IPC_EINTR) {
+        return ipc__fail_who(rc, 0, who,
+                             "%s while finishing an earlier message (%zu "
+                             "bytes of it still to go, kept for the next "
+                             "call); nothing of this call's was done",
+                             rc == IPC_EINTR ? "interrupted" : "timed out",
+                             p->rest_len - p->rest_done);
+    }
+    drop_rest(p);
+    return write_failed(p, who, rc);
+}
+
+static void flush_rest_now(struct ipc__pipe *p)
+{
+    struct ipc__until now = {.deadline = ipc__os_now_ms(), .hook = NULL};
+    struct ipc__who who = who_of(p, "close", 0);
+    (void)finish_rest(p, &who, &now);
+}
+
+/* The frame stopped after `out->done` bytes: keep a copy of the rest, so
+ * the message is committed. Returns 0, or IPC_ENOMEM (the pipe is then
+ * broken: the peer has part of a frame that can never be finished). */
+static int keep_rest(struct ipc__pipe *p, const struct ipc__who *who,
+                     const struct ipc__out *out)
+{
+    size_t total = out->hdr_len + out->len;
+    size_t n = total - out->done;
+    unsigned char *rest = malloc(n);
+    if (rest == NULL) {
+        snprintf(p->broken_why, sizeof(p->broken_why),
+                 "a send stopped after %zu of %zu bytes of its frame and "
+                 "there was no memory to keep the rest",
+                 out->done, total);
+        atomic_store(&p->broken, 1);
+        return ipc__fail_who(IPC_ENOMEM, 0, who, "%s", p->broken_why);
+    }
+    size_t at = 0;
+    if (out->done < out->hdr_len) {
+        at = out->hdr_len - out->done;
+        memcpy(rest, (const unsigned char *)out->hdr + out->done, at);
+    }
+    size_t off = out->done < out->hdr_len ? 0 : out->done - out->hdr_len;
+    if (out->len > off) {
+        memcpy(rest + at, (const unsigned char *)out->data + off,
+               out->len - off);
+    }
+    p->rest = rest;
+    p->rest_len = n;
+    p->rest_done = 0;
+    atomic_store(&p->has_rest, 1);
+    return 0;
+}
+
+static int send_frame(struct ipc__pipe *p, const struct ipc__who *who,
+                      const void *data, size_t len, const struct ipc__until *u)
 {
     unsigned char hdr[IPC__HEADER_SIZE];
     ipc__frame_header(hdr, len);
-    size_t total = IPC__HEADER_SIZE + len;
-    struct ipc__out out = {hdr, sizeof(hdr), data, len, p->send_done};
-    struct ipc__who who = {"send", h};
-    int rc = ipc__os_write(&p->s, &who, &out, u);
-    size_t done = out.done;
-    if (rc == IPC_ETIMEDOUT || rc == IPC_EINTR) {
-        /* Keep our place: the next send of this message resumes it. */
-        p->send_done = done;
-        p->send_len = len;
-        return ipc__fail(rc, 0,
-                         "send(%d): %s after %zu of %zu bytes of the "
-                         "frame%s",
-                         h, rc == IPC_EINTR ? "interrupted" : "timed out", done,
-                         total,
-                         done > 0 ? "; send the same message again to "
-                                    "finish it"
-                                  : "; nothing was sent");
-    }
-    p->send_done = 0;
+    struct ipc__out out = {hdr, sizeof(hdr), data, len, 0};
+    int rc = ipc__os_write(&p->s, who, &out, u);
     if (rc == 0) {
         return 0;
     }
-    if (atomic_load(&p->closing)) {
-        return closed_status("send", h);
+    if (rc != IPC_ETIMEDOUT && rc != IPC_EINTR) {
+        return write_failed(p, who, rc);
     }
-    if (rc == IPC_ECLOSED) {
-        return ipc__fail(IPC_ECLOSED, 0, "send(%d): the peer closed the pipe",
-                         h);
+    if (out.done == 0) {
+        return ipc__fail_who(rc, 0, who, "%s; nothing was sent",
+                             rc == IPC_EINTR ? "interrupted" : "timed out");
     }
-    return rc; /* recorded by the backend */
+    /* Part of the frame is out: the message is committed. */
+    size_t total = out.hdr_len + out.len, done = out.done;
+    int kept = keep_rest(p, who, &out);
+    if (kept != 0 || rc == IPC_ETIMEDOUT) {
+        return kept;
+    }
+    /* The hook asked to stop: say so, and that the message goes on. */
+    return ipc__fail_who(IPC_EINTR, 0, who,
+                         "interrupted after %zu of %zu bytes of the frame; "
+                         "the message is committed: the rest is kept and "
+                         "sent before anything else",
+                         done, total);
 }
 
 int ipc__pipe_send(struct ipc__pipe *p, int h, const void *data, size_t len,
                    int timeout_ms)
 {
+    struct ipc__who who = who_of(p, "send", h);
     if (len > IPC_MAX_MESSAGE) {
-        return ipc__fail(IPC_ETOOBIG, 0,
-                         "send(%d): a message of %zu bytes exceeds the "
-                         "protocol's limit of %d bytes",
-                         h, len, IPC_MAX_MESSAGE);
+        return ipc__fail_who(IPC_ETOOBIG, 0, &who,
+                             "a message of %zu bytes exceeds the protocol's "
+                             "limit of %d bytes",
+                             len, IPC_MAX_MESSAGE);
     }
     if (data == NULL && len != 0) {
-        return ipc__fail(IPC_EINVAL, 0, "send(%d): data is NULL", h);
+        return ipc__fail_who(IPC_EINVAL, 0, &who, "data is NULL");
     }
     struct ipc__until u;
     ipc__until_init(&u, timeout_ms);
     int rc = ipc__lock(&p->send_lock, &u);
     if (rc != 0) {
-        return busy_status(rc, "send", h);
+        return busy_status(rc, &who);
     }
     if (atomic_load(&p->broken)) {
-        rc = broken_status(p, "send", h);
-    } else if (p->send_done > 0 && p->send_len != len) {
-        rc = ipc__fail(IPC_EINVAL, 0,
-                       "send(%d): an interrupted send of a %zu-byte message "
-                       "is unfinished; send that same message again first",
-                       h, p->send_len);
-    } else {
-        rc = send_frame(p, h, data, len, &u);
+        rc = broken_status(p, &who);
+    } else if ((rc = finish_rest(p, &who, &u)) == 0) {
+        rc = send_frame(p, &who, data, len, &u);
     }
+    ipc__mutex_unlock(&p->send_lock);
+    return rc;
+}
+
+int ipc__pipe_flush(struct ipc__pipe *p, int h, int timeout_ms)
+{
+    struct ipc__who who = who_of(p, "flush", h);
+    if (!atomic_load(&p->has_rest)) {
+        return 0;
+    }
+    struct ipc__until u;
+    ipc__until_init(&u, timeout_ms);
+    int rc = ipc__lock(&p->send_lock, &u);
+    if (rc != 0) {
+        return busy_status(rc, &who);
+    }
+    rc = finish_rest(p, &who, &u);
     ipc__mutex_unlock(&p->send_lock);
     return rc;
 }
 
 /* ---- recv -------------------------------------------------------------- */
 
-static int break_pipe(struct ipc__pipe *p, int h, const char *why)
+static int break_pipe(struct ipc__pipe *p, const struct ipc__who *who,
+                      const char *why)
 {
     snprintf(p->broken_why, sizeof(p->broken_why), "%s", why);
     atomic_store(&p->broken, 1);
-    return ipc__fail(IPC_EPROTO, 0, "recv(%d): %s", h, why);
+    return ipc__fail_who(IPC_EPROTO, 0, who, "%s", why);
 }
 
-static int at_eof(struct ipc__pipe *p, int h)
+static int at_eof(struct ipc__pipe *p, const struct ipc__who *who)
 {
     if (atomic_load(&p->closing)) {
-        return closed_status("recv", h);
+        return closed_status(who);
     }
     if (ipc__dec_at_boundary(p->dec)) {
-        return ipc__fail(IPC_ECLOSED, 0, "recv(%d): the peer closed the pipe",
-                         h);
+        return ipc__fail_who(IPC_ECLOSED, 0, who, "the peer closed the pipe");
     }
     struct ipc__dec_info d;
     ipc__dec_inspect(p->dec, &d);
@@ -211,11 +349,12 @@ static int at_eof(struct ipc__pipe *p, int h)
                  "the peer closed the pipe after %zu of a %zu-byte message",
                  d.have, d.need);
     }
-    return break_pipe(p, h, why);
+    return break_pipe(p, who, why);
 }
 
 /* Word a failure of ipc__dec_next(). */
-static int decode_failed(struct ipc__pipe *p, int h, int rc, int with_alloc)
+static int decode_failed(struct ipc__pipe *p, const struct ipc__who *who,
+                         int rc, int with_alloc)
 {
     struct ipc__dec_info d;
     ipc__dec_inspect(p->dec, &d);
@@ -224,60 +363,73 @@ static int decode_failed(struct ipc__pipe *p, int h, int rc, int with_alloc)
         snprintf(why, sizeof(why),
                  "negative message length in header %02x %02x %02x %02x",
                  d.hdr[0], d.hdr[1], d.hdr[2], d.hdr[3]);
-        return break_pipe(p, h, why);
+        return break_pipe(p, who, why);
     }
     if (rc == IPC_ETOOBIG) {
-        return ipc__fail(rc, 0,
-                         "recv(%d): a message of %zu bytes exceeds this "
-                         "pipe's limit of %zu bytes; it is skipped",
-                         h, d.need, d.max);
+        return ipc__fail_who(rc, 0, who,
+                             "a message of %zu bytes exceeds this pipe's "
+                             "limit of %zu bytes; it is skipped",
+                             d.need, d.max);
     }
     if (with_alloc) {
-        return ipc__fail(rc, 0,
-                         "recv(%d): no memory for a %zu-byte message (the "
-                         "allocator returned NULL); it is kept for the next "
-                         "recv",
-                         h, d.need);
+        return ipc__fail_who(rc, 0, who,
+                             "no memory for a %zu-byte message (the "
+                             "allocator returned NULL); it is kept for the "
+                             "next recv",
+                             d.need);
     }
-    return ipc__fail(rc, 0, "recv(%d): no memory for a %zu-byte message", h,
-                     d.need);
+    return ipc__fail_who(rc, 0, who, "no memory for a %zu-byte message",
+                         d.need);
 }
 
 /* The call ends mid-message (timeout, interrupt): word it. */
-static int wait_ended(struct ipc__pipe *p, int h, int rc)
+static int wait_ended(struct ipc__pipe *p, const struct ipc__who *who, int rc)
 {
     const char *what = rc == IPC_EINTR ? "interrupted" : "timed out";
     if (ipc__dec_at_boundary(p->dec)) {
-        return ipc__fail(rc, 0, "recv(%d): %s", h, what);
+        return ipc__fail_who(rc, 0, who, "%s", what);
     }
-    return ipc__fail(rc, 0,
-                     "recv(%d): %s in the middle of a message; what arrived "
-                     "is kept for the next recv",
-                     h, what);
+    return ipc__fail_who(rc, 0, who,
+                         "%s in the middle of a message; what arrived is "
+                         "kept for the next recv",
+                         what);
 }
 
 /* Read until the decoder hands over a message (IPC__DEC_FRAME) or fails;
  * every failure is worded here. */
-static int recv_frame(struct ipc__pipe *p, int h, struct ipc__dec_io *io,
-                      const struct ipc__until *u)
+static int recv_frame(struct ipc__pipe *p, const struct ipc__who *who,
+                      struct ipc__dec_io *io, const struct ipc__until *u)
 {
-    struct ipc__who who = {"recv", h};
     for (;;) {
         int rc = ipc__dec_next(p->dec, io);
         if (rc != IPC__DEC_MORE) {
-            return rc < 0 ? decode_failed(p, h, rc, io->alloc != NULL) : rc;
+            return rc < 0 ? decode_failed(p, who, rc, io->alloc != NULL) : rc;
         }
-        long n = ipc__os_read(&p->s, &who, io->where, io->room, u);
+        long n = ipc__os_read(&p->s, who, io->where, io->room, u);
         if (n > 0) {
             io->got = (size_t)n;
         } else if (n == 0) {
-            return at_eof(p, h);
+            return at_eof(p, who);
         } else if (n == IPC_ETIMEDOUT || n == IPC_EINTR) {
-            return wait_ended(p, h, (int)n);
+            return wait_ended(p, who, (int)n);
         } else {
             return (int)n; /* recorded by the backend */
         }
     }
+}
+
+/* A recv finishes a kept rest first, so that a request whose send ran out
+ * of time still reaches the peer before we wait for its reply. Another
+ * thread holding the send lock will finish it itself. */
+static int recv_finishes_rest(struct ipc__pipe *p, const struct ipc__who *who,
+                              const struct ipc__until *u)
+{
+    if (!ipc__mutex_trylock(&p->send_lock)) {
+        return 0;
+    }
+    int rc = finish_rest(p, who, u);
+    ipc__mutex_unlock(&p->send_lock);
+    return rc;
 }
 
 /*
@@ -285,20 +437,25 @@ static int recv_frame(struct ipc__pipe *p, int h, struct ipc__dec_io *io,
  * *data) and ipc_recv_alloc (into alloc's buffer): the same receive, but
  * for where the payload goes and what a call that ends mid-message leaves.
  */
-static int pipe_recv(struct ipc__pipe *p, int h, ipc_alloc_fn alloc, void *ctx,
-                     void **data, size_t *len, int timeout_ms)
+static inline __attribute__((always_inline)) int
+pipe_recv(struct ipc__pipe *p, int h, ipc_alloc_fn alloc, void *ctx,
+          void **data, size_t *len, int timeout_ms)
 {
+    struct ipc__who who = who_of(p, "recv", h);
     struct ipc__until u;
     ipc__until_init(&u, timeout_ms);
     int rc = ipc__lock(&p->recv_lock, &u);
     if (rc != 0) {
-        return busy_status(rc, "recv", h);
+        return busy_status(rc, &who);
     }
     if (atomic_load(&p->broken)) {
-        rc = broken_status(p, "recv", h);
+        rc = broken_status(p, &who);
+    } else if (atomic_load_explicit(&p->has_rest, memory_order_relaxed) &&
+               (rc = recv_finishes_rest(p, &who, &u)) != 0) {
+        /* worded by finish_rest */
     } else {
         struct ipc__dec_io io = {.alloc = alloc, .ctx = ctx};
-        rc = recv_frame(p, h, &io, &u);
+        rc = recv_frame(p, &who, &io, &u);
         if (rc == IPC__DEC_FRAME) {
             *data = io.data;
             *len = io.len;
@@ -307,7 +464,7 @@ static int pipe_recv(struct ipc__pipe *p, int h, ipc_alloc_fn alloc, void *ctx,
                    ipc__dec_leave(p->dec, !atomic_load(&p->broken)) != 0) {
             /* The caller takes its buffer back; without memory to keep the
              * part that arrived, the stream cannot be resumed. */
-            rc = break_pipe(p, h,
+            rc = break_pipe(p, &who,
                             "no memory to keep the part of a message that "
                             "arrived before the call ended");
         }

@@ -15,9 +15,10 @@ struct ipc__pipe;
 /* The handle kind of pipes (handles.h). */
 extern const struct ipc__kind ipc__pipe_kind;
 
-/* Take ownership of connected stream `s`. Returns 0 or IPC_ENOMEM (the
- * stream is then closed). */
-int ipc__pipe_new(struct ipc__stream *s, struct ipc__pipe **out);
+/* Take ownership of connected stream `s`, the pipe `name` at `path` (for
+ * messages). Returns 0 or IPC_ENOMEM (the stream is then closed). */
+int ipc__pipe_new(struct ipc__stream *s, const char *name, const char *path,
+                  struct ipc__pipe **out);
 
 /* ipc_send_timeout / ipc_recv_timeout / ipc_recv_alloc on a pipe; `h`
  * names the handle in error messages. */
@@ -27,6 +28,9 @@ int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
                    int timeout_ms);
 int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
                          void *ctx, size_t *len, int timeout_ms);
+
+/* ipc_flush: finish the rest of a send that ran out of time. */
+int ipc__pipe_flush(struct ipc__pipe *p, int h, int timeout_ms);
 
 void ipc__pipe_set_max(struct ipc__pipe *p, size_t max);
 

@@ -13,28 +13,38 @@
 
 /* The installed hook (wait.c); read through ipc__until_init(). */
 extern _Atomic(ipc_interrupt_hook) ipc__hook;
-extern void *_Atomic ipc__hook_arg;
+
+/* Runs the installed hook, marking this thread as inside it (wait.c). */
+int ipc__run_hook(void *unused);
 
 /* The wait of a call with `timeout_ms` (IPC_FOREVER: no deadline), starting
  * now, with the interrupt hook installed at this moment. Inline: every
- * send and recv makes one. */
+ * send and recv makes one. The backend calls ipc__run_hook, which marks
+ * the thread for ipc__lock() (see there). */
 static inline void ipc__until_init(struct ipc__until *u, int timeout_ms)
 {
     u->deadline = timeout_ms < 0 ? -1 : ipc__os_now_ms() + timeout_ms;
-    u->hook = atomic_load_explicit(&ipc__hook, memory_order_acquire);
-    u->arg = u->hook != NULL ? atomic_load(&ipc__hook_arg) : NULL;
+    u->hook = atomic_load_explicit(&ipc__hook, memory_order_relaxed) != NULL
+                  ? ipc__run_hook
+                  : NULL;
+    u->arg = NULL;
 }
+
+/* ipc__lock()'s slow path: the lock is taken. Inside the hook it does not
+ * wait (IPC_EINVAL): the call below the hook may hold that very lock. */
+int ipc__lock_contended(ipc__mutex *m, const struct ipc__until *u);
 
 /*
  * Lock `m` (a pipe's send or receive lock, which another thread may hold
  * for as long as its own call waits for the peer) within u's deadline,
  * consulting the hook every slice. Returns 0 with the lock held,
- * IPC_ETIMEDOUT or IPC_EINTR.
+ * IPC_ETIMEDOUT or IPC_EINTR; IPC_EINVAL when called from inside the
+ * interrupt hook and the lock is taken.
  */
 static inline int ipc__lock(ipc__mutex *m, const struct ipc__until *u)
 {
     /* Uncontended (nearly always): no call, no look at the hook. */
-    return ipc__mutex_trylock(m) ? 0 : ipc__mutex_lock_until(m, u);
+    return ipc__mutex_trylock(m) ? 0 : ipc__lock_contended(m, u);
 }
 
 #endif

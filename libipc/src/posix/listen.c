@@ -8,11 +8,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,6 +62,75 @@ static int probe_alive(const char *path)
     return !(r < 0 && (e == ECONNREFUSED || e == ENOENT));
 }
 
+/*
+ * Claiming a path is check (is a server live there?), remove the stale
+ * socket, bind, listen. Two creates doing that at once over one stale
+ * socket could both judge it stale; the second would then remove the
+ * first's live socket and take the name, and the first would wait for a
+ * client that can never reach it. So creates of one path take turns: each
+ * holds an flock(2) on "<path>.lock" from the check to listen().
+ *
+ * Why a lock file: flock is released by the kernel when its holder dies,
+ * so a crash never leaves the name locked; it needs nothing but the
+ * directory we bind in anyway. (Binding a temporary name and renaming it
+ * into place would replace a live socket just as blindly.) The holder
+ * removes the lock file before it lets go, so none is left behind; a
+ * waiter that then gets the lock on the removed file sees that the path
+ * no longer names it and opens the new one. The lock is held for
+ * microseconds, so waiting for it is a short poll, given up after
+ * CLAIM_WAIT_MS (a holder stopped in the debugger, say).
+ *
+ * It orders kiwi-ipc's creates among themselves; .NET's servers take no
+ * lock (and .NET takes over even a live server's path: see DESIGN.md).
+ */
+#define CLAIM_WAIT_MS 5000
+
+static int claim_lock(const char *who, const char *path, char *lock_path,
+                      size_t cap, int *out)
+{
+    if ((size_t)snprintf(lock_path, cap, "%s.lock", path) >= cap) {
+        return ipc__fail(IPC_EINVAL, 0, "%s: %s.lock is too long", who, path);
+    }
+    int64_t give_up = ipc__os_now_ms() + CLAIM_WAIT_MS;
+    for (;;) {
+        int fd =
+            open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            return ipc__fail(IPC_ESYSTEM, errno, "%s: cannot open %s", who,
+                             lock_path);
+        }
+        while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            if (errno != EWOULDBLOCK && errno != EINTR) {
+                int rc = ipc__fail(IPC_ESYSTEM, errno, "%s: cannot lock %s",
+                                   who, lock_path);
+                close(fd);
+                return rc;
+            }
+            if (ipc__os_now_ms() >= give_up) {
+                close(fd);
+                return ipc__fail(IPC_EINUSE, 0,
+                                 "%s: another create of %s holds %s for "
+                                 "over %d ms",
+                                 who, path, lock_path, CLAIM_WAIT_MS);
+            }
+            usleep(200);
+        }
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(lock_path, &now) == 0 &&
+            held.st_dev == now.st_dev && held.st_ino == now.st_ino) {
+            *out = fd;
+            return 0;
+        }
+        close(fd); /* removed by the holder before we got it: again */
+    }
+}
+
+static void claim_unlock(const char *lock_path, int fd)
+{
+    unlink(lock_path);
+    close(fd);
+}
+
 /* Make the path free for bind: nothing there, or a stale socket removed. */
 static int clear_path(const char *who, const char *path)
 {
@@ -93,8 +164,25 @@ static int clear_path(const char *who, const char *path)
     return 0;
 }
 
+static int listen_claimed(const char *who, const char *path, int backlog,
+                          struct ipc__os_listener **out);
+
 int ipc__os_listen(const char *who, const char *path, int backlog,
                    struct ipc__os_listener **out)
+{
+    char lock_path[PATH_MAX];
+    int lock_fd;
+    int rc = claim_lock(who, path, lock_path, sizeof(lock_path), &lock_fd);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = listen_claimed(who, path, backlog, out);
+    claim_unlock(lock_path, lock_fd);
+    return rc;
+}
+
+static int listen_claimed(const char *who, const char *path, int backlog,
+                          struct ipc__os_listener **out)
 {
     int rc = clear_path(who, path);
     if (rc < 0) {

@@ -3,8 +3,15 @@
  *
  * Connecting to find out is not an option: a Kiwi server blocked in create
  * accepts exactly one client, and a probe would be it.
- * - Linux: the kernel lists every Unix socket in /proc/net/unix, with its
- *   flags and bound path; a listening socket has __SO_ACCEPTCON (0x10000).
+ * - Linux: the socket is judged by its identity, not by a path string: the
+ *   kernel's socket table (NETLINK_SOCK_DIAG, as `ss -xl` reads it) gives
+ *   every listening Unix socket with the device and inode of the file it
+ *   is bound to, and we compare them with what lstat() says of the path.
+ *   So a listener bound under another spelling of the same path (a
+ *   symlinked directory, "//") is seen, and a new file at an old path is
+ *   not mistaken for the old socket. Where the netlink family is not
+ *   available (no unix_diag), /proc/net/unix is read instead: flags
+ *   (__SO_ACCEPTCON, 0x10000) and the bound path as a string.
  * - macOS (compiled, not run, here): libproc lists each process's
  *   descriptors; a listening Unix socket has SO_ACCEPTCONN in its options
  *   and its bound path in its address. Only processes we may inspect are
@@ -18,6 +25,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__linux__)
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#endif
+
 #if defined(__APPLE__)
 #include <libproc.h>
 #include <sys/proc_info.h>
@@ -25,6 +43,107 @@
 #endif
 
 #define SO_ACCEPTCON_FLAG 0x10000UL
+
+#if defined(__linux__)
+/* TCP_LISTEN in the kernel's socket states, which Unix sockets share. */
+#define DIAG_LISTEN 10
+
+/* Is a listening Unix socket bound to the file (dev, ino)? 1 yes, 0 no,
+ * -1 the kernel's table cannot be read this way. */
+static int diag_listening(dev_t dev, ino_t ino)
+{
+    int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (s < 0) {
+        return -1;
+    }
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.nlh.nlmsg_len = sizeof(msg);
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.req.sdiag_family = AF_UNIX;
+    msg.req.udiag_states = 1u << DIAG_LISTEN;
+    msg.req.udiag_show = UDIAG_SHOW_VFS;
+    if (send(s, &msg, sizeof(msg), 0) != (ssize_t)sizeof(msg)) {
+        close(s);
+        return -1;
+    }
+    /* The kernel's device numbers are MAJOR << 20 | MINOR. */
+    unsigned kdev = (unsigned)(major(dev) << 20 | (minor(dev) & 0xfffffu));
+    long buf[8192 / sizeof(long)]; /* aligned for nlmsghdr */
+    int found = 0, done = 0, failed = 0;
+    while (!done && !failed) {
+        ssize_t n = recv(s, buf, sizeof(buf), 0);
+        if (n <= 0) {
+            failed = 1;
+            break;
+        }
+        struct nlmsghdr *h = (struct nlmsghdr *)buf;
+        for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                done = 1;
+                break;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                failed = 1; /* e.g. no unix_diag in this kernel */
+                break;
+            }
+            struct unix_diag_msg *m = NLMSG_DATA(h);
+            int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+            struct rtattr *a = (struct rtattr *)(m + 1);
+            for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+                if (a->rta_type != UNIX_DIAG_VFS) {
+                    continue;
+                }
+                const struct unix_diag_vfs *v = RTA_DATA(a);
+                if (v->udiag_vfs_ino == (uint32_t)ino &&
+                    v->udiag_vfs_dev == kdev) {
+                    found = 1;
+                }
+            }
+        }
+    }
+    close(s);
+    if (found) {
+        return 1;
+    }
+    return failed ? -1 : 0;
+}
+
+/* The fallback: /proc/net/unix, judged by the bound path's string. */
+static int proc_listening(const char *path)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (f == NULL) {
+        return -1;
+    }
+    int found = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    size_t path_len = strlen(path);
+    /* Num RefCount Protocol Flags Type St Inode Path */
+    while (!found && (n = getline(&line, &cap, f)) > 0) {
+        unsigned long flags;
+        int at = 0;
+        if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &at) < 1 ||
+            at == 0 || (flags & SO_ACCEPTCON_FLAG) == 0) {
+            continue;
+        }
+        size_t len = (size_t)n - (size_t)at;
+        if (len > 0 && line[at + len - 1] == '\n') {
+            len--;
+        }
+        found = len == path_len && memcmp(line + at, path, len) == 0;
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+#endif
 
 #if defined(__APPLE__)
 /* Does process `pid` hold a listening Unix socket bound to `path`? */
@@ -87,32 +206,15 @@ static int listening_in_some_process(const char *path)
 int ipc__os_listening_at(const char *path)
 {
 #ifdef __linux__
-    FILE *f = fopen("/proc/net/unix", "re");
-    if (f == NULL) {
-        return -1;
+    struct stat st;
+    if (lstat(path, &st) < 0) {
+        return 0; /* no file: nobody can be reached at this path */
     }
-    int found = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    size_t path_len = strlen(path);
-    /* Num RefCount Protocol Flags Type St Inode Path */
-    while (!found && (n = getline(&line, &cap, f)) > 0) {
-        unsigned long flags;
-        int at = 0;
-        if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &at) < 1 ||
-            at == 0 || (flags & SO_ACCEPTCON_FLAG) == 0) {
-            continue;
-        }
-        size_t len = (size_t)n - (size_t)at;
-        if (len > 0 && line[at + len - 1] == '\n') {
-            len--;
-        }
-        found = len == path_len && memcmp(line + at, path, len) == 0;
-    }
-    free(line);
-    fclose(f);
-    return found;
+    int live = -1;
+#ifndef KIWI_IPC_PORTABLE
+    live = diag_listening(st.st_dev, st.st_ino);
+#endif
+    return live >= 0 ? live : proc_listening(path);
 #elif defined(__APPLE__)
     return listening_in_some_process(path);
 #else

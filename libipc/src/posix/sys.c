@@ -155,30 +155,56 @@ int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u)
     }
 }
 
-/* ---- the per-thread slot ---------------------------------------------- */
+/* ---- per-thread slots ----------------------------------------------- */
 
-static pthread_key_t key;
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static void (*key_dtor)(void *);
-static atomic_int key_ok; /* read without the once: see ipc__os_tls_get */
+static pthread_key_t keys[IPC__TLS_SLOTS];
+static void (*_Atomic dtors[IPC__TLS_SLOTS])(void *);
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+static atomic_int keys_ok; /* read without the once: see ipc__os_tls_get */
 
-static void make_key(void)
+/* One trampoline per slot, because a key's destructor is fixed when the
+ * key is made and the slot's own destructor is only known at its first
+ * set. */
+static void run_dtor(int slot, void *value)
 {
-    atomic_store(&key_ok, pthread_key_create(&key, key_dtor) == 0);
+    void (*fn)(void *) = atomic_load(&dtors[slot]);
+    if (fn != NULL) {
+        fn(value);
+    }
 }
 
-/* Before any thread's first set the key may not exist yet; this thread's
- * slot is then empty either way. */
-void *ipc__os_tls_get(void)
+static void dtor_error(void *value)
 {
-    return atomic_load(&key_ok) ? pthread_getspecific(key) : NULL;
+    run_dtor(IPC__TLS_ERROR, value);
 }
 
-int ipc__os_tls_set(void *value, void (*dtor)(void *))
+static void dtor_hook(void *value)
 {
-    key_dtor = dtor;
-    pthread_once(&key_once, make_key);
-    if (!key_ok || pthread_setspecific(key, value) != 0) {
+    run_dtor(IPC__TLS_HOOK, value);
+}
+
+static void make_keys(void)
+{
+    void (*const tramp[IPC__TLS_SLOTS])(void *) = {dtor_error, dtor_hook};
+    int ok = 1;
+    for (int i = 0; i < IPC__TLS_SLOTS; i++) {
+        ok = ok && pthread_key_create(&keys[i], tramp[i]) == 0;
+    }
+    atomic_store(&keys_ok, ok);
+}
+
+/* Before any thread's first set the keys may not exist yet; this thread's
+ * slots are then empty either way. */
+void *ipc__os_tls_get(int slot)
+{
+    return atomic_load(&keys_ok) ? pthread_getspecific(keys[slot]) : NULL;
+}
+
+int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *))
+{
+    atomic_store(&dtors[slot], dtor);
+    pthread_once(&keys_once, make_keys);
+    if (!atomic_load(&keys_ok) || pthread_setspecific(keys[slot], value) != 0) {
         return IPC_ENOMEM;
     }
     return 0;

@@ -171,7 +171,7 @@ int ipc__os_listen(const char *who, const char *path, int backlog,
                    struct ipc__os_listener **out)
 {
     char lock_path[PATH_MAX];
-    int lock_fd;
+    int lock_fd = -1;
     int rc = claim_lock(who, path, lock_path, sizeof(lock_path), &lock_fd);
     if (rc < 0) {
         return rc;

@@ -118,7 +118,7 @@ static int run(struct kiwi_options *o)
     char path[IPC_PATH_MAX];
     if (ipc_path(o->name, path, sizeof(path)) < 0) {
         /* The pipe name is the user's argument: a usage error. */
-        kiwi_error("%s", ipc_last_error());
+        kiwi_error("invalid pipe name: %s", ipc_last_error());
         return KIWI_EXIT_USAGE;
     }
     if (o->verb == KIWI_PATH) {

@@ -201,8 +201,11 @@ def test_lines_reach_the_peer_before_stdin_ends(cli, listener, name):
 
 def test_count_stops_after_n(run, listener, name):
     def send5(p):
-        for i in range(5):
-            p.send_bytes(b"m%d" % i)
+        try:
+            for i in range(5):
+                p.send_bytes(b"m%d" % i)
+        except kiwi_ipc.PipeClosedError:
+            return  # the tool has left already, after 3
         # The tool leaves after 3, without reading the rest.
         with pytest.raises(kiwi_ipc.PipeClosedError):
             p.recv_bytes(timeout=10)
@@ -214,10 +217,17 @@ def test_count_stops_after_n(run, listener, name):
 
 
 def test_count_zero_receives_nothing(run, listener, name):
-    s = Served(listener, lambda p: (p.send_bytes(b"unread"), recv_all(p)))
+    def offer(p):
+        try:
+            p.send_bytes(b"unread")
+        except kiwi_ipc.PipeClosedError:
+            pass  # the tool may be gone already: it reads nothing
+        return recv_all(p)
+
+    s = Served(listener, offer)
     r = run("connect", name, "-d", "x", "-n", "0")
     assert r.returncode == 0 and r.stdout == b""
-    assert s.join()[0][1] == [b"x"]
+    assert s.join()[0] == [b"x"]
 
 
 def test_default_receives_until_the_peer_closes(run, listener, name):

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +59,8 @@ static const char help_text[] =
     "      --exec CMD        run /bin/sh -c CMD: each received message\n"
     "                        becomes a line on its stdin (per --format),\n"
     "                        each line it writes becomes a message; ends\n"
-    "                        when CMD exits or the peer closes\n"
+    "                        when CMD exits or the peer closes; CMD must\n"
+    "                        flush each line (stdbuf -oL, python3 -u)\n"
     "      --max-size BYTES  refuse (fail on) received messages larger\n"
     "                        than BYTES\n"
     "      --clients N       (listen) stop after serving N clients\n"
@@ -123,8 +123,12 @@ static int parse_timeout(const char *s)
     if (errno != 0 || *end != '\0' || !(v >= 0)) {
         return -2;
     }
-    double ms = ceil(v * 1000.0);
-    return ms >= (double)INT_MAX ? INT_MAX : (int)ms;
+    double ms = v * 1000.0;
+    if (ms >= (double)INT_MAX) {
+        return INT_MAX;
+    }
+    int whole = (int)ms;
+    return (double)whole < ms ? whole + 1 : whole;
 }
 
 enum {

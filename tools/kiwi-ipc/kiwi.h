@@ -56,8 +56,10 @@ struct kiwi_options {
 
 /* Set by the SIGINT/SIGTERM handler to the signal's number. The library's
  * interrupt hook (main.c) reads it, so that every blocking call returns
- * IPC_EINTR within IPC_INTERRUPT_SLICE_MS of the signal. */
-extern volatile sig_atomic_t kiwi_signalled;
+ * IPC_EINTR within IPC_INTERRUPT_SLICE_MS of the signal. An atomic rather
+ * than a volatile sig_atomic_t because other threads read it too (a
+ * lock-free atomic may be written by a signal handler, C11 7.14.1.1). */
+extern atomic_int kiwi_signalled;
 
 /* Set when the current session must end although no signal came (the
  * --exec command has ended): the hook then stops blocked calls too. */

@@ -11,12 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 
-volatile sig_atomic_t kiwi_signalled;
+#if ATOMIC_INT_LOCK_FREE != 2
+#error "the signal handler needs a lock-free atomic_int"
+#endif
+
+atomic_int kiwi_signalled;
 atomic_int kiwi_stop;
 
 static void on_signal(int sig)
 {
-    kiwi_signalled = sig;
+    atomic_store(&kiwi_signalled, sig);
 }
 
 /* The library consults this while any call blocks (at least every

@@ -100,8 +100,11 @@ static int send_messages(int h, const struct kiwi_options *o)
         if (rc < 0) {
             return kiwi_ipc_failure(rc);
         }
-        kiwi_note(o, "sent %zu bytes (%s %s)", m->len,
-                  m->from_file ? "-f" : "-d", m->from_file ? m->arg : "");
+        if (m->from_file) {
+            kiwi_note(o, "sent %zu bytes (-f %s)", m->len, m->arg);
+        } else {
+            kiwi_note(o, "sent %zu bytes (-d)", m->len);
+        }
     }
     return KIWI_EXIT_OK;
 }

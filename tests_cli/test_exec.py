@@ -138,3 +138,19 @@ def test_exec_missing_program(cli, name):
             p.recv_bytes(timeout=20)
     assert srv.wait() == 1
     assert "exited with status 127" in srv.stderr
+
+
+def test_listen_exec_waits_for_the_next_client(cli, name):
+    # The first client's program has ended (and stopped its session) long
+    # before the second client comes: listen must still wait for it.
+    srv = cli("listen", name, "--exec", "head -n 1", "--clients", "2", "-t", "20")
+    wait_for_path(name)
+    for i in range(2):
+        with kiwi_ipc.Pipe.connect(name, timeout=20) as p:
+            p.send_bytes(b"client %d" % i)
+            assert p.recv_bytes(timeout=20) == b"client %d" % i
+            with pytest.raises(kiwi_ipc.PipeClosedError):
+                p.recv_bytes(timeout=20)
+        time.sleep(0.3)  # several of the hook's 50 ms slices
+    assert srv.wait() == 0, srv.stderr
+    assert not os.path.exists(name)

@@ -203,6 +203,9 @@ int kiwi_session(int h, const struct kiwi_options *o)
 
     if (bridge != NULL) {
         status = kiwi_bridge_finish(bridge, status, peer_gone);
+        /* Its thread, which set the flag, is joined: clear it, or the
+         * hook would stop listen's next accept at once. */
+        atomic_store(&kiwi_stop, 0);
     }
     if (have_lines) {
         /* Every line of stdin is sent before the run ends, unless the run

@@ -154,3 +154,15 @@ def test_listen_exec_waits_for_the_next_client(cli, name):
         time.sleep(0.3)  # several of the hook's 50 ms slices
     assert srv.wait() == 0, srv.stderr
     assert not os.path.exists(name)
+
+
+def test_peer_close_while_the_program_keeps_writing(cli, name):
+    # The program ignores its stdin and writes forever: once the peer has
+    # gone, the tool stops it (SIGPIPE or SIGTERM) and ends, status 0.
+    srv = cli("create", name, "--exec",
+              "while :; do echo tick || exit 0; sleep 0.02; done", "-t", "20")
+    with kiwi_ipc.Pipe.connect(name, timeout=20) as p:
+        assert p.recv_bytes(timeout=20) == b"tick"
+    t0 = time.monotonic()
+    assert srv.wait(15) == 0, srv.stderr
+    assert time.monotonic() - t0 < 5

@@ -28,7 +28,8 @@ struct kiwi_bridge {
     int handle;
     const struct kiwi_options *o;
     atomic_int done;
-    int status; /* the sending thread's exit status */
+    atomic_int peer_gone; /* the thread's send found the peer gone */
+    int status;           /* the sending thread's exit status */
 };
 
 /* CMD's lines, each sent as a message. */
@@ -52,7 +53,10 @@ static void *send_output(void *arg)
             int rc =
                 ipc_send_timeout(b->handle, line, (size_t)n, b->o->timeout_ms);
             if (rc == IPC_ECLOSED) {
-                break; /* the peer has gone: session.c sees it too */
+                /* The peer has gone; the session's receive may only see
+                 * the stop flag, so say it here too. */
+                atomic_store(&b->peer_gone, 1);
+                break;
             }
             if (rc < 0) {
                 b->status = kiwi_ipc_failure(rc);
@@ -176,7 +180,8 @@ int kiwi_bridge_finish(struct kiwi_bridge *b, int status, int peer_gone)
         if (kiwi_signalled) {
             status = KIWI_EXIT_SIGNAL;
         }
-        if (hurry_since < 0 && (peer_gone || status == KIWI_EXIT_SIGNAL)) {
+        if (hurry_since < 0 && (peer_gone || atomic_load(&b->peer_gone) ||
+                                status == KIWI_EXIT_SIGNAL)) {
             hurry_since = now_ms();
         }
         if (hurry_since >= 0 && !reaped) {
@@ -197,6 +202,12 @@ int kiwi_bridge_finish(struct kiwi_bridge *b, int status, int peer_gone)
 
     if (status == KIWI_EXIT_OK) {
         status = b->status;
+    }
+    /* A command that died of SIGPIPE writing to us after the peer had
+     * gone (and we had stopped reading) did nothing wrong. */
+    int gone = peer_gone || atomic_load(&b->peer_gone);
+    if (gone && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGPIPE) {
+        killed_by_us = 1;
     }
     if (status == KIWI_EXIT_OK && !killed_by_us) {
         if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0) {

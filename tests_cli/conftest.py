@@ -1,0 +1,234 @@
+"""Fixtures for the kiwi-ipc tool's tests.
+
+ctest (tests_cli/CMakeLists.txt) says where things are through the
+environment; by hand, the defaults look in a build tree at ../build:
+
+  PYTHONPATH             must let `import kiwi_ipc` work (<build>/python)
+  KIWI_CLI               the kiwi-ipc binary (<build>/tools/kiwi-ipc/kiwi-ipc)
+  KIWI_CLI_DOTNET_PEER   KiwiPeer.exe; if empty, compiled here with mcs
+  KIWI_CLI_MONO          the mono runtime (default: from PATH)
+
+Every pipe lives in a private directory under /tmp; every process started
+here is killed at the end of its test if it is still running; every wait
+is bounded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Callable, Iterator, List, Optional
+
+import pytest
+
+import kiwi_ipc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BUILD = os.path.join(ROOT, "build")
+MAN_PAGE = os.path.join(ROOT, "tools", "kiwi-ipc", "kiwi-ipc.1")
+
+
+def _env(name: str, default: str = "") -> str:
+    value = os.environ.get(name, "")
+    return value if value else default
+
+
+TOOL = _env("KIWI_CLI", os.path.join(BUILD, "tools", "kiwi-ipc", "kiwi-ipc"))
+
+
+def pytest_report_header(config):
+    return ["kiwi-ipc tool: %s" % TOOL]
+
+
+@pytest.fixture(scope="session")
+def tool() -> str:
+    if not os.access(TOOL, os.X_OK):
+        pytest.fail("the kiwi-ipc binary is not built: %s" % TOOL, pytrace=False)
+    return TOOL
+
+
+@pytest.fixture
+def pipe_dir() -> Iterator[str]:
+    # Short, so that socket paths stay far below the 107-byte limit.
+    d = tempfile.mkdtemp(prefix="kcli", dir="/tmp")
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def new_name(pipe_dir: str) -> Callable[[], str]:
+    counter = itertools.count()
+    return lambda: os.path.join(pipe_dir, "p%d" % next(counter))
+
+
+@pytest.fixture
+def name(new_name: Callable[[], str]) -> str:
+    return new_name()
+
+
+class Proc:
+    """A process started by a test: output collected by threads, so that a
+    full pipe never blocks it, and waits that are always bounded."""
+
+    def __init__(self, argv: List[str], stdin: Optional[bytes] = None,
+                 keep_stdin_open: bool = False, env: Optional[dict] = None):
+        self.argv = argv
+        self.p = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env)
+        self.out = bytearray()
+        self.err = bytearray()
+        self._lines = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.p.stdout, self.out),
+                             daemon=True),
+            threading.Thread(target=self._read, args=(self.p.stderr, self.err),
+                             daemon=True)]
+        for t in self._readers:
+            t.start()
+        if stdin is not None:
+            self.p.stdin.write(stdin)
+            self.p.stdin.flush()
+        if not keep_stdin_open:
+            self.p.stdin.close()
+
+    def _read(self, f, into: bytearray) -> None:
+        while True:
+            chunk = f.read1(65536) if hasattr(f, "read1") else f.read(65536)
+            if not chunk:
+                break
+            with self._lines:
+                into.extend(chunk)
+                self._lines.notify_all()
+
+    def write(self, data: bytes) -> None:
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def close_stdin(self) -> None:
+        if not self.p.stdin.closed:
+            self.p.stdin.close()
+
+    def wait_output(self, needle: bytes, timeout: float = 15.0,
+                    stream: str = "out") -> None:
+        """Wait until stdout (or stderr) holds `needle`."""
+        buf = self.out if stream == "out" else self.err
+        deadline = time.monotonic() + timeout
+        with self._lines:
+            while needle not in buf:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        "%r not seen in %gs from %s\nstdout: %r\nstderr: %r"
+                        % (needle, timeout, self.argv, bytes(self.out),
+                           bytes(self.err)))
+                self._lines.wait(min(left, 0.1))
+
+    def wait(self, timeout: float = 15.0) -> int:
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("%s still running after %gs\nstdout: %r\n"
+                                 "stderr: %r" % (self.argv, timeout,
+                                                 bytes(self.out),
+                                                 bytes(self.err)))
+        for t in self._readers:
+            t.join(5)
+        return rc
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(10)
+        self.close_stdin()
+
+    @property
+    def stdout(self) -> bytes:
+        return bytes(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return self.err.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., Proc]]:
+    """Start a process; it is killed at the end of the test if still alive."""
+    procs: List[Proc] = []
+
+    def start(argv: List[str], **kw) -> Proc:
+        p = Proc(argv, **kw)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.kill()
+
+
+@pytest.fixture
+def cli(tool: str, spawn) -> Callable[..., Proc]:
+    """Start kiwi-ipc with these arguments."""
+    return lambda *args, **kw: spawn([tool] + [str(a) for a in args], **kw)
+
+
+@pytest.fixture
+def run(tool: str) -> Callable[..., subprocess.CompletedProcess]:
+    """Run kiwi-ipc to the end (bounded) and return its result."""
+    def go(*args, input: Optional[bytes] = None, timeout: float = 30.0,
+           env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        return subprocess.run([tool] + [str(a) for a in args], input=input,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, env=env)
+    return go
+
+
+def wait_for_path(path: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise AssertionError("%s did not appear in %gs" % (path, timeout))
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="session")
+def dotnet(tmp_path_factory) -> List[str]:
+    """The command that runs the .NET peer (KiwiPeer.exe under mono)."""
+    def missing(why: str):
+        if os.environ.get("CI"):
+            pytest.fail(".NET peer unavailable: " + why, pytrace=False)
+        pytest.skip(".NET peer unavailable: " + why)
+
+    mono = _env("KIWI_CLI_MONO") or shutil.which("mono")
+    if not mono:
+        missing("mono not found (apt-get install mono-runtime)")
+    exe = _env("KIWI_CLI_DOTNET_PEER")
+    if not exe:
+        mcs = shutil.which("mcs")
+        if not mcs:
+            missing("mcs not found (apt-get install mono-mcs)")
+        exe = str(tmp_path_factory.mktemp("peer") / "KiwiPeer.exe")
+        subprocess.run([mcs, "-nologo", "-out:" + exe,
+                        os.path.join(HERE, "peers", "KiwiPeer.cs"),
+                        os.path.join(ROOT, "tests_interop", "peers",
+                                     "KiwiIpc.cs")],
+                       check=True, timeout=120)
+    elif not os.path.exists(exe):
+        missing("%s does not exist" % exe)
+    return [mono, exe]
+
+
+@pytest.fixture
+def listener(name: str) -> Iterator[kiwi_ipc.Listener]:
+    with kiwi_ipc.Listener(name) as l:
+        yield l

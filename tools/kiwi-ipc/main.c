@@ -1,0 +1,189 @@
+/*
+ * main.c - kiwi-ipc, the command-line tool: signals, the four verbs, exit
+ * statuses. See kiwi-ipc --help and kiwi-ipc(1).
+ */
+#include "kiwi.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if ATOMIC_INT_LOCK_FREE != 2
+#error "the signal handler needs a lock-free atomic_int"
+#endif
+
+atomic_int kiwi_signalled;
+atomic_int kiwi_stop;
+
+static void on_signal(int sig)
+{
+    atomic_store(&kiwi_signalled, sig);
+}
+
+/* The library consults this while any call blocks (at least every
+ * IPC_INTERRUPT_SLICE_MS, and at once when a signal interrupts its wait):
+ * non-zero makes the call return IPC_EINTR, having lost nothing. That is
+ * how SIGINT ends a blocked create, accept or recv promptly, and how the
+ * end of --exec's command ends the session's receive. */
+static int interrupt_hook(void *arg)
+{
+    (void)arg;
+    return kiwi_signalled != 0 || atomic_load(&kiwi_stop) != 0;
+}
+
+static void vreport(const char *fmt, va_list ap)
+{
+    /* One write per message: two threads may report at once. */
+    char buf[1024];
+    int n = snprintf(buf, sizeof(buf), "kiwi-ipc: ");
+    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+    if (n > (int)sizeof(buf) - 2) {
+        n = (int)sizeof(buf) - 2;
+    }
+    buf[n++] = '\n';
+    (void)!write(STDERR_FILENO, buf, (size_t)n);
+}
+
+void kiwi_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+}
+
+void kiwi_note(const struct kiwi_options *o, const char *fmt, ...)
+{
+    if (!o->verbose || o->quiet) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+}
+
+int kiwi_ipc_failure(int status)
+{
+    if (status == IPC_EINTR && kiwi_signalled) {
+        return KIWI_EXIT_SIGNAL;
+    }
+    /* ipc_last_error() names the call, the pipe, the path and the cause. */
+    kiwi_error("%s [%s]", ipc_last_error(), ipc_errname(status));
+    if (status == IPC_ETIMEDOUT || status == IPC_ENOSERVER) {
+        return KIWI_EXIT_TIMEOUT;
+    }
+    return KIWI_EXIT_FAIL;
+}
+
+static int run_listen(const struct kiwi_options *o, const char *path)
+{
+    int l = ipc_listen(o->name);
+    if (l < 0) {
+        return kiwi_ipc_failure(l);
+    }
+    kiwi_note(o, "listening at %s", path);
+    int status = KIWI_EXIT_OK;
+    long long served = 0;
+    while (o->clients < 0 || served < o->clients) {
+        /* The listener stays open between clients, so one that connects
+         * while another is served waits in the backlog: none is lost. */
+        int h = ipc_accept(l, o->timeout_ms);
+        if (h < 0) {
+            status = kiwi_ipc_failure(h);
+            break;
+        }
+        served++;
+        kiwi_note(o, "client %lld connected", served);
+        int st = kiwi_session(h, o);
+        ipc_close(h);
+        kiwi_note(o, "client %lld done", served);
+        if (st == KIWI_EXIT_SIGNAL) {
+            status = st;
+            break;
+        }
+        if (st != KIWI_EXIT_OK && status == KIWI_EXIT_OK) {
+            status = st; /* the first failing client's, at the end */
+        }
+        if (kiwi_detached_reader) {
+            break;
+        }
+    }
+    /* Removes the socket file (if it is still ours). */
+    ipc_close(l);
+    return status;
+}
+
+static int run(struct kiwi_options *o)
+{
+    char path[IPC_PATH_MAX];
+    if (ipc_path(o->name, path, sizeof(path)) < 0) {
+        /* The pipe name is the user's argument: a usage error. */
+        kiwi_error("invalid pipe name: %s", ipc_last_error());
+        return KIWI_EXIT_USAGE;
+    }
+    if (o->verb == KIWI_PATH) {
+        printf("%s\n", path);
+        return fflush(stdout) == 0 ? KIWI_EXIT_OK : KIWI_EXIT_FAIL;
+    }
+    int status = kiwi_load_messages(o);
+    if (status != KIWI_EXIT_OK) {
+        return status;
+    }
+    if (o->verb == KIWI_LISTEN) {
+        return run_listen(o, path);
+    }
+    int h = o->verb == KIWI_CREATE
+                ? ipc_create_timeout(o->name, o->timeout_ms)
+                : ipc_connect_timeout(o->name, o->timeout_ms);
+    if (h < 0) {
+        /* create has already removed its socket file. */
+        return kiwi_ipc_failure(h);
+    }
+    kiwi_note(o, "%s %s",
+              o->verb == KIWI_CREATE ? "a client connected to" : "connected to",
+              path);
+    status = kiwi_session(h, o);
+    ipc_close(h);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    /* No SA_RESTART: a signal must interrupt our own write() and read()
+     * too, not only the library's waits. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* A closed stdout or --exec command is an error to report, not death. */
+    signal(SIGPIPE, SIG_IGN);
+    ipc_set_interrupt_hook(interrupt_hook, NULL);
+
+    struct kiwi_options o;
+    int status = kiwi_parse_args(argc, argv, &o);
+    if (status < 0) {
+        status = run(&o);
+    }
+    kiwi_free_messages(&o);
+
+    if (status == KIWI_EXIT_SIGNAL) {
+        /* Everything is cleaned up: die of the signal, as the shell
+         * expects of a program it interrupted. */
+        int sig = kiwi_signalled;
+        signal(sig, SIG_DFL);
+        raise(sig);
+        _exit(128 + sig);
+    }
+    if (kiwi_detached_reader) {
+        /* A thread is still blocked reading stdin: do not let exit()'s
+         * stdio cleanup wait for its lock. */
+        _exit(status);
+    }
+    return status;
+}

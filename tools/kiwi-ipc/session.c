@@ -1,0 +1,233 @@
+/*
+ * session.c - one connected pipe, in the order the issue fixes: send every
+ * -d/-f, then receive per -n, printing, echoing or bridging (--exec); -l
+ * sends stdin's lines meanwhile, from a thread of its own.
+ *
+ * Why threads and not poll(): the library buffers what it has read, so a
+ * descriptor that poll() calls idle may hide whole frames already received
+ * (issue 14). A blocking ipc_recv_timeout() per direction is simple and
+ * correct; the interrupt hook (main.c) ends every blocked call when a
+ * signal comes or the session must stop.
+ */
+#include "kiwi.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int kiwi_detached_reader;
+
+/* -l: stdin's lines, sent as they come. */
+struct line_sender {
+    pthread_t thread;
+    int handle;
+    const struct kiwi_options *o;
+    atomic_int done;
+    int status; /* an exit status, once done */
+    int closed; /* the peer had gone: main reports it */
+};
+
+static void *send_lines(void *arg)
+{
+    struct line_sender *s = arg;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    s->status = KIWI_EXIT_OK;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        if (n > 0 && line[n - 1] == '\n') {
+            n--;
+        }
+        int rc = ipc_send_timeout(s->handle, line, (size_t)n, s->o->timeout_ms);
+        if (rc == IPC_ECLOSED) {
+            s->closed = 1;
+            s->status = KIWI_EXIT_FAIL;
+            break;
+        }
+        if (rc < 0) {
+            s->status = kiwi_ipc_failure(rc);
+            break;
+        }
+        kiwi_note(s->o, "sent %zd bytes (a line of stdin)", n);
+    }
+    if (n < 0 && ferror(stdin) && s->status == KIWI_EXIT_OK) {
+        s->status = kiwi_signalled ? KIWI_EXIT_SIGNAL : KIWI_EXIT_FAIL;
+        if (!kiwi_signalled) {
+            kiwi_error("-l: reading stdin: %s", strerror(errno));
+        }
+    }
+    free(line);
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+/* Start a thread with SIGINT and SIGTERM blocked, so that they go to the
+ * main thread, whose write() and waits they must interrupt. */
+int kiwi_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
+int kiwi_wait_flag(atomic_int *flag)
+{
+    const struct timespec slice = {0, 10 * 1000 * 1000};
+    while (!atomic_load(flag)) {
+        if (kiwi_signalled) {
+            return KIWI_EXIT_SIGNAL;
+        }
+        nanosleep(&slice, NULL);
+    }
+    return 0;
+}
+
+static int send_messages(int h, const struct kiwi_options *o)
+{
+    for (size_t i = 0; i < o->n_messages; i++) {
+        const struct kiwi_message *m = &o->messages[i];
+        int rc = ipc_send_timeout(h, m->data, m->len, o->timeout_ms);
+        if (rc < 0) {
+            return kiwi_ipc_failure(rc);
+        }
+        if (m->from_file) {
+            kiwi_note(o, "sent %zu bytes (-f %s)", m->len, m->arg);
+        } else {
+            kiwi_note(o, "sent %zu bytes (-d)", m->len);
+        }
+    }
+    return KIWI_EXIT_OK;
+}
+
+int kiwi_session(int h, const struct kiwi_options *o)
+{
+    atomic_store(&kiwi_stop, 0);
+    if (o->have_max_size) {
+        int rc = ipc_set_max_message(h, o->max_size);
+        if (rc < 0) {
+            return kiwi_ipc_failure(rc);
+        }
+    }
+    int status = send_messages(h, o);
+    if (status != KIWI_EXIT_OK) {
+        return status;
+    }
+
+    struct line_sender lines = {.handle = h, .o = o};
+    int have_lines = 0;
+    if (o->lines) {
+        if (kiwi_start_thread(&lines.thread, send_lines, &lines) != 0) {
+            kiwi_error("cannot start a thread for -l");
+            return KIWI_EXIT_FAIL;
+        }
+        have_lines = 1;
+    }
+    struct kiwi_bridge *bridge = NULL;
+    if (o->exec) {
+        bridge = kiwi_bridge_start(h, o);
+        if (bridge == NULL) {
+            return KIWI_EXIT_FAIL;
+        }
+    }
+
+    long long received = 0;
+    int peer_gone = 0;
+    while (o->count < 0 || received < o->count) {
+        void *data;
+        size_t len;
+        int rc = ipc_recv_timeout(h, &data, &len, o->timeout_ms);
+        if (rc == IPC_EINTR && !kiwi_signalled && atomic_load(&kiwi_stop)) {
+            break; /* --exec's command has ended: so does the session */
+        }
+        if (rc == IPC_ECLOSED) {
+            peer_gone = 1;
+            kiwi_note(o, "the peer closed after %lld messages", received);
+            if (o->count >= 0) {
+                kiwi_error("the peer closed after %lld of %lld messages",
+                           received, o->count);
+                status = KIWI_EXIT_CLOSED;
+            }
+            break;
+        }
+        if (rc < 0) {
+            if (rc == IPC_EPROTO) {
+                peer_gone = 1;
+            }
+            status = kiwi_ipc_failure(rc);
+            break;
+        }
+        received++;
+        kiwi_note(o, "received %zu bytes", len);
+        if (bridge != NULL) {
+            rc = kiwi_bridge_deliver(bridge, data, len);
+            if (rc != 0) {
+                ipc_free(data);
+                if (rc == KIWI_EXIT_SIGNAL) {
+                    status = rc;
+                }
+                break; /* the command no longer reads: it has ended */
+            }
+        } else if (!o->quiet) {
+            if (kiwi_write_message(STDOUT_FILENO, o->format, data, len) < 0) {
+                int err = errno;
+                ipc_free(data);
+                if (kiwi_signalled) {
+                    status = KIWI_EXIT_SIGNAL;
+                } else {
+                    kiwi_error("writing to stdout: %s", strerror(err));
+                    status = KIWI_EXIT_FAIL;
+                }
+                break;
+            }
+        }
+        if (o->echo) {
+            rc = ipc_send_timeout(h, data, len, o->timeout_ms);
+            if (rc < 0) {
+                ipc_free(data);
+                status = kiwi_ipc_failure(rc);
+                break;
+            }
+        }
+        ipc_free(data);
+    }
+
+    if (bridge != NULL) {
+        status = kiwi_bridge_finish(bridge, status, peer_gone);
+        /* Its thread, which set the flag, is joined: clear it, or the
+         * hook would stop listen's next accept at once. */
+        atomic_store(&kiwi_stop, 0);
+    }
+    if (have_lines) {
+        /* Every line of stdin is sent before the run ends, unless the run
+         * is failing anyway, or the peer has gone. */
+        if (status == KIWI_EXIT_OK && !peer_gone) {
+            status = kiwi_wait_flag(&lines.done);
+        }
+        if (atomic_load(&lines.done)) {
+            pthread_join(lines.thread, NULL);
+            if (status == KIWI_EXIT_OK && lines.status != KIWI_EXIT_OK) {
+                status = lines.status;
+                if (lines.closed) {
+                    kiwi_error("send: the peer closed before all of stdin "
+                               "was sent");
+                }
+            }
+        } else {
+            /* Blocked reading stdin: it cannot be woken. main ends the
+             * process with _exit(), which does not wait for it. */
+            pthread_detach(lines.thread);
+            kiwi_detached_reader = 1;
+        }
+    }
+    return status;
+}

@@ -356,6 +356,20 @@ IPC_API int ipc_path(const char *name, char *buf, size_t cap);
 IPC_API int ipc_fileno(int handle);
 
 /*
+ * ipc_name - the pipe name a pipe or listener was made with: the name
+ * given to ipc_create(), ipc_connect() or ipc_listen(), and for a pipe
+ * from ipc_accept() its listener's. ipc_handle_path - the path that name
+ * mapped to when the handle was made (see ipc_path()).
+ *
+ * Write the NUL-terminated string to `buf` (cap bytes; IPC_PATH_MAX always
+ * suffices) and return its length, or IPC_EBADHANDLE, or IPC_EINVAL when it
+ * does not fit (nothing is written). Do not block. Every failure message
+ * on an open handle names both, as `recv(3) on "demo" (/tmp/...): ...`.
+ */
+IPC_API int ipc_name(int handle, char *buf, size_t cap);
+IPC_API int ipc_handle_path(int handle, char *buf, size_t cap);
+
+/*
  * ipc_set_max_message - refuse received messages longer than `max` bytes
  * on this pipe (default and upper bound: IPC_MAX_MESSAGE). A longer message
  * makes ipc_recv() return IPC_ETOOBIG, is skipped without ever being held in

@@ -275,6 +275,41 @@ int ipc_fileno(int handle)
     return fd;
 }
 
+/* ipc_name / ipc_handle_path: one of the handle's strings into buf. */
+static int handle_string(const char *call, int handle, int want_path, char *buf,
+                         size_t cap)
+{
+    struct ipc__handle *h = ipc__handle_get(handle);
+    if (h == NULL) {
+        return ipc__fail(IPC_EBADHANDLE, 0,
+                         "%s(%d): no such handle (never opened, or closed)",
+                         call, handle);
+    }
+    const char *s =
+        want_path ? h->kind->path(h->obj) : h->kind->pipe_name(h->obj);
+    size_t len = strlen(s);
+    int rc = (int)len;
+    if (buf == NULL || cap <= len) {
+        rc = ipc__fail(IPC_EINVAL, 0,
+                       "%s(%d): the buffer holds %zu bytes; %zu are needed",
+                       call, handle, buf == NULL ? 0 : cap, len + 1);
+    } else {
+        memcpy(buf, s, len + 1);
+    }
+    ipc__handle_put(h);
+    return rc;
+}
+
+int ipc_name(int handle, char *buf, size_t cap)
+{
+    return handle_string("name", handle, 0, buf, cap);
+}
+
+int ipc_handle_path(int handle, char *buf, size_t cap)
+{
+    return handle_string("handle_path", handle, 1, buf, cap);
+}
+
 int ipc_set_max_message(int handle, size_t max)
 {
     if (max > IPC_MAX_MESSAGE) {

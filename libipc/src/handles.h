@@ -23,6 +23,8 @@ struct ipc__kind {
     void (*destroy)(void *obj); /* free it (the last reference went) */
     void (*wake)(void *obj);    /* make threads blocked on it return */
     int (*fd)(const void *obj); /* the descriptor behind it */
+    const char *(*pipe_name)(const void *obj); /* the name it was made with */
+    const char *(*path)(const void *obj);      /* and its path */
 };
 
 struct ipc__handle {

@@ -78,9 +78,21 @@ static int listener_fd(const void *obj)
     return ipc__os_listener_fd(l->os);
 }
 
+static const char *listener_name(const void *obj)
+{
+    return ipc__listener_name(obj);
+}
+
+static const char *listener_path(const void *obj)
+{
+    return ipc__listener_path(obj);
+}
+
 const struct ipc__kind ipc__listener_kind = {
     .name = "listener",
     .destroy = ipc__listener_free,
     .wake = listener_wake,
     .fd = listener_fd,
+    .pipe_name = listener_name,
+    .path = listener_path,
 };

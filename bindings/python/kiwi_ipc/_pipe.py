@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Callable, Iterator, Optional, Type, TypeVar, Union
 
 from . import _kiwi_ipc as _c
-from ._errors import BadHandleError, PipeClosedError
+from ._errors import BadHandleError, IpcError, PipeClosedError
 
 Name = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 # Any bytes-like object, as the stub (__init__.pyi) spells it.
@@ -133,6 +133,17 @@ class Pipe(_Owner):
         handle = operator.index(handle)
         self._handle = handle
         self._number = handle
+        self.name: Optional[str] = None
+        """The pipe name it was made with (a connect()/create() name, or
+        for an accepted pipe its listener's); None for an unknown handle."""
+        self.path: Optional[str] = None
+        """The socket path that name mapped to; also the ``filename`` of
+        every exception raised by a call on this pipe."""
+        try:
+            self.name = _c.ipc_name(handle)
+            self.path = _c.ipc_handle_path(handle)
+        except BadHandleError:
+            pass  # an unknown handle: calls on it raise BadHandleError
 
     # -- construction --------------------------------------------------
 
@@ -196,8 +207,12 @@ class Pipe(_Owner):
         h = self._live()
         try:
             return fn(h, *args)
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path
             raise
 
     def _lost_race(self) -> None:
@@ -216,11 +231,15 @@ class Pipe(_Owner):
         seconds. A str with a lone surrogate raises UnicodeEncodeError and
         sends nothing.
 
-        If the send raises IpcTimeoutError or KeyboardInterrupt, part of the
-        message may already be on its way; the stream stays intact only if
-        the next send() on this pipe passes the same message again, which
-        then completes it (a message of another length raises
-        InvalidArgumentError). Raises PipeClosedError if the peer has gone.
+        A send never splices, repeats or loses a message. IpcTimeoutError
+        means nothing of this message was sent: send it again or not, as you
+        like. A send that returns has committed its message: it was written
+        whole, or the time ran out after part of it went; then the pipe
+        keeps the rest and writes it before anything else (on the next
+        send(), at the start of the next recv(), in flush(), and without
+        waiting at close()), so it arrives whole and must not be sent again.
+        A KeyboardInterrupt after part of it went commits it too. Raises
+        PipeClosedError if the peer has gone.
         """
         # send/recv are the hot paths: no helper calls on the way to C.
         h = self._handle
@@ -231,8 +250,12 @@ class Pipe(_Owner):
                 _c.ipc_send(h, message)
             else:
                 _c.ipc_send_timeout(h, message, _timeout_ms(timeout))
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path  # every exception names the pipe's path
             raise
 
     def send_bytes(self, data: Buffer,
@@ -253,9 +276,21 @@ class Pipe(_Owner):
                 _c.ipc_send(h, data)
             else:
                 _c.ipc_send_timeout(h, data, _timeout_ms(timeout))
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
             raise
+        except IpcError as e:
+            e.filename = self.path  # every exception names the pipe's path
+            raise
+
+    def flush(self, timeout: Timeout = None) -> None:
+        """Wait (at most ``timeout`` seconds) until the rest of a committed
+        message whose send ran out of time is written; returns at once when
+        nothing is pending. Call it before close() to be sure such a
+        message arrives whole. Raises IpcTimeoutError (the rest stays kept)
+        or PipeClosedError (the peer has gone)."""
+        self._call(_c.ipc_flush, _timeout_ms(timeout))
 
     # -- receiving ------------------------------------------------------
 
@@ -277,8 +312,12 @@ class Pipe(_Owner):
             if timeout is None:
                 return _c.ipc_recv(h, True)
             return _c.ipc_recv_timeout(h, True, _timeout_ms(timeout))
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path  # every exception names the pipe's path
             raise
 
     def recv_bytes(self, timeout: Timeout = None) -> bytes:
@@ -291,8 +330,12 @@ class Pipe(_Owner):
             if timeout is None:
                 return _c.ipc_recv(h, False)
             return _c.ipc_recv_timeout(h, False, _timeout_ms(timeout))
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path  # every exception names the pipe's path
             raise
 
     def __iter__(self) -> Iterator[str]:
@@ -319,7 +362,8 @@ class Pipe(_Owner):
 
     def __repr__(self) -> str:
         state = "closed" if self._handle is None else "open"
-        return "<kiwi_ipc.Pipe handle=%d %s>" % (self._number, state)
+        return "<kiwi_ipc.Pipe handle=%d name=%r path=%r %s>" % (
+            self._number, self.name, self.path, state)
 
 
 class Listener(_Owner):
@@ -339,10 +383,14 @@ class Listener(_Owner):
     def __init__(self, name: Name) -> None:
         """Listen on pipe ``name``; see the class docstring."""
         self._handle = None
-        self.path: str = _c.ipc_path(name)
-        """The socket path the name maps to (see kiwi_ipc.path())."""
+        # listen first, so that a bad name is reported as listen()'s.
         self._number = _c.ipc_listen(name)
         self._handle = self._number
+        self.name: str = _c.ipc_name(self._number)
+        """The pipe name it listens on, as given."""
+        self.path: str = _c.ipc_handle_path(self._number)
+        """The socket path the name maps to (see kiwi_ipc.path()); also the
+        ``filename`` of every exception accept() raises."""
 
     @property
     def handle(self) -> int:
@@ -358,9 +406,13 @@ class Listener(_Owner):
             raise ValueError("accept() on closed listener")
         try:
             return Pipe(_c.ipc_accept(h, _timeout_ms(timeout)))
-        except BadHandleError:
+        except BadHandleError as e:
             if self._handle is None:
                 raise ValueError("accept() on closed listener") from None
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path
             raise
 
     def fileno(self) -> int:
@@ -381,4 +433,5 @@ class Listener(_Owner):
 
     def __repr__(self) -> str:
         state = "closed" if self._handle is None else "open"
-        return "<kiwi_ipc.Listener path=%r %s>" % (self.path, state)
+        return "<kiwi_ipc.Listener handle=%d name=%r path=%r %s>" % (
+            self._number, self.name, self.path, state)

@@ -217,6 +217,42 @@ static void test_connect_gives_up(void **state)
     assert_true(took >= 190 && took < 2000);
 }
 
+/* Messages written just before a close are still read, then the end: the
+ * backend closes with CloseHandle, never DisconnectNamedPipe (which would
+ * discard what the peer has not read yet). Both ends. */
+static void test_close_drains(void **state)
+{
+    (void)state;
+    for (int server_closes = 0; server_closes < 2; server_closes++) {
+        int srv, cli;
+        make_pair("drain", &srv, &cli);
+        int from = server_closes ? srv : cli;
+        int to = server_closes ? cli : srv;
+        for (int i = 0; i < 3; i++) {
+            const char *v;
+            size_t vlen;
+            wu_vector(i, &v, &vlen);
+            assert_int_equal(ipc_send_timeout(from, v, vlen, 5000), 0);
+        }
+        ipc_close(from);
+        for (int i = 0; i < 3; i++) {
+            const char *v;
+            size_t vlen;
+            wu_vector(i, &v, &vlen);
+            void *data;
+            size_t len;
+            assert_int_equal(ipc_recv_timeout(to, &data, &len, 5000), 0);
+            assert_int_equal(len, vlen);
+            assert_memory_equal(data, v, vlen);
+            ipc_free(data);
+        }
+        void *data;
+        size_t len;
+        assert_int_equal(ipc_recv_timeout(to, &data, &len, 5000), IPC_ECLOSED);
+        ipc_close(to);
+    }
+}
+
 /* ---- timeouts lose nothing ---------------------------------------------- */
 
 /* A raw writer: the header, then the payload in pieces, with pauses. */
@@ -734,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_create_first),
         cmocka_unit_test(test_connect_first),
         cmocka_unit_test(test_connect_gives_up),
+        cmocka_unit_test(test_close_drains),
         cmocka_unit_test(test_recv_timeout_idle),
         cmocka_unit_test(test_recv_timeout_loses_nothing),
         cmocka_unit_test(test_send_timeout_loses_nothing),

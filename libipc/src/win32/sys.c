@@ -165,7 +165,7 @@ int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u)
  * modules (FreeLibrary), and a callback left pointing into an unloaded DLL
  * would crash the next thread that exits.
  */
-static DWORD fls = FLS_OUT_OF_INDEXES;
+static atomic_ulong fls = FLS_OUT_OF_INDEXES; /* set once, in make_fls */
 static INIT_ONCE fls_once = INIT_ONCE_STATIC_INIT;
 static void (*fls_dtor)(void *);
 
@@ -185,7 +185,7 @@ static BOOL CALLBACK make_fls(PINIT_ONCE once, void *param, void **ctx)
     GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
                            GET_MODULE_HANDLE_EX_FLAG_PIN,
                        (LPCWSTR)(void *)&fls_callback, &self);
-    fls = FlsAlloc(fls_callback);
+    atomic_store(&fls, FlsAlloc(fls_callback));
     return TRUE;
 }
 
@@ -193,7 +193,7 @@ void *ipc__os_tls_get(void)
 {
     /* Before any thread's first set the slot may not exist: then this
      * thread's value is empty either way. */
-    DWORD i = fls;
+    DWORD i = (DWORD)atomic_load(&fls);
     return i != FLS_OUT_OF_INDEXES ? FlsGetValue(i) : NULL;
 }
 
@@ -201,7 +201,8 @@ int ipc__os_tls_set(void *value, void (*dtor)(void *))
 {
     fls_dtor = dtor;
     InitOnceExecuteOnce(&fls_once, make_fls, NULL, NULL);
-    if (fls == FLS_OUT_OF_INDEXES || !FlsSetValue(fls, value)) {
+    DWORD i = (DWORD)atomic_load(&fls);
+    if (i == FLS_OUT_OF_INDEXES || !FlsSetValue(i, value)) {
         return IPC_ENOMEM;
     }
     return 0;

@@ -743,6 +743,28 @@ static void test_not_inherited(void **state)
     assert_int_equal(wu_reap(&pi2, 10000), 0);
 }
 
+/* The same, asked of the child itself: with a created pipe (both ends)
+ * and a listener with its next instance open here, a child started with
+ * bInheritHandles=TRUE holds none of them (it looks at every handle value;
+ * inherited handles keep theirs). Both tests fail when the client's
+ * CreateFileW is given inheritable attributes (checked by hand). */
+static void test_child_holds_no_pipe(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("scan", &srv, &cli);
+    char name[128];
+    wu_name(name, sizeof(name), "scanlisten");
+    int l = ipc_listen(name);
+    assert_true(l > 0);
+    PROCESS_INFORMATION pi;
+    assert_int_equal(wu_spawn_peer("scan-pipes", 1, &pi), 0);
+    assert_int_equal(wu_reap(&pi, 20000), 0);
+    ipc_close(l);
+    ipc_close(cli);
+    ipc_close(srv);
+}
+
 /* ---- Windows specifics of the API
  * -------------------------------------------- */
 
@@ -781,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_interrupt_hook),
         cmocka_unit_test(test_second_server),
         cmocka_unit_test(test_not_inherited),
+        cmocka_unit_test(test_child_holds_no_pipe),
         cmocka_unit_test(test_fileno_and_os_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

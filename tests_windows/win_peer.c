@@ -3,6 +3,8 @@
  *
  *   win_peer sleep MS
  *       sleep, then exit 0 (a child that would inherit handles);
+ *   win_peer scan-pipes
+ *       exit with the number of kiwi-ipc pipe handles it inherited;
  *   win_peer dotnet-server PATH N
  *   win_peer dotnet-client PATH N
  *       the stand-in for a Kiwi program on .NET: make exactly .NET's
@@ -21,6 +23,29 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "sleep") == 0) {
         Sleep((DWORD)atoi(argv[2]));
         return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "scan-pipes") == 0) {
+        /* Count the pipe handles this process inherited, other than its
+         * standard handles: inherited handles keep their values, so try
+         * every value a handle can have here. kiwi-ipc's instances have
+         * 64 KiB buffers, which tells them from any other pipe. */
+        HANDLE std[3] = {GetStdHandle(STD_INPUT_HANDLE),
+                         GetStdHandle(STD_OUTPUT_HANDLE),
+                         GetStdHandle(STD_ERROR_HANDLE)};
+        int found = 0;
+        for (uintptr_t v = 4; v < 0x10000; v += 4) {
+            HANDLE h = (HANDLE)v;
+            if (h == std[0] || h == std[1] || h == std[2]) {
+                continue;
+            }
+            DWORD flags, out_size, in_size, max;
+            if (GetFileType(h) == FILE_TYPE_PIPE &&
+                GetNamedPipeInfo(h, &flags, &out_size, &in_size, &max) &&
+                (out_size == 65536 || in_size == 65536)) {
+                found++;
+            }
+        }
+        return found;
     }
     if (argc != 4) {
         fprintf(stderr, "usage: win_peer sleep MS | dotnet-server|"

@@ -42,6 +42,10 @@ extern "C" {
 /* Symbols are hidden by default; only what carries IPC_API is exported. */
 #if defined(KIWI_IPC_STATIC)
 #define IPC_API
+#elif defined(_WIN32) && defined(KIWI_IPC_BUILDING)
+#define IPC_API __declspec(dllexport)
+#elif defined(_WIN32)
+#define IPC_API __declspec(dllimport)
 #elif defined(__GNUC__) || defined(__clang__)
 #define IPC_API __attribute__((visibility("default")))
 #else
@@ -56,8 +60,13 @@ extern "C" {
 #define IPC_MAX_MESSAGE 0x7fffffff
 
 /* A buffer of this many bytes always holds what ipc_path() writes (107
- * bytes of path and its NUL on Linux; 103 and NUL on macOS). */
+ * bytes of path and its NUL on Linux; 103 and NUL on macOS; on Windows a
+ * pipe path of up to 256 UTF-16 characters, at most 768 bytes in UTF-8). */
+#ifdef _WIN32
+#define IPC_PATH_MAX 1024
+#else
 #define IPC_PATH_MAX 108
+#endif
 
 /*
  * The status list. X(name, value, short name, description)
@@ -102,6 +111,12 @@ typedef enum ipc_status { IPC_STATUS_MAP(IPC__STATUS_ENUM) } ipc_status;
  * to that server (a waiting Kiwi server would take the probe for its one
  * client). Anything at the path that is not a socket is never removed.
  *
+ * Windows: a named pipe of one instance (as Kiwi's .NET server makes),
+ * owner-only, refusing remote clients. It exists while its handle is open,
+ * so while the pipe returned is open the name stays taken: another
+ * ipc_create() or ipc_listen() of it is IPC_EINUSE, and clients wait until
+ * it is closed and the name is served again. Nothing stale is ever left.
+ *
  * Blocks. Returns a pipe handle (> 0), or:
  *   IPC_EINVAL    name is not a valid pipe name (see ipc_path())
  *   IPC_EINUSE    a server is listening at the path, or something that is
@@ -120,7 +135,8 @@ IPC_API int ipc_create(const char *name);
  * retry after about 1 ms, then doubling up to 32 ms). That is what lets a
  * server spawn its client before calling ipc_create(). Other errors (no
  * permission, the path is not a socket) fail at once. Same as
- * ipc_connect_timeout(name, IPC_FOREVER).
+ * ipc_connect_timeout(name, IPC_FOREVER). Windows: "no server yet" is a
+ * missing pipe or one whose instances are all taken (ERROR_PIPE_BUSY).
  *
  * Blocks. Returns a pipe handle (> 0), or IPC_EINVAL, IPC_ESYSTEM,
  * IPC_ENOMEM, IPC_EINTR as for ipc_create().
@@ -344,6 +360,13 @@ IPC_API void ipc_free(void *data);
  * Writes the NUL-terminated path to `buf` (cap bytes; IPC_PATH_MAX always
  * suffices) and returns its length. If it does not fit, returns IPC_EINVAL
  * and writes nothing. Does not block.
+ *
+ * Windows: the path is .NET's Path.GetFullPath(@"\\.\pipe\" + name), in
+ * UTF-8: '/' becomes '\', "." and ".." segments are resolved, trailing dots
+ * and spaces are dropped ("a/b" is \\.\pipe\a\b). Refused besides: a
+ * name that normalizes to \\.\pipe\anonymous, to nothing, or out of
+ * \\.\pipe\ ("..\COM1"); a path over 256 UTF-16 characters; a name that
+ * is not valid UTF-8.
  */
 IPC_API int ipc_path(const char *name, char *buf, size_t cap);
 
@@ -352,6 +375,10 @@ IPC_API int ipc_path(const char *name, char *buf, size_t cap);
  * readiness only: reading or writing it directly breaks the framing. It
  * stays owned by the handle. Returns the descriptor (>= 0), or
  * IPC_EBADHANDLE.
+ *
+ * Windows: a named pipe has no descriptor that poll() or select() could
+ * watch (select takes sockets only), so ipc_fileno returns IPC_ESYSTEM
+ * there, with ipc_last_os_error() == ERROR_NOT_SUPPORTED (50).
  */
 IPC_API int ipc_fileno(int handle);
 
@@ -408,7 +435,9 @@ IPC_API const char *ipc_last_error(void);
 
 /*
  * ipc_last_os_error - the errno behind this thread's last failure, or 0 if
- * that failure had no operating-system cause.
+ * that failure had no operating-system cause. On Windows it is the
+ * GetLastError() code instead (e.g. 5, ERROR_ACCESS_DENIED), and
+ * ipc_last_error() ends in FormatMessage's text for it.
  */
 IPC_API int ipc_last_os_error(void);
 

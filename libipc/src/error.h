@@ -8,6 +8,13 @@
 
 #include <stddef.h>
 
+/* The printf dialect our messages are checked as: the C library's, unless
+ * the build says otherwise (mingw-w64: gnu_printf, whose %zu and %lld its
+ * C99 stdio implements, where the default check is msvcrt's). */
+#ifndef IPC__PRINTF_FORMAT
+#define IPC__PRINTF_FORMAT printf
+#endif
+
 /*
  * Record this thread's last failure and return `status`, so a failing path
  * reads `return ipc__fail(IPC_EINVAL, 0, "create(\"%s\"): ...", name);`.
@@ -15,7 +22,7 @@
  * appended to the message. The message is never truncated.
  */
 int ipc__fail(int status, int os_error, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(IPC__PRINTF_FORMAT, 3, 4)));
 
 /* Who is failing, for a message that starts `call(handle): `, or, for a
  * pipe that knows its name, `call(handle) on "name" (path): `. Cheap to
@@ -29,7 +36,8 @@ struct ipc__who {
 
 /* ipc__fail() with the message prefixed by `who`. */
 int ipc__fail_who(int status, int os_error, const struct ipc__who *who,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                  const char *fmt, ...)
+    __attribute__((format(IPC__PRINTF_FORMAT, 4, 5)));
 
 /* Write `call("name")` into who (cap bytes), as messages start. */
 void ipc__who_name(char *who, size_t cap, const char *call, const char *name);

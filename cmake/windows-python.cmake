@@ -42,9 +42,15 @@ add_custom_command(
   COMMENT "SWIG: generating the Python wrapper (Windows)"
   VERBATIM)
 
-add_library(kiwi_ipc_python MODULE "${_kiwi_py_wrap}")
+# With the hand-written C behind the typemaps (bindings/python) and the C
+# shared with the Lua binding (bindings/common), as swig/python.cmake has.
+add_library(kiwi_ipc_python MODULE "${_kiwi_py_wrap}"
+  "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.c"
+  "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
 target_include_directories(kiwi_ipc_python PRIVATE
-  "${KIWI_IPC_WIN_PYTHON_DIR}/include")
+  "${KIWI_IPC_WIN_PYTHON_DIR}/include"
+  "${PROJECT_SOURCE_DIR}/bindings/python"
+  "${PROJECT_SOURCE_DIR}/bindings/common")
 # PC/pyconfig.h names python3.lib for MSVC only; mingw's ld links against
 # the DLL itself.
 target_compile_definitions(kiwi_ipc_python PRIVATE

@@ -115,17 +115,13 @@ def test_timeout_loses_nothing():
 
         r = threading.Thread(target=slow_reader)
         r.start()
-        timeouts = 0
-        while True:
-            try:
-                s.send_bytes(big, timeout=0.05)
-                break
-            except kiwi_ipc.IpcTimeoutError:
-                timeouts += 1
-        s.send_bytes(b"after", timeout=5)
+        t0 = time.monotonic()
+        # Part of it goes before the time runs out: committed, not raised.
+        s.send_bytes(big, timeout=0.05)
+        assert time.monotonic() - t0 < 5
+        s.send_bytes(b"after", timeout=20)  # the rest goes first
         r.join(20)
         assert done.is_set()
-        assert timeouts >= 1
 
 
 def test_close_from_another_thread_wakes_recv():

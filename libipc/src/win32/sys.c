@@ -156,24 +156,36 @@ int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u)
     }
 }
 
-/* ---- the per-thread slot ---------------------------------------------- */
+/* ---- per-thread slots ----------------------------------------------- */
 
 /*
- * A fiber-local slot, whose callback frees the value when a thread ends
- * (TlsAlloc has no destructor). The callback lives in this module, so the
+ * Fiber-local slots, whose callbacks free the values when a thread ends
+ * (TlsAlloc has no destructor). The callbacks live in this module, so the
  * module is pinned the first time: a Lua state that closes unloads its C
  * modules (FreeLibrary), and a callback left pointing into an unloaded DLL
  * would crash the next thread that exits.
  */
-static atomic_ulong fls = FLS_OUT_OF_INDEXES; /* set once, in make_fls */
+static atomic_ulong fls[IPC__TLS_SLOTS] = {FLS_OUT_OF_INDEXES,
+                                           FLS_OUT_OF_INDEXES};
 static INIT_ONCE fls_once = INIT_ONCE_STATIC_INIT;
-static void (*fls_dtor)(void *);
+static void (*_Atomic fls_dtor[IPC__TLS_SLOTS])(void *);
 
-static void NTAPI fls_callback(void *value)
+static void run_dtor(int slot, void *value)
 {
-    if (value != NULL && fls_dtor != NULL) {
-        fls_dtor(value);
+    void (*fn)(void *) = atomic_load(&fls_dtor[slot]);
+    if (value != NULL && fn != NULL) {
+        fn(value);
     }
+}
+
+static void NTAPI fls_error(void *value)
+{
+    run_dtor(IPC__TLS_ERROR, value);
+}
+
+static void NTAPI fls_hook(void *value)
+{
+    run_dtor(IPC__TLS_HOOK, value);
 }
 
 static BOOL CALLBACK make_fls(PINIT_ONCE once, void *param, void **ctx)
@@ -184,24 +196,25 @@ static BOOL CALLBACK make_fls(PINIT_ONCE once, void *param, void **ctx)
     HMODULE self;
     GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
                            GET_MODULE_HANDLE_EX_FLAG_PIN,
-                       (LPCWSTR)(void *)&fls_callback, &self);
-    atomic_store(&fls, FlsAlloc(fls_callback));
+                       (LPCWSTR)(void *)&fls_error, &self);
+    atomic_store(&fls[IPC__TLS_ERROR], FlsAlloc(fls_error));
+    atomic_store(&fls[IPC__TLS_HOOK], FlsAlloc(fls_hook));
     return TRUE;
 }
 
-void *ipc__os_tls_get(void)
+void *ipc__os_tls_get(int slot)
 {
     /* Before any thread's first set the slot may not exist: then this
      * thread's value is empty either way. */
-    DWORD i = (DWORD)atomic_load(&fls);
+    DWORD i = (DWORD)atomic_load(&fls[slot]);
     return i != FLS_OUT_OF_INDEXES ? FlsGetValue(i) : NULL;
 }
 
-int ipc__os_tls_set(void *value, void (*dtor)(void *))
+int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *))
 {
-    fls_dtor = dtor;
+    atomic_store(&fls_dtor[slot], dtor);
     InitOnceExecuteOnce(&fls_once, make_fls, NULL, NULL);
-    DWORD i = (DWORD)atomic_load(&fls);
+    DWORD i = (DWORD)atomic_load(&fls[slot]);
     if (i == FLS_OUT_OF_INDEXES || !FlsSetValue(i, value)) {
         return IPC_ENOMEM;
     }

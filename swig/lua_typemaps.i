@@ -50,6 +50,9 @@
 %rename(path) ipc_path;
 %rename(fileno) ipc_fileno;
 %rename(set_max_message) ipc_set_max_message;
+%rename(flush) ipc_flush;
+%rename(name) ipc_name;
+%rename(handle_path) ipc_handle_path;
 %rename(version) ipc_version;
 %rename(strerror) ipc_strerror;
 %rename(errname) ipc_errname;
@@ -105,11 +108,12 @@
 
 /* Calls whose status is their only result: true (failures are returned
  * before this runs, see below; close's IPC_EBADHANDLE is harmless). */
-%typemap(out) int ipc_send_timeout, int ipc_close, int ipc_set_max_message
+%typemap(out) int ipc_send_timeout, int ipc_close, int ipc_set_max_message,
+    int ipc_flush
 %{ (void)$1; lua_pushboolean(L, 1); SWIG_arg++; %}
 
 /* Calls whose result is an output argument (pushed by its argout). */
-%typemap(out) int ipc_path
+%typemap(out) int ipc_path, int ipc_name, int ipc_handle_path
 %{ (void)$1; %}
 
 /*
@@ -141,8 +145,11 @@ KIWI_LUA_BLOCKING(ipc_create_timeout)
 KIWI_LUA_BLOCKING(ipc_connect_timeout)
 KIWI_LUA_BLOCKING(ipc_send_timeout)
 KIWI_LUA_BLOCKING(ipc_accept)
+KIWI_LUA_BLOCKING(ipc_flush)
 KIWI_LUA_CHECKED(ipc_listen)
 KIWI_LUA_CHECKED(ipc_path)
+KIWI_LUA_CHECKED(ipc_name)
+KIWI_LUA_CHECKED(ipc_handle_path)
 KIWI_LUA_CHECKED(ipc_fileno)
 KIWI_LUA_CHECKED(ipc_set_max_message)
 /* ipc_close is not checked: closing an unknown handle is harmless. */

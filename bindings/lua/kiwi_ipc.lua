@@ -38,9 +38,13 @@ local ipc = {
 -- ipc.path(name) -> socket path             as .NET (and so Kiwi) maps it
 -- ipc.fileno(h) -> descriptor               for poll() readiness only
 -- ipc.set_max_message(h, bytes) -> true     refuse longer messages
+-- ipc.flush(h [, timeout]) -> true          finish a committed send
+-- ipc.name(h) -> name                       the name h was made with
+-- ipc.handle_path(h) -> socket path         the path that name mapped to
 for _, name in ipairs { "create", "connect", "send", "recv", "close",
                         "listen", "accept", "path", "fileno",
-                        "set_max_message" } do
+                        "set_max_message", "flush", "name",
+                        "handle_path" } do
   ipc[name] = core[name]
 end
 
@@ -84,21 +88,28 @@ else
   attach_finalizer = function() end
 end
 
-local function new(class, handle, name)
-  local object = setmetatable({ handle = handle, name = name, closed = false },
-                               class)
+-- The name and path come from the C library, which keeps them per handle
+-- (an accepted pipe has its listener's); an unknown handle has neither.
+local function new(class, handle)
+  local object = setmetatable({ handle = handle, closed = false,
+                                name = core.name(handle) or nil,
+                                path = core.handle_path(handle) or nil },
+                              class)
   attach_finalizer(object)
   return object
 end
 
 local function describe(object)
-  return ("%s(%d, %q%s)"):format(getmetatable(object).__name, object.handle,
-                                 tostring(object.name),
-                                 object.closed and ", closed" or "")
+  return ("%s(%d, %q, %q%s)"):format(getmetatable(object).__name,
+                                     object.handle, tostring(object.name),
+                                     tostring(object.path),
+                                     object.closed and ", closed" or "")
 end
 
 --- A pipe: one connection, either end.
--- Fields: handle (the integer handle), name, closed (after close()).
+-- Fields: handle (the integer handle), name and path (the pipe's name and
+-- its socket file, as every error message of its calls names them),
+-- closed (after close()).
 local Pipe = { __name = "kiwi_ipc.Pipe" }
 Pipe.__index = Pipe
 ipc.Pipe = Pipe
@@ -107,14 +118,14 @@ ipc.Pipe = Pipe
 function Pipe.create(name, timeout)
   local h, message, code = core.create(name, timeout)
   if not h then return nil, message, code end
-  return new(Pipe, h, name)
+  return new(Pipe, h)
 end
 
 --- Pipe.connect(name [, timeout]) - connect to the server of `name`.
 function Pipe.connect(name, timeout)
   local h, message, code = core.connect(name, timeout)
   if not h then return nil, message, code end
-  return new(Pipe, h, name)
+  return new(Pipe, h)
 end
 
 --- Pipe.wrap(handle) - a Pipe that takes over an integer handle from
@@ -126,13 +137,25 @@ function Pipe.wrap(handle)
 end
 
 --- p:send(message [, timeout]) -> true, or nil, message, code.
--- After a "timeout" part of the message may be on its way: the next send
--- must pass the same message, and carries on where this one stopped.
+-- A send never splices, repeats or loses a message. "timeout" means nothing
+-- of this message was sent. true means it is committed: written whole, or
+-- the time ran out after part of it went; then the pipe keeps the rest
+-- and writes it before anything else (on the next send, at the start of
+-- the next recv, in flush(), and without waiting at close()), so it
+-- arrives whole and must not be sent again.
 function Pipe:send(message, timeout)
   local h = check_open(self)
   check(type(message) == "string", 1, "send", "string", message)
   check_timeout(timeout, 2, "send")
   return core.send(h, message, timeout)
+end
+
+--- p:flush([timeout]) -> true, or nil, message, code: wait until the rest
+-- of a committed send is written ("timeout": it stays kept).
+function Pipe:flush(timeout)
+  local h = check_open(self)
+  check_timeout(timeout, 1, "flush")
+  return core.flush(h, timeout)
 end
 
 --- p:recv([timeout]) -> message, or nil, message, code. A timeout loses
@@ -189,9 +212,7 @@ ipc.Listener = Listener
 function Listener.listen(name)
   local h, message, code = core.listen(name)
   if not h then return nil, message, code end
-  local listener = new(Listener, h, name)
-  listener.path = core.path(name) -- the socket file
-  return listener
+  return new(Listener, h)
 end
 
 --- l:accept([timeout]) -> Pipe for the next client, or nil, message, code.
@@ -200,7 +221,7 @@ function Listener:accept(timeout)
   check_timeout(timeout, 1, "accept")
   local h, message, code = core.accept(l, timeout)
   if not h then return nil, message, code end
-  return new(Pipe, h, self.name)
+  return new(Pipe, h)
 end
 
 --- l:close() -> true: stop listening and remove the socket file.

@@ -143,3 +143,70 @@ def test_a_long_listener_name_is_reported_as_listen():
     with pytest.raises(kiwi_ipc.InvalidArgumentError) as info:
         kiwi_ipc.Listener("x" * 200)
     assert str(info.value).startswith("listen(")
+
+
+def _lua_in_this_process():
+    """The Lua 5.4 binding loaded into this Python process through Lua's C
+    API: a second copy of the library beside the Python binding's."""
+    import ctypes
+    import ctypes.util
+    lua_dir = os.environ.get("KIWI_IPC_TEST_LUA54_DIR")
+    if not lua_dir or not os.path.isdir(lua_dir):
+        pytest.skip("KIWI_IPC_TEST_LUA54_DIR (the Lua 5.4 binding's build "
+                    "dir) is not set: run through ctest")
+    name = ctypes.util.find_library("lua5.4")
+    if name is None:
+        pytest.skip("no liblua5.4 (Debian's liblua5.4-0)")
+    lua = ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+    lua.luaL_newstate.restype = ctypes.c_void_p
+    lua.luaL_openlibs.argtypes = [ctypes.c_void_p]
+    lua.luaL_loadstring.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lua.lua_pcallk.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                               ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    lua.lua_tolstring.restype = ctypes.c_char_p
+    lua.lua_tolstring.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                  ctypes.c_void_p]
+    lua.lua_close.argtypes = [ctypes.c_void_p]
+    state = lua.luaL_newstate()
+    lua.luaL_openlibs(state)
+
+    def run(code):
+        """Run a Lua chunk; its one result, as a str."""
+        assert lua.luaL_loadstring(state, code.encode()) == 0
+        rc = lua.lua_pcallk(state, 0, 1, 0, None, None)
+        out = lua.lua_tolstring(state, -1, None)
+        assert rc == 0, out
+        return out.decode() if out is not None else None
+
+    run("package.path = %r .. '/?.lua;' .. package.path; "
+        "package.cpath = %r .. '/?.so;' .. package.cpath; "
+        "ipc = require 'kiwi_ipc'; return ''" % (lua_dir, lua_dir))
+    return run, lambda: lua.lua_close(state)
+
+
+def test_two_copies_in_one_process_never_share_a_handle(name):
+    # Python embedding Lua: each binding links its own copy of the library.
+    # Before, both counted from 1, so a handle of one reached the other's
+    # pipe. Now each copy has a range of its own.
+    run, close_lua = _lua_in_this_process()
+    try:
+        with kiwi_ipc.Listener(name) as listener:
+            client_lua = int(run("c = assert(ipc.connect(%r, 5)); "
+                                 "return tostring(c)" % name))
+            server = listener.accept(timeout=5)
+            with server:
+                mine = {listener.handle, server.handle}
+                assert client_lua not in mine
+                # Lua's handle means nothing to Python's copy, and says so.
+                with pytest.raises(kiwi_ipc.BadHandleError) as info:
+                    kiwi_ipc.send(client_lua, "lost?")
+                assert "another copy" in str(info.value)
+                # Each copy works with its own handles.
+                server.send("to lua")
+                assert run("return ipc.recv(c, 5)") == "to lua"
+                assert run("return tostring(ipc.send(c, 'to python'))") == \
+                    "true"
+                assert server.recv(timeout=5) == "to python"
+                run("ipc.close(c); return ''")
+    finally:
+        close_lua()

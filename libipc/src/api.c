@@ -66,9 +66,12 @@ static struct ipc__handle *borrow(const char *call, int id,
 {
     struct ipc__handle *h = ipc__handle_get(id);
     if (h == NULL) {
-        *rc = ipc__fail(IPC_EBADHANDLE, 0,
-                        "%s(%d): no such handle (never opened, or closed)",
-                        call, id);
+        *rc = ipc__fail(IPC_EBADHANDLE, 0, "%s(%d): no such handle (%s)", call,
+                        id,
+                        ipc__handle_foreign(id)
+                            ? "it belongs to another copy of kiwi-ipc in this "
+                              "process: each binding links its own"
+                            : "never opened, or closed");
         return NULL;
     }
     if (h->kind != kind) {

@@ -83,6 +83,12 @@ enum { IPC__TLS_ERROR, IPC__TLS_HOOK, IPC__TLS_SLOTS };
 void *ipc__os_tls_get(int slot);
 int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *));
 
+/* A number for this copy of the library, unique among the copies loaded
+ * in this process (each binding links its own): 0 for the first, then 1,
+ * 2, ...; claimed once per copy and kept until the process ends. 0 where
+ * the OS gives no way to tell copies apart. */
+int ipc__os_copy_index(void);
+
 /* The text of OS error `err` into buf (cap bytes), thread-safely. */
 void ipc__os_strerror(int err, char *buf, size_t cap);
 

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -207,6 +208,44 @@ int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *))
     if (!atomic_load(&keys_ok) || pthread_setspecific(keys[slot], value) != 0) {
         return IPC_ENOMEM;
     }
+    return 0;
+}
+
+/* ---- copies of the library in one process ---------------------------- */
+
+/*
+ * Copies share nothing (each has its own hidden symbols), so they meet in
+ * the kernel: copy k is whoever holds a Unix socket bound to the abstract
+ * name "\0kiwi-ipc/<pid>/copy/<k>" (Linux only: abstract names vanish with
+ * their socket, so a crashed process leaves nothing behind). The socket
+ * is kept open, close-on-exec, for the copy's life. A forked child keeps
+ * its parent's numbers, as it keeps the handle tables.
+ */
+int ipc__os_copy_index(void)
+{
+#if defined(__linux__) && !defined(KIWI_IPC_PORTABLE)
+    for (int k = 0; k <= 32; k++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            return 0;
+        }
+        struct sockaddr_un addr;
+        memset(&addr, 0, sizeof(addr));
+        addr.sun_family = AF_UNIX;
+        int n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1,
+                         "kiwi-ipc/%ld/copy/%d", (long)getpid(), k);
+        socklen_t len =
+            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+        if (bind(fd, (struct sockaddr *)&addr, len) == 0) {
+            return k; /* fd stays open: the number is ours */
+        }
+        int e = errno;
+        close(fd);
+        if (e != EADDRINUSE) {
+            return 0;
+        }
+    }
+#endif
     return 0;
 }
 

@@ -221,6 +221,15 @@ int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *))
     return 0;
 }
 
+/* ---- copies of the library in one process ---------------------------- */
+
+/* Not told apart on Windows yet (a named kernel object per copy would do
+ * it): every copy counts from 1. Documented in kiwi_ipc.h. */
+int ipc__os_copy_index(void)
+{
+    return 0;
+}
+
 /* ---- error text --------------------------------------------------------- */
 
 /* FormatMessage's text for a GetLastError() code, in UTF-8 and without

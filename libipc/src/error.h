@@ -5,6 +5,7 @@
 #define IPC__ERROR_H
 
 #include "kiwi_ipc.h"
+#include "os.h"
 
 #include <stddef.h>
 
@@ -23,16 +24,6 @@
  */
 int ipc__fail(int status, int os_error, const char *fmt, ...)
     __attribute__((format(IPC__PRINTF_FORMAT, 3, 4)));
-
-/* Who is failing, for a message that starts `call(handle): `, or, for a
- * pipe that knows its name, `call(handle) on "name" (path): `. Cheap to
- * make on every call: it is formatted only when a failure is recorded. */
-struct ipc__who {
-    const char *call;
-    int handle;
-    const char *name; /* or NULL */
-    const char *path;
-};
 
 /* ipc__fail() with the message prefixed by `who`. */
 int ipc__fail_who(int status, int os_error, const struct ipc__who *who,

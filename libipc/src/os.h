@@ -29,23 +29,31 @@
  * slice and every interrupted wait. It calls the hook through the pointer
  * it is given, never up into the layers above.
  *
- * Failures are reported through ipc__fail() (error.h, a leaf module that
- * every layer may use), starting with the `who` the caller passes, e.g.
- * `create("demo")` or `recv(3)`, so messages name the call and the pipe.
- * On the send/recv path `who` is a struct ipc__who, formatted only when a
- * failure is recorded.
+ * Failures are reported through ipc__fail() (error.h, which every layer
+ * may use; it sits beside this seam, and includes it for struct ipc__who),
+ * starting with the `who` the caller passes, e.g. `create("demo")` or
+ * `recv(3)`, so messages name the call and the pipe. On the send/recv path
+ * `who` is a struct ipc__who, formatted only when a failure is recorded.
  */
 #ifndef IPC__OS_H
 #define IPC__OS_H
 
 #include "kiwi_ipc.h"
 
-#include "error.h"
-
 #include <stddef.h>
 #include <stdint.h>
 
 #include "os_types.h"
+
+/* Who is failing, for a message that starts `call(handle): `, or, for a
+ * pipe that knows its name, `call(handle) on "name" (path): `. Cheap to
+ * make on every call: it is formatted only when a failure is recorded. */
+struct ipc__who {
+    const char *call;
+    int handle;
+    const char *name; /* or NULL */
+    const char *path;
+};
 
 /* How long a blocking call may wait, and who may cut it short. */
 struct ipc__until {

@@ -62,6 +62,28 @@ struct ipc__until {
     void *arg;
 };
 
+/* For backends: run u's hook; true when it asks the call to stop. */
+static inline int ipc__until_interrupted(const struct ipc__until *u)
+{
+    return u->hook != NULL && u->hook(u->arg) != 0;
+}
+
+/* For backends: how long the next wait may be, in ms, to reach `end` (a
+ * time on ipc__os_now_ms()'s clock, or -1 for none; 0 when it has passed),
+ * but no longer than a hook slice while a hook is set. -1: no limit. */
+static inline int64_t ipc__until_slice(const struct ipc__until *u, int64_t end,
+                                       int64_t now)
+{
+    int64_t ms = -1;
+    if (end >= 0) {
+        ms = end > now ? end - now : 0;
+    }
+    if (u->hook != NULL && (ms < 0 || ms > IPC_INTERRUPT_SLICE_MS)) {
+        ms = IPC_INTERRUPT_SLICE_MS;
+    }
+    return ms;
+}
+
 /* ---- time, threads ----------------------------------------------------- */
 
 /* Milliseconds on a monotonic clock. */

@@ -27,25 +27,10 @@ int64_t ipc__os_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int ipc__px_interrupted(const struct ipc__until *u)
-{
-    return u->hook != NULL && u->hook(u->arg) != 0;
-}
-
-/* The poll timeout for the next slice: up to `end`, but no longer than a
- * hook slice when there is a hook to consult. */
+/* The poll timeout for the next slice (see ipc__until_slice). */
 static int slice_ms(const struct ipc__until *u, int64_t end)
 {
-    int64_t ms = -1;
-    if (end >= 0) {
-        ms = end - ipc__os_now_ms();
-        if (ms < 0) {
-            ms = 0;
-        }
-    }
-    if (u->hook != NULL && (ms < 0 || ms > IPC_INTERRUPT_SLICE_MS)) {
-        ms = IPC_INTERRUPT_SLICE_MS;
-    }
+    int64_t ms = ipc__until_slice(u, end, end >= 0 ? ipc__os_now_ms() : 0);
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
@@ -66,7 +51,7 @@ static int wait_until(int fd, short events, int64_t end,
         }
         /* A signal, or a slice ended: give the runtime its say first, so
          * Ctrl-C wins over a deadline that happens to pass at once. */
-        if (ipc__px_interrupted(u)) {
+        if (ipc__until_interrupted(u)) {
             return IPC_EINTR;
         }
         if (end >= 0 && ipc__os_now_ms() >= end) {
@@ -127,7 +112,7 @@ int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u)
         if (pthread_mutex_trylock(m) == 0) {
             return 0;
         }
-        if (ipc__px_interrupted(u)) {
+        if (ipc__until_interrupted(u)) {
             return IPC_EINTR;
         }
         int left = slice_ms(u, u->deadline);

@@ -29,25 +29,10 @@ int64_t ipc__os_now_ms(void)
     return (int64_t)(c.QuadPart / f * 1000 + c.QuadPart % f * 1000 / f);
 }
 
-int ipc__w32_interrupted(const struct ipc__until *u)
-{
-    return u->hook != NULL && u->hook(u->arg) != 0;
-}
-
-/* Milliseconds for the next wait: up to `end` (-1: none), no longer than a
- * hook slice when there is a hook to consult. */
+/* The wait timeout for the next slice (see ipc__until_slice). */
 static DWORD slice_ms(const struct ipc__until *u, int64_t end)
 {
-    int64_t ms = -1;
-    if (end >= 0) {
-        ms = end - ipc__os_now_ms();
-        if (ms < 0) {
-            ms = 0;
-        }
-    }
-    if (u->hook != NULL && (ms < 0 || ms > IPC_INTERRUPT_SLICE_MS)) {
-        ms = IPC_INTERRUPT_SLICE_MS;
-    }
+    int64_t ms = ipc__until_slice(u, end, end >= 0 ? ipc__os_now_ms() : 0);
     if (ms < 0) {
         return INFINITE;
     }
@@ -79,7 +64,7 @@ static int wait_until(HANDLE ev, HANDLE wake, int64_t end,
         }
         /* A slice ended: the runtime has its say first, so Ctrl-C wins
          * over a deadline that happens to pass at the same time. */
-        if (ipc__w32_interrupted(u)) {
+        if (ipc__until_interrupted(u)) {
             return IPC_EINTR;
         }
         if (end >= 0 && ipc__os_now_ms() >= end) {
@@ -144,7 +129,7 @@ int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u)
         }
         int64_t now = ipc__os_now_ms();
         if (u->hook != NULL && now >= next_hook) {
-            if (ipc__w32_interrupted(u)) {
+            if (ipc__until_interrupted(u)) {
                 return IPC_EINTR;
             }
             next_hook = now + IPC_INTERRUPT_SLICE_MS;

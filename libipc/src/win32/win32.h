@@ -15,9 +15,6 @@
  * what GetFullPathNameW may write before we check the length. */
 #define IPC__W32_WPATH_CAP 1024
 
-/* Run u's hook, if any: true when it asks the call to stop. */
-int ipc__w32_interrupted(const struct ipc__until *u);
-
 /*
  * Wait until `ev` is signalled (returns 0) or `wake` (may be NULL) is
  * (returns 1), or u's deadline passes (IPC_ETIMEDOUT), or the hook asks to

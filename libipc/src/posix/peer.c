@@ -143,7 +143,7 @@ int ipc__os_check_path(const char *who, const char *path)
     strcpy(done, "/");
     struct stat st;
     if (lstat("/", &st) == 0 && dir_untrusted(&st, me) != NULL) {
-        return ipc__fail(IPC_EPERM, 0, "%s: the directory / %s; refused", who,
+        return ipc__fail(IPC_EPERM, 0, "%s: the directory / %s", who,
                          dir_untrusted(&st, me));
     }
     char *rest = todo;
@@ -196,7 +196,7 @@ int ipc__os_check_path(const char *who, const char *path)
                 return ipc__fail(IPC_EPERM, 0,
                                  "%s: the path %s goes through the symbolic "
                                  "link %s, owned by uid %lld, not by us (uid "
-                                 "%lld) or root; refused",
+                                 "%lld) or root",
                                  who, path, done, (long long)st.st_uid,
                                  (long long)me);
             }
@@ -243,7 +243,7 @@ int ipc__os_check_path(const char *who, const char *path)
         if (why != NULL) {
             return ipc__fail(IPC_EPERM, 0,
                              "%s: the directory %s (on the way to %s) %s "
-                             "(uid %lld, mode %04o); refused",
+                             "(uid %lld, mode %04o)",
                              who, done, path, why, (long long)st.st_uid,
                              (unsigned)(st.st_mode & 07777));
         }

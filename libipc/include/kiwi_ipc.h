@@ -527,6 +527,9 @@ IPC_API int ipc_get_peer(int handle, struct ipc_peer *peer);
  * code relies on them accepting strangers; a caller who reaches for them
  * gets the safe answer by passing 0, and the refusal is loud (a distinct
  * status naming both uids and this flag), never a silent misdelivery.
+ * The bindings follow the same line: Python's Pipe and Listener and Lua's
+ * objects are same-user by default, their Kiwi-shaped create/connect are
+ * not (README.md, "Security").
  *
  * Returns what the call without _ex returns, plus IPC_EPERM.
  */

@@ -151,15 +151,16 @@ class OtherUser(NamedTuple):
     python: str  # an interpreter that user may run
 
 
-def _reachable_by_others(path: str) -> bool:
-    """Every directory on the way is searchable, and the file executable,
-    by any user (root's pyenv under /root is not)."""
+def _reachable_by_others(path: str, mode: int = 0o001) -> bool:
+    """Every directory on the way is searchable by any user, and the file
+    has `mode` for them (default: executable; root's pyenv under /root
+    fails this)."""
     path = os.path.realpath(path)
     parts = path.split(os.sep)
     for i in range(2, len(parts)):
         if not os.stat(os.sep.join(parts[:i]) or "/").st_mode & 0o001:
             return False
-    return bool(os.stat(path).st_mode & 0o001)
+    return bool(os.stat(path).st_mode & mode)
 
 
 def _python_for_others() -> "str | None":
@@ -210,6 +211,12 @@ def other_user() -> Iterator[OtherUser]:
     if python is None:
         pytest.skip("no Python %d.%d that another user may run"
                     % sys.version_info[:2])
+    package = os.path.join(PACKAGE_ROOT, "kiwi_ipc")
+    if not (_reachable_by_others(os.path.join(package, "__init__.py"), 0o004)
+            and all(os.stat(d).st_mode & 0o004
+                    for d in (PACKAGE_ROOT, package))):
+        pytest.skip("the kiwi_ipc under test (%s) is not readable by other "
+                    "users" % PACKAGE_ROOT)
     _sweep_stale_users()
     name = "kipy_%d" % os.getpid()
     if _run_locked(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin",

@@ -10,9 +10,9 @@
 -- swig/lua_typemaps.i). A runtime failure returns `nil, message, code`,
 -- as Lua's io library does, where code is one of "timeout", "closed",
 -- "protocol", "in_use", "no_server", "too_big", "bad_handle", "invalid",
--- "system", "no_memory". Misuse (a wrong argument type, a negative
--- timeout) raises an error, and so does Ctrl-C during a blocking call
--- (see README.md). This file adds the object style on top:
+-- "system", "no_memory", "permission". Misuse (a wrong argument type, a
+-- negative timeout) raises an error, and so does Ctrl-C during a blocking
+-- call (see README.md). This file adds the object style on top:
 --
 --     local p <close> = assert(ipc.Pipe.connect("demo"))   -- Lua 5.4
 --     p:send("ping"); print(p:recv())
@@ -114,16 +114,31 @@ local Pipe = { __name = "kiwi_ipc.Pipe" }
 Pipe.__index = Pipe
 ipc.Pipe = Pipe
 
---- Pipe.create(name [, timeout]) - serve `name` for one client.
-function Pipe.create(name, timeout)
-  local h, message, code = core.create(name, timeout)
+-- The objects are same-user by default (see README "Security"): options
+-- { any_user = true } accept anyone, as the Kiwi-shaped ipc.create and
+-- ipc.connect always do.
+local function user_flags(options, n, method)
+  check(options == nil or type(options) == "table", n, method,
+        "table of options or nil", options)
+  return (options and options.any_user) and core.IPC_ANY_USER or 0
+end
+
+--- Pipe.create(name [, timeout [, options]]) - serve `name` for one
+-- client; a client of another user is closed at once unless
+-- options.any_user.
+function Pipe.create(name, timeout, options)
+  local h, message, code = core.create_ex(name, timeout,
+                                          user_flags(options, 3, "create"))
   if not h then return nil, message, code end
   return new(Pipe, h)
 end
 
---- Pipe.connect(name [, timeout]) - connect to the server of `name`.
-function Pipe.connect(name, timeout)
-  local h, message, code = core.connect(name, timeout)
+--- Pipe.connect(name [, timeout [, options]]) - connect to the server of
+-- `name`; a server of another user is refused ("permission") unless
+-- options.any_user.
+function Pipe.connect(name, timeout, options)
+  local h, message, code = core.connect_ex(name, timeout,
+                                           user_flags(options, 3, "connect"))
   if not h then return nil, message, code end
   return new(Pipe, h)
 end
@@ -208,9 +223,11 @@ local Listener = { __name = "kiwi_ipc.Listener" }
 Listener.__index = Listener
 ipc.Listener = Listener
 
---- Listener.listen(name) - start serving `name` (does not block).
-function Listener.listen(name)
-  local h, message, code = core.listen(name)
+--- Listener.listen(name [, options]) - start serving `name` (does not
+-- block); accept closes clients of other users unless options.any_user.
+function Listener.listen(name, options)
+  local h, message, code = core.listen_ex(name,
+                                          user_flags(options, 2, "listen"))
   if not h then return nil, message, code end
   return new(Listener, h)
 end
@@ -230,5 +247,21 @@ Listener.fileno = Pipe.fileno
 Listener.__close = Listener.close
 Listener.__gc = Pipe.__gc
 Listener.__tostring = describe
+
+-- Who is on the other end ------------------------------------------------
+
+-- ipc.get_peer(h) -> { pid =, uid =, gid = }   fields the OS gave
+-- ipc.check_path(name) -> true, or nil, message, "permission" when another
+--   user could redirect the path (the objects refuse such paths; the
+--   Kiwi-shaped calls do not)
+ipc.get_peer = core.get_peer
+ipc.check_path = core.check_path
+ipc.ANY_USER = core.IPC_ANY_USER
+
+--- p:peer() -> { pid =, uid =, gid = }, or nil, message, code: the process
+-- at the other end, as the kernel recorded it at connection time.
+function Pipe:peer()
+  return core.get_peer(check_open(self))
+end
 
 return ipc

@@ -93,7 +93,8 @@ extern "C" {
     X(IPC_ETOOBIG, -8, "too_big", "message too big")                           \
     X(IPC_ESYSTEM, -9, "system", "operating system error")                     \
     X(IPC_ENOMEM, -10, "no_memory", "out of memory")                           \
-    X(IPC_EINTR, -11, "interrupted", "interrupted")
+    X(IPC_EINTR, -11, "interrupted", "interrupted")                            \
+    X(IPC_EPERM, -12, "permission", "peer or path not trusted")
 
 #define IPC__STATUS_ENUM(name, value, key, text) name = value,
 typedef enum ipc_status { IPC_STATUS_MAP(IPC__STATUS_ENUM) } ipc_status;
@@ -447,6 +448,114 @@ IPC_API const char *ipc_last_error(void);
  * ipc_last_error() ends in FormatMessage's text for it.
  */
 IPC_API int ipc_last_os_error(void);
+
+/* ---------------------------------------------------------------------- */
+/* Who is on the other end                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The threat. On Linux and macOS a pipe name maps into a directory that
+ * every local user may share (/tmp unless $TMPDIR is set), so any local
+ * user can take a name first, listen there, and be handed every message a
+ * client sends to "demo". Kiwi (and .NET without
+ * PipeOptions.CurrentUserOnly) accepts anyone at either end. The calls below
+ * tell who the peer is and can refuse a peer, or a path, that another user
+ * controls.
+ */
+
+/* Bits of ipc_peer.known: which fields the operating system gave. */
+#define IPC_PEER_PID 0x1
+#define IPC_PEER_UID 0x2
+#define IPC_PEER_GID 0x4
+
+/*
+ * The process at the other end of a pipe, as the kernel recorded it when
+ * the connection was made (Linux: at connect() or listen(); it is not
+ * updated if the peer later changes its ids or passes the socket on).
+ * A field not set in `known` is -1.
+ *   Linux     pid, uid, gid (SO_PEERCRED)
+ *   macOS     uid, gid (getpeereid), pid (LOCAL_PEERPID)
+ *   other BSD uid, gid (getpeereid)
+ *   Windows   pid (GetNamedPipeClientProcessId/ServerProcessId)
+ */
+struct ipc_peer {
+    int known; /* IPC_PEER_* bits */
+    long long pid;
+    long long uid;
+    long long gid;
+};
+
+/*
+ * ipc_get_peer - who is at the other end of pipe `handle`.
+ *
+ * Fills *peer (see struct ipc_peer). Does not block. Thread-safe.
+ * Returns 0, or IPC_EBADHANDLE (unknown handle, or a listener), IPC_EINVAL
+ * (peer is NULL), IPC_ESYSTEM (the OS refused to say).
+ */
+IPC_API int ipc_get_peer(int handle, struct ipc_peer *peer);
+
+/* Flag of the *_ex calls: accept a peer of any user, through any path, as
+ * Kiwi does. Without it the *_ex calls are same-user only. */
+#define IPC_ANY_USER 0x1
+
+/*
+ * ipc_connect_ex, ipc_create_ex, ipc_listen_ex - ipc_connect_timeout(),
+ * ipc_create_timeout() and ipc_listen() with `flags`.
+ *
+ * Default (flags 0): same user only.
+ * - Before connecting or binding, the path is checked (ipc_check_path());
+ *   a path that another user could redirect is refused with IPC_EPERM.
+ * - A client refuses a server run by another user right after connecting,
+ *   before it sends a byte: IPC_EPERM, and ipc_last_error() names the
+ *   path, the server's uid and ours. It does not wait for another server.
+ * - A server (ipc_create_ex(), and ipc_accept() on a listener from
+ *   ipc_listen_ex()) closes a client of another user at once, unread, and
+ *   goes on waiting for the next client within the same timeout.
+ *   ipc_create_ex() then listens again at the path (it had given the path
+ *   back to keep later clients out of its queue); if another server took
+ *   the path meanwhile it fails with IPC_EINUSE.
+ * "Same user" compares the peer's uid with our effective uid: root is not
+ * exempt (a root client refuses a user's server, as .NET's
+ * CurrentUserOnly does).
+ *
+ * With IPC_ANY_USER: exactly ipc_connect_timeout() and friends.
+ *
+ * Why these defaults. The Kiwi-shaped calls (ipc_create, ipc_connect, their
+ * _timeout variants, ipc_listen) accept anyone, because Kiwi does and a
+ * Kiwi program run by root may talk to a helper run by a user; changing
+ * them would break such pairs. The _ex calls are new, so nobody's working
+ * code relies on them accepting strangers; a caller who reaches for them
+ * gets the safe answer by passing 0, and the refusal is loud (a distinct
+ * status naming both uids and this flag), never a silent misdelivery.
+ * The bindings follow the same line: Python's Pipe and Listener and Lua's
+ * objects are same-user by default, their Kiwi-shaped create/connect are
+ * not (README.md, "Security").
+ *
+ * Returns what the call without _ex returns, plus IPC_EPERM.
+ */
+IPC_API int ipc_connect_ex(const char *name, int timeout_ms, int flags);
+IPC_API int ipc_create_ex(const char *name, int timeout_ms, int flags);
+IPC_API int ipc_listen_ex(const char *name, int flags);
+
+/*
+ * ipc_check_path - would the socket path of `name` pass the _ex calls'
+ * path check? Does not block and does not connect.
+ *
+ * Refused (IPC_EPERM, ipc_last_error() names the directory or link and
+ * why): a directory on the way to the socket that another user owns (root
+ * is trusted), or that others may write to without the sticky bit (group
+ * write counts unless the group is our effective gid); a symbolic link on
+ * the way that another user (not root) owns. A stock /tmp (root, 1777) and
+ * a per-user $TMPDIR (0700) pass; components that do not exist yet end
+ * the check. The pipe's own file is not judged here: the peer check is
+ * what protects against a squatter's socket.
+ *
+ * Kiwi-compatible calls never refuse a path: a program that wants to warn
+ * calls this (the kiwi-ipc tool does, on stderr).
+ *
+ * Returns 0 (trusted), IPC_EPERM, IPC_EINVAL (bad name), IPC_ESYSTEM.
+ */
+IPC_API int ipc_check_path(const char *name);
 
 /* ---------------------------------------------------------------------- */
 /* Signals                                                                 */

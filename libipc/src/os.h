@@ -210,4 +210,39 @@ void ipc__os_listener_free(struct ipc__os_listener *l);
 
 int ipc__os_listener_fd(const struct ipc__os_listener *l);
 
+/* ---- who is on the other end ---------------------------------------------
+ */
+
+/* What the OS knows of the process at the other end of `s` (see struct
+ * ipc_peer; unknown fields -1). POSIX: SO_PEERCRED, or getpeereid and
+ * LOCAL_PEERPID. Windows: the pid from GetNamedPipeClientProcessId (server
+ * side) or GetNamedPipeServerProcessId (client side). Returns 0, or
+ * IPC_ESYSTEM recorded with `who`. */
+int ipc__os_peer(const char *who, const struct ipc__stream *s,
+                 struct ipc_peer *out);
+
+/*
+ * Is the process at the other end of `s` run by our user? 0 yes;
+ * IPC_EPERM no, recorded: "<who>: the <peer_is> at <path> is run by <its
+ * user>, not by <ours>; refused (IPC_ANY_USER accepts it)"; IPC_ESYSTEM
+ * when the OS cannot tell (the caller refuses then too). POSIX compares
+ * the peer's uid with geteuid(). Windows compares the token user SIDs of
+ * the peer's process and ours (or the pipe's owner SID, whichever is
+ * cheap). `peer_is` is "server" or "client".
+ */
+int ipc__os_check_peer(const char *who, const char *path, const char *peer_is,
+                       const struct ipc__stream *s);
+
+/* ipc_check_path() for a path from ipc__os_pipe_path(): 0, or IPC_EPERM
+ * (recorded, naming the directory or link), IPC_ESYSTEM. Windows: 0 (a
+ * pipe name is not a file in a shared directory). */
+int ipc__os_check_path(const char *who, const char *path);
+
+/* ipc__os_accept(last) gave its path back before accepting a client that
+ * was then refused: listen at the path again, under the same claim rules as
+ * ipc__os_listen(), so that the next client can come. 0, or IPC_EINUSE when
+ * another server took the path meanwhile, or as ipc__os_listen(). Windows:
+ * create the next pipe instance. */
+int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who);
+
 #endif

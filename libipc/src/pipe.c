@@ -497,3 +497,10 @@ int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
     void *unused;
     return pipe_recv(p, h, alloc, ctx, &unused, len, timeout_ms);
 }
+
+/* ---- who is on the other end ------------------------------------------ */
+
+const struct ipc__stream *ipc__pipe_stream(const struct ipc__pipe *p)
+{
+    return &p->s;
+}

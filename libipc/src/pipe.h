@@ -34,4 +34,7 @@ int ipc__pipe_flush(struct ipc__pipe *p, int h, int timeout_ms);
 
 void ipc__pipe_set_max(struct ipc__pipe *p, size_t max);
 
+/* The connected stream, for ipc_get_peer(). */
+const struct ipc__stream *ipc__pipe_stream(const struct ipc__pipe *p);
+
 #endif

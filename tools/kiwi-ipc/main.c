@@ -27,9 +27,48 @@ static int interrupt_hook(void *arg)
     return kiwi_signalled != 0 || atomic_load(&kiwi_stop) != 0;
 }
 
+/* ---- who is on the other end ------------------------------------------ */
+
+/* The _ex calls' flags: --same-user, or Kiwi's "anyone". */
+static int user_flags(const struct kiwi_options *o)
+{
+    return o->same_user ? 0 : IPC_ANY_USER;
+}
+
+/* Without --same-user the library accepts any path, as Kiwi does: say so
+ * when another user could redirect this one. (With it, the call itself
+ * refuses such a path.) */
+static void warn_path(const struct kiwi_options *o)
+{
+    if (!o->same_user && !o->quiet && ipc_check_path(o->name) == IPC_EPERM) {
+        kiwi_error("warning: %s (--same-user would refuse it)",
+                   ipc_last_error());
+    }
+}
+
+/* -v: who the peer is. */
+static void note_peer(const struct kiwi_options *o, int h)
+{
+    struct ipc_peer p;
+    if (!o->verbose || o->quiet || ipc_get_peer(h, &p) < 0) {
+        return;
+    }
+    char pid[32] = "?", uid[32] = "?", gid[32] = "?";
+    if (p.known & IPC_PEER_PID) {
+        snprintf(pid, sizeof(pid), "%lld", p.pid);
+    }
+    if (p.known & IPC_PEER_UID) {
+        snprintf(uid, sizeof(uid), "%lld", p.uid);
+    }
+    if (p.known & IPC_PEER_GID) {
+        snprintf(gid, sizeof(gid), "%lld", p.gid);
+    }
+    kiwi_note(o, "peer: pid %s, uid %s, gid %s", pid, uid, gid);
+}
+
 static int run_listen(const struct kiwi_options *o, const char *path)
 {
-    int l = ipc_listen(o->name);
+    int l = ipc_listen_ex(o->name, user_flags(o));
     if (l < 0) {
         return kiwi_ipc_failure(l);
     }
@@ -46,6 +85,7 @@ static int run_listen(const struct kiwi_options *o, const char *path)
         }
         served++;
         kiwi_note(o, "client %lld connected", served);
+        note_peer(o, h);
         int st = kiwi_session(h, o);
         ipc_close(h);
         kiwi_note(o, "client %lld done", served);
@@ -81,12 +121,13 @@ static int run(struct kiwi_options *o)
     if (status != KIWI_EXIT_OK) {
         return status;
     }
+    warn_path(o);
     if (o->verb == KIWI_LISTEN) {
         return run_listen(o, path);
     }
     int h = o->verb == KIWI_CREATE
-                ? ipc_create_timeout(o->name, o->timeout_ms)
-                : ipc_connect_timeout(o->name, o->timeout_ms);
+                ? ipc_create_ex(o->name, o->timeout_ms, user_flags(o))
+                : ipc_connect_ex(o->name, o->timeout_ms, user_flags(o));
     if (h < 0) {
         /* create has already removed its socket file. */
         return kiwi_ipc_failure(h);
@@ -94,6 +135,7 @@ static int run(struct kiwi_options *o)
     kiwi_note(o, "%s %s",
               o->verb == KIWI_CREATE ? "a client connected to" : "connected to",
               path);
+    note_peer(o, h);
     status = kiwi_session(h, o);
     ipc_close(h);
     return status;

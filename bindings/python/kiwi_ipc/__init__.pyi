@@ -4,7 +4,7 @@
 import os
 import sys
 from types import TracebackType
-from typing import Iterator, Optional, Type, Union
+from typing import Iterator, NamedTuple, Optional, Type, Union
 
 if sys.version_info >= (3, 12):
     from collections.abc import Buffer as _Buffer
@@ -37,6 +37,9 @@ __all__ = [
     "NoServerError",
     "MessageTooBigError",
     "IpcMemoryError",
+    "check_path",
+    "Peer",
+    "IpcPermissionError",
 ]
 
 __version__: str
@@ -60,9 +63,13 @@ class Pipe:
     path: Optional[str]
     def __init__(self, handle: int) -> None: ...
     @classmethod
-    def create(cls, name: Name, timeout: _Timeout = None) -> Pipe: ...
+    def create(cls, name: Name, timeout: _Timeout = None, *,
+               same_user: bool = True) -> Pipe: ...
     @classmethod
-    def connect(cls, name: Name, timeout: _Timeout = None) -> Pipe: ...
+    def connect(cls, name: Name, timeout: _Timeout = None, *,
+                same_user: bool = True) -> Pipe: ...
+    @property
+    def peer(self) -> Peer: ...
     @property
     def handle(self) -> int: ...
     @property
@@ -89,7 +96,7 @@ class Pipe:
 class Listener:
     name: str
     path: str
-    def __init__(self, name: Name) -> None: ...
+    def __init__(self, name: Name, *, same_user: bool = True) -> None: ...
     @property
     def handle(self) -> int: ...
     @property
@@ -124,3 +131,14 @@ class NameInUseError(IpcError, FileExistsError): ...
 class NoServerError(IpcError, ConnectionRefusedError): ...
 class MessageTooBigError(IpcError): ...
 class IpcMemoryError(IpcError, MemoryError): ...
+
+# -- Who is on the other end -----------------------------------------------
+
+def check_path(name: Name) -> None: ...
+
+class Peer(NamedTuple):
+    pid: Optional[int]
+    uid: Optional[int]
+    gid: Optional[int]
+
+class IpcPermissionError(IpcError, PermissionError): ...

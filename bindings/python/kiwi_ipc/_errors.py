@@ -145,3 +145,18 @@ def _from_status(code: int, message: str, errno: Optional[int] = 0) -> IpcError:
     """The exception for C status ``code`` (called by the C wrapper)."""
     cls = _BY_STATUS.get(code, IpcError)
     return cls(code, message, errno or 0)
+
+
+# -- who is on the other end ------------------------------------------------
+
+
+class IpcPermissionError(IpcError, PermissionError):
+    """IPC_EPERM: a same-user call (Pipe.connect, Pipe.create, Listener,
+    the default same_user=True) refused a peer run by another user - the
+    message names the path and its uid - or a path that another user could
+    redirect (a directory others may write without the sticky bit, a
+    symbolic link another user owns). Also a PermissionError."""
+
+
+__all__.append("IpcPermissionError")
+_BY_STATUS[_c.IPC_EPERM] = IpcPermissionError

@@ -8,7 +8,8 @@ import os
 import sys
 import warnings
 from types import TracebackType
-from typing import Callable, Iterator, Optional, Type, TypeVar, Union
+from typing import (Callable, Iterator, NamedTuple, Optional, Type, TypeVar,
+                    Union)
 
 from . import _kiwi_ipc as _c
 from ._errors import BadHandleError, IpcError, PipeClosedError
@@ -148,7 +149,8 @@ class Pipe(_Owner):
     # -- construction --------------------------------------------------
 
     @classmethod
-    def create(cls, name: Name, timeout: Timeout = None) -> "Pipe":
+    def create(cls, name: Name, timeout: Timeout = None, *,
+               same_user: bool = True) -> "Pipe":
         """Be the server of pipe ``name`` for exactly one client.
 
         Blocks until a client connects (at most ``timeout`` seconds), then
@@ -156,23 +158,33 @@ class Pipe(_Owner):
         (a FileExistsError) if a server already listens on the name,
         IpcTimeoutError (a TimeoutError) if no client came in time,
         InvalidArgumentError (a ValueError) for a bad name.
+
+        same_user (the default): a client run by another user is closed at
+        once and the wait goes on; a path another user could redirect
+        raises IpcPermissionError. same_user=False accepts anyone, as
+        Kiwi's create() does. See Pipe.peer.
         """
-        if timeout is None:
-            return cls(_c.ipc_create(name))
-        return cls(_c.ipc_create_timeout(name, _timeout_ms(timeout)))
+        return cls(_c.ipc_create_ex(name, _timeout_ms(timeout),
+                                    _user_flags(same_user)))
 
     @classmethod
-    def connect(cls, name: Name, timeout: Timeout = None) -> "Pipe":
+    def connect(cls, name: Name, timeout: Timeout = None, *,
+                same_user: bool = True) -> "Pipe":
         """Connect to the server of pipe ``name``.
 
         While no server is there yet it keeps retrying, forever by default
         (as Kiwi does), or for at most ``timeout`` seconds, after which it
         raises NoServerError (a ConnectionRefusedError). With timeout=0 it
         tries exactly once.
+
+        same_user (the default): a server run by another user (a squatter
+        on a shared /tmp) raises IpcPermissionError, naming the path and
+        its uid, before anything is sent, and so does a path another user
+        could redirect. same_user=False accepts anyone, as Kiwi's connect()
+        does.
         """
-        if timeout is None:
-            return cls(_c.ipc_connect(name))
-        return cls(_c.ipc_connect_timeout(name, _timeout_ms(timeout)))
+        return cls(_c.ipc_connect_ex(name, _timeout_ms(timeout),
+                                     _user_flags(same_user)))
 
     # -- state ------------------------------------------------------------
 
@@ -365,6 +377,15 @@ class Pipe(_Owner):
         return "<kiwi_ipc.Pipe handle=%d name=%r path=%r %s>" % (
             self._number, self.name, self.path, state)
 
+    # -- who is on the other end -----------------------------------------
+
+    @property
+    def peer(self) -> "Peer":
+        """The process at the other end: Peer(pid, uid, gid), as the kernel
+        recorded it when the connection was made. A field the OS does not
+        give is None (Windows gives the pid only)."""
+        return Peer(*self._call(_c.ipc_get_peer))
+
 
 class Listener(_Owner):
     """A server on pipe ``name`` for any number of clients.
@@ -380,11 +401,13 @@ class Listener(_Owner):
 
     _handle: Optional[int]
 
-    def __init__(self, name: Name) -> None:
-        """Listen on pipe ``name``; see the class docstring."""
+    def __init__(self, name: Name, *, same_user: bool = True) -> None:
+        """Listen on pipe ``name``; see the class docstring. same_user
+        (the default): accept() closes clients of other users at once and
+        waits on; same_user=False accepts anyone, as Kiwi does."""
         self._handle = None
         # listen first, so that a bad name is reported as listen()'s.
-        self._number = _c.ipc_listen(name)
+        self._number = _c.ipc_listen_ex(name, _user_flags(same_user))
         self._handle = self._number
         self.name: str = _c.ipc_name(self._number)
         """The pipe name it listens on, as given."""
@@ -435,3 +458,27 @@ class Listener(_Owner):
         state = "closed" if self._handle is None else "open"
         return "<kiwi_ipc.Listener handle=%d name=%r path=%r %s>" % (
             self._number, self.name, self.path, state)
+
+
+# -- who is on the other end ----------------------------------------------
+
+
+class Peer(NamedTuple):
+    """Pipe.peer: the process at the other end of a pipe."""
+
+    pid: Optional[int]
+    uid: Optional[int]
+    gid: Optional[int]
+
+
+def _user_flags(same_user: bool) -> int:
+    """The C _ex calls' flags for ``same_user``.
+
+    Why same_user defaults to True on Pipe and Listener (and not on the
+    Kiwi-shaped create()/connect(), which accept anyone as Kiwi does): they
+    are this package's own API, whose users almost always run both ends as
+    one user, so the check costs them nothing; when it does refuse, the
+    error is loud and says how to opt out, never a message silently handed
+    to a stranger.
+    """
+    return 0 if same_user else _c.IPC_ANY_USER

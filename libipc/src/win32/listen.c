@@ -273,3 +273,31 @@ int ipc__os_listener_fd(const struct ipc__os_listener *l)
     return ipc__fail(IPC_ESYSTEM, ERROR_NOT_SUPPORTED,
                      "fileno: a Windows named pipe has no file descriptor");
 }
+
+/* ---- who is on the other end ------------------------------------------ */
+
+/* ipc_create_ex() refused its one client: that instance is closed, so the
+ * name exists no more. Make it again as the first instance, so that a
+ * server that took the name meanwhile is refused atomically. */
+int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who)
+{
+    if (l->next != NULL) {
+        return 0;
+    }
+    HANDLE h = new_instance(l, 1);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        if (e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY) {
+            return ipc__fail(IPC_EINUSE, 0,
+                             "%s: another server took %s while a client of "
+                             "another user was refused",
+                             who, l->path);
+        }
+        return ipc__fail(IPC_ESYSTEM, (int)e,
+                         "%s: cannot create a pipe instance at %s", who,
+                         l->path);
+    }
+    l->next = h;
+    l->pending = 0;
+    return 0;
+}

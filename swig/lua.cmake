@@ -150,8 +150,10 @@ function(_kiwi_ipc_add_lua tag dir abi label)
 
   # For the tests only (not installed): kiwi_test_threads, which runs Lua
   # chunks on threads of their own (tests_lua/lua_threads.c), next to the
-  # module so that the specs' LUA_CPATH finds it.
-  if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING)
+  # module so that the specs' LUA_CPATH finds it. Wherever the Lua specs are
+  # registered (BUILD_TESTING), also without the C tests (the ASan build of
+  # the bindings in scripts/run-reliability).
+  if(BUILD_TESTING)
     find_package(Threads REQUIRED)
     add_library(kiwi_test_threads${tag} MODULE
       ${PROJECT_SOURCE_DIR}/tests_lua/lua_threads.c)

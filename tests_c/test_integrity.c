@@ -319,7 +319,8 @@ static void hook_sends_during_blocked_recv(void **state)
 
 struct racer {
     const char *name;
-    int go; /* read end of the start barrier */
+    int go;      /* read end of the start barrier */
+    int refused; /* write end: a byte when this one was refused */
 };
 
 /* 0: served one client; 10: refused (in use); else the status + 100. */
@@ -330,8 +331,9 @@ static int race_create(void *arg)
     if (read(r->go, &c, 1) != 1)
         return 1;
     int h = ipc_create_timeout(r->name, 3000);
-    if (h == IPC_EINUSE)
-        return 10;
+    if (h == IPC_EINUSE) {
+        return write(r->refused, "r", 1) == 1 ? 10 : 2;
+    }
     if (h <= 0)
         return 100 - h;
     void *d;
@@ -358,15 +360,23 @@ static void racing_creates_on_a_stale_name(void **state)
         int fd = tu_raw_bind(name); /* a stale socket: bound, closed */
         assert_true(fd >= 0);
         close(fd);
-        int go[2];
+        int go[2], refused[2];
         tu_pipe(go);
-        struct racer r = {name, go[0]};
+        tu_pipe(refused);
+        struct racer r = {name, go[0], refused[1]};
         pid_t p1 = tu_fork(race_create, &r);
         pid_t p2 = tu_fork(race_create, &r);
         close(go[0]);
+        close(refused[1]);
         assert_int_equal(write(go[1], "gg", 2), 2);
         close(go[1]);
-        tu_sleep_ms(30); /* both have claimed or been refused by now */
+        /* Connect once one create was refused and the other listens, so
+         * that a slow child cannot come after the served one (then it
+         * would rightly find the name free). If neither is ever refused
+         * (both took the name: the bug), connect after 2 s anyway. */
+        (void)tu_wait_fd(refused[0], 2000);
+        close(refused[0]);
+        (void)tu_wait_listening(name, 5000);
         int c = ipc_connect_timeout(name, 5000);
         if (c > 0) {
             assert_ok(ipc_send(c, "hi", 2));

@@ -84,3 +84,8 @@ const struct ipc__kind ipc__listener_kind = {
     .wake = listener_wake,
     .fd = listener_fd,
 };
+
+const struct ipc__os_listener *ipc__listener_os(const struct ipc__listener *l)
+{
+    return l->os;
+}

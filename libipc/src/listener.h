@@ -31,4 +31,7 @@ const char *ipc__listener_path(const struct ipc__listener *l);
 /* Stop listening and free `l` (the kind's destroy). */
 void ipc__listener_free(void *l);
 
+/* The OS listener, for ipc__os_wait_any() (ipc_poll). */
+const struct ipc__os_listener *ipc__listener_os(const struct ipc__listener *l);
+
 #endif

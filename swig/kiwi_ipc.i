@@ -45,6 +45,12 @@
 %ignore ipc_recv_alloc;
 %ignore ipc_alloc_fn;
 
+/* Many pipes at once: ipc_poll() takes a C array of structs, which each
+ * language wraps by hand (Python: poll(), Lua: wait()); ipc_pending() and
+ * the IPC_POLL* constants are wrapped as they are. */
+%ignore ipc_poll;
+%ignore ipc_pollitem;
+
 #ifdef SWIGPYTHON
 %include "python_typemaps.i"
 #endif

@@ -166,3 +166,17 @@ PyObject *kiwi_py_recv_timeout(int handle, PyObject *as_text, int timeout_ms);
 %nothread kiwi_py_timeout_ms;
 %rename(timeout_ms) kiwi_py_timeout_ms;
 PyObject *kiwi_py_timeout_ms(PyObject *seconds);
+
+/*
+ * Many pipes at once and recv_into (kiwi_ipc_py.c): poll(items,
+ * timeout_ms) takes a sequence of (handle, events) pairs and returns the
+ * list of their revents (ipc_poll()); recv_into(handle, buffer,
+ * timeout_ms) receives one message into a writable buffer of the
+ * caller's and returns its length. Both release the GIL themselves.
+ */
+%nothread kiwi_py_poll;
+%nothread kiwi_py_recv_into;
+%rename(poll) kiwi_py_poll;
+%rename(recv_into) kiwi_py_recv_into;
+PyObject *kiwi_py_poll(PyObject *items, int timeout_ms);
+PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms);

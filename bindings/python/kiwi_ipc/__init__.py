@@ -156,3 +156,11 @@ def path(name: Name) -> str:
     name raises ValueError.
     """
     return _kiwi_ipc.ipc_path(name)
+
+
+# -- many pipes at once: wait(), and kiwi_ipc.aio for asyncio ---------------
+
+from ._wait import BufferTooShortError, wait  # noqa: E402
+
+__all__ += ["wait", "BufferTooShortError"]
+BufferTooShortError.__module__ = __name__

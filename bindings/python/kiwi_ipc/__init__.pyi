@@ -37,6 +37,9 @@ __all__ = [
     "NoServerError",
     "MessageTooBigError",
     "IpcMemoryError",
+    # many pipes at once
+    "wait",
+    "BufferTooShortError",
 ]
 
 __version__: str
@@ -82,6 +85,9 @@ class Pipe:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None: ...
+    # many pipes at once
+    def poll(self, timeout: _Timeout = 0.0) -> bool: ...
+    def recv_into(self, buffer: _Buffer, timeout: _Timeout = None) -> int: ...
 
 class Listener:
     path: str
@@ -120,3 +126,7 @@ class NameInUseError(IpcError, FileExistsError): ...
 class NoServerError(IpcError, ConnectionRefusedError): ...
 class MessageTooBigError(IpcError): ...
 class IpcMemoryError(IpcError, MemoryError): ...
+
+# -- Many pipes at once ----------------------------------------------------
+
+from ._wait import BufferTooShortError as BufferTooShortError, wait as wait

@@ -2,7 +2,7 @@
 # how each C parameter becomes a Python one). Not API: use kiwi_ipc.
 import os
 import sys
-from typing import Literal, Union, overload
+from typing import Literal, Sequence, Union, overload
 
 if sys.version_info >= (3, 12):
     from collections.abc import Buffer as _Buffer
@@ -61,3 +61,15 @@ def ipc_last_error() -> str: ...
 def ipc_last_os_error() -> int: ...
 # Seconds to milliseconds, by the rule of both bindings (bindings/common).
 def timeout_ms(seconds: float, /) -> int: ...
+# Many pipes at once (issue 14): poll() takes (handle, events) pairs and
+# returns their revents; recv_into() returns the message's length.
+IPC_POLLIN: int
+IPC_POLLOUT: int
+IPC_POLLERR: int
+IPC_POLLHUP: int
+IPC_POLLNVAL: int
+def ipc_pending(handle: int, /) -> int: ...
+# (aio uses it; main had it unstubbed: drop one if the lead adds it too)
+def ipc_flush(handle: int, timeout_ms: int, /) -> int: ...
+def poll(items: Sequence[tuple[int, int]], timeout_ms: int, /) -> list[int]: ...
+def recv_into(handle: int, buffer: _Buffer, timeout_ms: int, /) -> int: ...

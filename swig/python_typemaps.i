@@ -176,6 +176,9 @@ PyObject *kiwi_py_timeout_ms(PyObject *seconds);
  */
 %nothread kiwi_py_poll;
 %nothread kiwi_py_recv_into;
+/* Never waits (at most a poll(2) with timeout 0): keeping the GIL is
+ * cheaper, and a drain loop calls it once per message. */
+%nothread ipc_pending;
 %rename(poll) kiwi_py_poll;
 %rename(recv_into) kiwi_py_recv_into;
 PyObject *kiwi_py_poll(PyObject *items, int timeout_ms);

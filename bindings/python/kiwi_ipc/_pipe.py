@@ -336,9 +336,15 @@ class Pipe(_Owner):
         the kernel), or the end of the stream or an error is there to
         report. Waits at most ``timeout`` seconds (0, the default: only
         looks; None: without limit). Receives nothing."""
-        from ._wait import POLLIN, _poll_one
-
-        return _poll_one(self._live(), POLLIN, timeout) != 0
+        h = self._live()
+        try:
+            if timeout == 0:
+                # ipc_pending: no system call while a message is held.
+                return _c.ipc_pending(h) == 1
+            return _c.poll([(h, _c.IPC_POLLIN)], _timeout_ms(timeout))[0] != 0
+        except BadHandleError:
+            self._lost_race()
+            raise
 
     def recv_into(self, buffer: Buffer, timeout: Timeout = None) -> int:
         """Receive one message into ``buffer`` (any writable, contiguous

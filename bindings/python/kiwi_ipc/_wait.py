@@ -21,9 +21,10 @@ For asyncio, see kiwi_ipc.aio.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, TypeVar, Union
+from typing import Iterable, List, Optional, TypeVar
 
 from . import _kiwi_ipc as _c
+from ._pipe import _timeout_ms
 
 _W = TypeVar("_W")
 
@@ -74,15 +75,9 @@ def wait(objects: Iterable[_W],
     received: the messages stay for recv(). Ctrl-C interrupts the wait
     with KeyboardInterrupt. Any number of objects; each may appear once.
     """
-    from ._pipe import _timeout_ms
-
     objs = list(objects)
     items = [(_handle_of(o), POLLIN) for o in objs]
     revents = _c.poll(items, _timeout_ms(timeout))
     return [o for o, r in zip(objs, revents) if r]
 
 
-def _poll_one(handle: int, events: int, timeout: Union[float, None]) -> int:
-    from ._pipe import _timeout_ms
-
-    return int(_c.poll([(handle, events)], _timeout_ms(timeout))[0])

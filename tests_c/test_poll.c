@@ -404,6 +404,74 @@ static void test_committed_rest_not_writable(void **state)
     assert_ok(ipc_close(h));
 }
 
+struct blocked_recv {
+    int h;
+    int rc;
+    size_t len;
+};
+
+static void *recv_thread(void *arg)
+{
+    struct blocked_recv *b = arg;
+    void *data = NULL;
+    b->rc = ipc_recv_timeout(b->h, &data, &b->len, 10000);
+    ipc_free(data);
+    return NULL;
+}
+
+/* Another thread's recv holds the receive lock: that recv gets the
+ * message, and poll neither reports it nor spins; it looks again every
+ * few milliseconds and returns at its deadline. */
+static void test_busy_pipe_goes_to_its_recv(void **state)
+{
+    (void)state;
+    int raw;
+    int h = tu_raw_pair(&raw);
+    struct blocked_recv *b = calloc(1, sizeof(*b));
+    b->h = h;
+    pthread_t t;
+    tu_thread_start(&t, recv_thread, b);
+    tu_sleep_ms(50); /* the thread is in its recv */
+    struct ipc_pollitem it = {h, IPC_POLLIN, 0};
+    long long t0 = tu_now_ms();
+    assert_int_equal(ipc_poll(&it, 1, 100), 0);
+    assert_true(tu_now_ms() - t0 >= 90);
+    burst(raw, 0, 1);
+    assert_int_equal(tu_thread_join(t, 10000), 0);
+    assert_ok(b->rc);
+    assert_int_equal(b->len, 2);
+    free(b);
+    close(raw);
+    assert_ok(ipc_close(h));
+}
+
+static void *close_later(void *arg)
+{
+    tu_sleep_ms(50);
+    ipc_close(*(int *)arg);
+    return NULL;
+}
+
+/* ipc_close() from another thread wakes a poll waiting on the handle. */
+static void test_close_wakes_poll(void **state)
+{
+    (void)state;
+    int raw;
+    static int h;
+    h = tu_raw_pair(&raw);
+    pthread_t t;
+    tu_thread_start(&t, close_later, &h);
+    struct ipc_pollitem it = {h, IPC_POLLIN, 0};
+    long long t0 = tu_now_ms();
+    assert_int_equal(ipc_poll(&it, 1, 5000), 1);
+    assert_true(tu_now_ms() - t0 < 4000);
+    assert_true(it.revents & (IPC_POLLHUP | IPC_POLLIN));
+    assert_int_equal(tu_thread_join(t, 5000), 0);
+    assert_int_equal(ipc_poll(&it, 1, 0), 1);
+    assert_int_equal(it.revents, IPC_POLLNVAL);
+    close(raw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +494,10 @@ int main(void)
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(test_committed_rest_not_writable,
                                         tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_busy_pipe_goes_to_its_recv,
+                                        tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_close_wakes_poll, tu_setup,
+                                        tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,9 @@ static short item_poll(struct poll_slot *s, int id, short events, short os,
                        int *busy)
 {
     if (s->h == NULL) {
+        s->w.stream = NULL; /* nothing for the OS to watch */
+        s->w.listener = NULL;
+        s->w.events = 0;
         return IPC_POLLNVAL;
     }
     if (s->h->kind == &ipc__pipe_kind) {

@@ -45,6 +45,13 @@
 %ignore ipc_recv_alloc;
 %ignore ipc_alloc_fn;
 
+/*
+ * Who is on the other end: struct ipc_peer is only ever ipc_get_peer()'s
+ * output, which each language's typemap file turns into its own value
+ * (Python: a tuple for Pipe.peer's named tuple; Lua: a table). It is not
+ * wrapped as a class.
+ */
+%ignore ipc_peer;
 /* Many pipes at once: ipc_poll() takes a C array of structs, which each
  * language wraps by hand (Python: poll(), Lua: wait()); ipc_pending() and
  * the IPC_POLL* constants are wrapped as they are. */

@@ -50,6 +50,9 @@
 %rename(path) ipc_path;
 %rename(fileno) ipc_fileno;
 %rename(set_max_message) ipc_set_max_message;
+%rename(flush) ipc_flush;
+%rename(name) ipc_name;
+%rename(handle_path) ipc_handle_path;
 %rename(version) ipc_version;
 %rename(strerror) ipc_strerror;
 %rename(errname) ipc_errname;
@@ -105,11 +108,12 @@
 
 /* Calls whose status is their only result: true (failures are returned
  * before this runs, see below; close's IPC_EBADHANDLE is harmless). */
-%typemap(out) int ipc_send_timeout, int ipc_close, int ipc_set_max_message
+%typemap(out) int ipc_send_timeout, int ipc_close, int ipc_set_max_message,
+    int ipc_flush
 %{ (void)$1; lua_pushboolean(L, 1); SWIG_arg++; %}
 
 /* Calls whose result is an output argument (pushed by its argout). */
-%typemap(out) int ipc_path
+%typemap(out) int ipc_path, int ipc_name, int ipc_handle_path
 %{ (void)$1; %}
 
 /*
@@ -141,8 +145,11 @@ KIWI_LUA_BLOCKING(ipc_create_timeout)
 KIWI_LUA_BLOCKING(ipc_connect_timeout)
 KIWI_LUA_BLOCKING(ipc_send_timeout)
 KIWI_LUA_BLOCKING(ipc_accept)
+KIWI_LUA_BLOCKING(ipc_flush)
 KIWI_LUA_CHECKED(ipc_listen)
 KIWI_LUA_CHECKED(ipc_path)
+KIWI_LUA_CHECKED(ipc_name)
+KIWI_LUA_CHECKED(ipc_handle_path)
 KIWI_LUA_CHECKED(ipc_fileno)
 KIWI_LUA_CHECKED(ipc_set_max_message)
 /* ipc_close is not checked: closing an unknown handle is harmless. */
@@ -156,3 +163,52 @@ KIWI_LUA_CHECKED(ipc_pending)
 %init %{
   kiwi_lua_open(L);
 %}
+
+/* ---------------------------------------------------------------------- */
+/* Who is on the other end                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* get_peer(h) -> { pid =, uid =, gid = } (a field the OS did not give is
+ * absent); connect_ex(name, timeout, flags), create_ex(name, timeout,
+ * flags), listen_ex(name, flags) -> handle; check_path(name) -> true.
+ * flags: 0 (same user only) or IPC_ANY_USER; kiwi_ipc.lua's objects pass
+ * them from an options table. */
+%rename(get_peer) ipc_get_peer;
+%rename(connect_ex) ipc_connect_ex;
+%rename(create_ex) ipc_create_ex;
+%rename(listen_ex) ipc_listen_ex;
+%rename(check_path) ipc_check_path;
+
+%typemap(default) int flags
+%{ $1 = 0; %}
+%typemap(in) int flags
+%{ $1 = (int)luaL_checkinteger(L, $input); %}
+
+%typemap(in, numinputs=0) struct ipc_peer *peer (struct ipc_peer tmp)
+%{ $1 = &tmp; %}
+%typemap(argout) struct ipc_peer *peer %{
+  lua_createtable(L, 0, 3);
+  if ($1->known & IPC_PEER_PID) {
+    lua_pushinteger(L, (lua_Integer)$1->pid);
+    lua_setfield(L, -2, "pid");
+  }
+  if ($1->known & IPC_PEER_UID) {
+    lua_pushinteger(L, (lua_Integer)$1->uid);
+    lua_setfield(L, -2, "uid");
+  }
+  if ($1->known & IPC_PEER_GID) {
+    lua_pushinteger(L, (lua_Integer)$1->gid);
+    lua_setfield(L, -2, "gid");
+  }
+  SWIG_arg++;
+%}
+%typemap(out) int ipc_get_peer
+%{ (void)$1; %}
+%typemap(out) int ipc_check_path
+%{ (void)$1; lua_pushboolean(L, 1); SWIG_arg++; %}
+
+KIWI_LUA_BLOCKING(ipc_connect_ex)
+KIWI_LUA_BLOCKING(ipc_create_ex)
+KIWI_LUA_CHECKED(ipc_listen_ex)
+KIWI_LUA_CHECKED(ipc_get_peer)
+KIWI_LUA_CHECKED(ipc_check_path)

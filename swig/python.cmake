@@ -7,6 +7,12 @@
 # so that `PYTHONPATH=<build>/python python3 -c "import kiwi_ipc"` works.
 # Included from swig/CMakeLists.txt when KIWI_IPC_BUILD_PYTHON is ON.
 
+if(WIN32)
+  # Cross-built for Windows (mingw-w64): an abi3 .pyd against python3.dll.
+  include(${PROJECT_SOURCE_DIR}/cmake/windows-python.cmake)
+  return()
+endif()
+
 # -DPython3_EXECUTABLE=... picks the interpreter; by default it is the
 # python3 found first on PATH (FindPython alone may prefer another one).
 if(NOT Python3_EXECUTABLE)

@@ -167,6 +167,34 @@ PyObject *kiwi_py_recv_timeout(int handle, PyObject *as_text, int timeout_ms);
 %rename(timeout_ms) kiwi_py_timeout_ms;
 PyObject *kiwi_py_timeout_ms(PyObject *seconds);
 
+/* ---- who is on the other end ---------------------------------------------
+ * ipc_get_peer(handle) -> (pid, uid, gid), None for what the OS did not
+ * give; kiwi_ipc._pipe makes it Pipe.peer's named tuple. */
+%{
+static PyObject *kiwi_py_peer_field(int known, int bit, long long value)
+{
+    if (known & bit)
+        return PyLong_FromLongLong(value);
+    Py_INCREF(Py_None);
+    return Py_None;
+}
+%}
+%nothread ipc_get_peer;
+%nothread ipc_check_path;
+%typemap(in, numinputs=0) struct ipc_peer *peer (struct ipc_peer tmp) {
+    $1 = &tmp;
+}
+%typemap(argout) struct ipc_peer *peer {
+    PyObject *peer = Py_BuildValue(
+        "(NNN)", kiwi_py_peer_field($1->known, IPC_PEER_PID, $1->pid),
+        kiwi_py_peer_field($1->known, IPC_PEER_UID, $1->uid),
+        kiwi_py_peer_field($1->known, IPC_PEER_GID, $1->gid));
+
+    Py_DECREF($result);
+    $result = peer;
+    if (peer == NULL)
+        SWIG_fail;
+}
 /*
  * Many pipes at once and recv_into (kiwi_ipc_py.c): poll(items,
  * timeout_ms) takes a sequence of (handle, events) pairs and returns the

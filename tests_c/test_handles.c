@@ -251,7 +251,7 @@ static const struct status_row g_rows[] = {IPC_STATUS_MAP(ROW)};
 static void every_status_has_name_and_text(void **state)
 {
     (void)state;
-    assert_int_equal(NROWS, 12);
+    assert_int_equal(NROWS, 13);
     for (size_t i = 0; i < NROWS; i++) {
         const struct status_row *r = &g_rows[i];
         if (strcmp(ipc_errname(r->value), r->key) != 0)
@@ -283,12 +283,13 @@ static void every_status_has_name_and_text(void **state)
     assert_int_equal(IPC_ESYSTEM, -9);
     assert_int_equal(IPC_ENOMEM, -10);
     assert_int_equal(IPC_EINTR, -11);
+    assert_int_equal(IPC_EPERM, -12);
 }
 
 static void unknown_status(void **state)
 {
     (void)state;
-    int unknown[] = {1, 2, 42, -12, -13, -100, INT_MIN, INT_MAX};
+    int unknown[] = {1, 2, 42, -13, -14, -100, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_non_null(ipc_strerror(unknown[i]));
         assert_non_null(ipc_errname(unknown[i]));

@@ -100,10 +100,12 @@ describe("payloads", function()
      function()
     local s, c = H.pair()
     local big = H.pattern(16 * MiB - 7) .. "the end"
-    -- One thread: send in slices of time while receiving.
+    -- One thread: send in slices of time while receiving. A send that
+    -- returns true is committed; flush() moves its rest along.
     local sent, got = false, nil
     for _ = 1, 5000 do
-      if not sent then sent = ipc.send(c, big, 0.01) or false end
+      if not sent then sent = ipc.send(c, big, 0.01) or false
+      else ipc.flush(c, 0.01) end
       got = got or ipc.recv(s, 0.01)
       if sent and got then break end
     end

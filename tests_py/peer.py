@@ -159,12 +159,13 @@ def interrupt_recv_signal_elsewhere(name: str) -> None:
 
 
 def interrupt_send(name: str, size: str) -> None:
-    """Ctrl-C in a send the peer does not read; then resume it."""
+    """Ctrl-C in a send the peer does not read. Part of the message had
+    gone, so it is committed: it must not be sent again; the next send
+    finishes it first."""
     message = bytes(range(256)) * (int(size) // 256)
     pipe = kiwi_ipc.Pipe.connect(name, timeout=10)
     blocked(lambda: pipe.send_bytes(message))
-    pipe.send_bytes(message)  # the same message: carries on where it stopped
-    pipe.send(b"after")
+    pipe.send(b"after")  # the committed rest goes first, then this
     say("sent", hashlib.sha256(message).hexdigest())
     pipe.close()
 

@@ -326,7 +326,7 @@ def test_stub_names_match_the_runtime():
 
 
 def _params(args: ast.arguments) -> list:
-    names = [a.arg for a in args.posonlyargs + args.args]
+    names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
     return [n for n in names if n not in ("self", "cls")]
 
 

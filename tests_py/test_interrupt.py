@@ -61,7 +61,7 @@ def test_ctrl_c_in_recv_keeps_the_partial_frame(name, spawn, scenario):
     assert peer.finish() == 0
 
 
-def test_ctrl_c_in_send_then_resume_loses_nothing(name, spawn):
+def test_ctrl_c_in_send_commits_the_message(name, spawn):
     size = 16 << 20  # far more than a socket buffer holds
     srv = raw_listener(name)
     peer = spawn("interrupt-send", name, str(size))

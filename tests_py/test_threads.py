@@ -139,8 +139,9 @@ def test_gil_is_released_during_send_accept_connect(pair, new_name):
     _, client = pair
 
     def block_send() -> None:
-        with pytest.raises(kiwi_ipc.IpcTimeoutError):
-            client.send_bytes(b"x" * (32 << 20), timeout=0.3)
+        # The peer does not read: the send waits its 0.3 s, then commits
+        # the part that went (the pipe keeps the rest) and returns.
+        client.send_bytes(b"x" * (32 << 20), timeout=0.3)
 
     assert _count_while(block_send) > 5_000
 

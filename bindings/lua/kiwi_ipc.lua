@@ -10,9 +10,9 @@
 -- swig/lua_typemaps.i). A runtime failure returns `nil, message, code`,
 -- as Lua's io library does, where code is one of "timeout", "closed",
 -- "protocol", "in_use", "no_server", "too_big", "bad_handle", "invalid",
--- "system", "no_memory". Misuse (a wrong argument type, a negative
--- timeout) raises an error, and so does Ctrl-C during a blocking call
--- (see README.md). This file adds the object style on top:
+-- "system", "no_memory", "permission". Misuse (a wrong argument type, a
+-- negative timeout) raises an error, and so does Ctrl-C during a blocking
+-- call (see README.md). This file adds the object style on top:
 --
 --     local p <close> = assert(ipc.Pipe.connect("demo"))   -- Lua 5.4
 --     p:send("ping"); print(p:recv())
@@ -38,9 +38,13 @@ local ipc = {
 -- ipc.path(name) -> socket path             as .NET (and so Kiwi) maps it
 -- ipc.fileno(h) -> descriptor               kernel readiness only: see ipc.wait
 -- ipc.set_max_message(h, bytes) -> true     refuse longer messages
+-- ipc.flush(h [, timeout]) -> true          finish a committed send
+-- ipc.name(h) -> name                       the name h was made with
+-- ipc.handle_path(h) -> socket path         the path that name mapped to
 for _, name in ipairs { "create", "connect", "send", "recv", "close",
                         "listen", "accept", "path", "fileno",
-                        "set_max_message" } do
+                        "set_max_message", "flush", "name",
+                        "handle_path" } do
   ipc[name] = core[name]
 end
 
@@ -84,37 +88,59 @@ else
   attach_finalizer = function() end
 end
 
-local function new(class, handle, name)
-  local object = setmetatable({ handle = handle, name = name, closed = false },
-                               class)
+-- The name and path come from the C library, which keeps them per handle
+-- (an accepted pipe has its listener's); an unknown handle has neither.
+local function new(class, handle)
+  local object = setmetatable({ handle = handle, closed = false,
+                                name = core.name(handle) or nil,
+                                path = core.handle_path(handle) or nil },
+                              class)
   attach_finalizer(object)
   return object
 end
 
 local function describe(object)
-  return ("%s(%d, %q%s)"):format(getmetatable(object).__name, object.handle,
-                                 tostring(object.name),
-                                 object.closed and ", closed" or "")
+  return ("%s(%d, %q, %q%s)"):format(getmetatable(object).__name,
+                                     object.handle, tostring(object.name),
+                                     tostring(object.path),
+                                     object.closed and ", closed" or "")
 end
 
 --- A pipe: one connection, either end.
--- Fields: handle (the integer handle), name, closed (after close()).
+-- Fields: handle (the integer handle), name and path (the pipe's name and
+-- its socket file, as every error message of its calls names them),
+-- closed (after close()).
 local Pipe = { __name = "kiwi_ipc.Pipe" }
 Pipe.__index = Pipe
 ipc.Pipe = Pipe
 
---- Pipe.create(name [, timeout]) - serve `name` for one client.
-function Pipe.create(name, timeout)
-  local h, message, code = core.create(name, timeout)
-  if not h then return nil, message, code end
-  return new(Pipe, h, name)
+-- The objects are same-user by default (see README "Security"): options
+-- { any_user = true } accept anyone, as the Kiwi-shaped ipc.create and
+-- ipc.connect always do.
+local function user_flags(options, n, method)
+  check(options == nil or type(options) == "table", n, method,
+        "table of options or nil", options)
+  return (options and options.any_user) and core.IPC_ANY_USER or 0
 end
 
---- Pipe.connect(name [, timeout]) - connect to the server of `name`.
-function Pipe.connect(name, timeout)
-  local h, message, code = core.connect(name, timeout)
+--- Pipe.create(name [, timeout [, options]]) - serve `name` for one
+-- client; a client of another user is closed at once unless
+-- options.any_user.
+function Pipe.create(name, timeout, options)
+  local h, message, code = core.create_ex(name, timeout,
+                                          user_flags(options, 3, "create"))
   if not h then return nil, message, code end
-  return new(Pipe, h, name)
+  return new(Pipe, h)
+end
+
+--- Pipe.connect(name [, timeout [, options]]) - connect to the server of
+-- `name`; a server of another user is refused ("permission") unless
+-- options.any_user.
+function Pipe.connect(name, timeout, options)
+  local h, message, code = core.connect_ex(name, timeout,
+                                           user_flags(options, 3, "connect"))
+  if not h then return nil, message, code end
+  return new(Pipe, h)
 end
 
 --- Pipe.wrap(handle) - a Pipe that takes over an integer handle from
@@ -126,13 +152,25 @@ function Pipe.wrap(handle)
 end
 
 --- p:send(message [, timeout]) -> true, or nil, message, code.
--- After a "timeout" part of the message may be on its way: the next send
--- must pass the same message, and carries on where this one stopped.
+-- A send never splices, repeats or loses a message. "timeout" means nothing
+-- of this message was sent. true means it is committed: written whole, or
+-- the time ran out after part of it went; then the pipe keeps the rest
+-- and writes it before anything else (on the next send, at the start of
+-- the next recv, in flush(), and without waiting at close()), so it
+-- arrives whole and must not be sent again.
 function Pipe:send(message, timeout)
   local h = check_open(self)
   check(type(message) == "string", 1, "send", "string", message)
   check_timeout(timeout, 2, "send")
   return core.send(h, message, timeout)
+end
+
+--- p:flush([timeout]) -> true, or nil, message, code: wait until the rest
+-- of a committed send is written ("timeout": it stays kept).
+function Pipe:flush(timeout)
+  local h = check_open(self)
+  check_timeout(timeout, 1, "flush")
+  return core.flush(h, timeout)
 end
 
 --- p:recv([timeout]) -> message, or nil, message, code. A timeout loses
@@ -185,13 +223,13 @@ local Listener = { __name = "kiwi_ipc.Listener" }
 Listener.__index = Listener
 ipc.Listener = Listener
 
---- Listener.listen(name) - start serving `name` (does not block).
-function Listener.listen(name)
-  local h, message, code = core.listen(name)
+--- Listener.listen(name [, options]) - start serving `name` (does not
+-- block); accept closes clients of other users unless options.any_user.
+function Listener.listen(name, options)
+  local h, message, code = core.listen_ex(name,
+                                          user_flags(options, 2, "listen"))
   if not h then return nil, message, code end
-  local listener = new(Listener, h, name)
-  listener.path = core.path(name) -- the socket file
-  return listener
+  return new(Listener, h)
 end
 
 --- l:accept([timeout]) -> Pipe for the next client, or nil, message, code.
@@ -200,7 +238,7 @@ function Listener:accept(timeout)
   check_timeout(timeout, 1, "accept")
   local h, message, code = core.accept(l, timeout)
   if not h then return nil, message, code end
-  return new(Pipe, h, self.name)
+  return new(Pipe, h)
 end
 
 --- l:close() -> true: stop listening and remove the socket file.
@@ -209,6 +247,22 @@ Listener.fileno = Pipe.fileno
 Listener.__close = Listener.close
 Listener.__gc = Pipe.__gc
 Listener.__tostring = describe
+
+-- Who is on the other end ------------------------------------------------
+
+-- ipc.get_peer(h) -> { pid =, uid =, gid = }   fields the OS gave
+-- ipc.check_path(name) -> true, or nil, message, "permission" when another
+--   user could redirect the path (the objects refuse such paths; the
+--   Kiwi-shaped calls do not)
+ipc.get_peer = core.get_peer
+ipc.check_path = core.check_path
+ipc.ANY_USER = core.IPC_ANY_USER
+
+--- p:peer() -> { pid =, uid =, gid = }, or nil, message, code: the process
+-- at the other end, as the kernel recorded it at connection time.
+function Pipe:peer()
+  return core.get_peer(check_open(self))
+end
 
 -- ---- Many pipes at once -------------------------------------------------
 --

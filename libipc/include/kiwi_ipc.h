@@ -18,6 +18,13 @@
  *   path, which OS error).
  * - Handles are process-wide integers from a counter starting at 1 and are
  *   never reused, so a stale handle can never reach somebody else's pipe.
+ *   A process can hold several copies of the library (the Python and Lua
+ *   bindings each link their own): on Linux each further copy counts in a
+ *   range of its own (from 2^30), so a handle of one copy is never another
+ *   copy's, and using it there fails with IPC_EBADHANDLE saying so. (macOS
+ *   and Windows do not tell copies apart yet: there every copy counts
+ *   from 1.) Each copy claims its number with a socket it keeps open for
+ *   the process's life.
  * - Every call is thread-safe. One thread may send while another receives
  *   on the same handle; concurrent sends never interleave their frames.
  * - Timeouts are in milliseconds; IPC_FOREVER waits without limit and 0
@@ -42,6 +49,10 @@ extern "C" {
 /* Symbols are hidden by default; only what carries IPC_API is exported. */
 #if defined(KIWI_IPC_STATIC)
 #define IPC_API
+#elif defined(_WIN32) && defined(KIWI_IPC_BUILDING)
+#define IPC_API __declspec(dllexport)
+#elif defined(_WIN32)
+#define IPC_API __declspec(dllimport)
 #elif defined(__GNUC__) || defined(__clang__)
 #define IPC_API __attribute__((visibility("default")))
 #else
@@ -56,8 +67,13 @@ extern "C" {
 #define IPC_MAX_MESSAGE 0x7fffffff
 
 /* A buffer of this many bytes always holds what ipc_path() writes (107
- * bytes of path and its NUL on Linux; 103 and NUL on macOS). */
+ * bytes of path and its NUL on Linux; 103 and NUL on macOS; on Windows a
+ * pipe path of up to 256 UTF-16 characters, at most 768 bytes in UTF-8). */
+#ifdef _WIN32
+#define IPC_PATH_MAX 1024
+#else
 #define IPC_PATH_MAX 108
+#endif
 
 /*
  * The status list. X(name, value, short name, description)
@@ -77,7 +93,8 @@ extern "C" {
     X(IPC_ETOOBIG, -8, "too_big", "message too big")                           \
     X(IPC_ESYSTEM, -9, "system", "operating system error")                     \
     X(IPC_ENOMEM, -10, "no_memory", "out of memory")                           \
-    X(IPC_EINTR, -11, "interrupted", "interrupted")
+    X(IPC_EINTR, -11, "interrupted", "interrupted")                            \
+    X(IPC_EPERM, -12, "permission", "peer or path not trusted")
 
 #define IPC__STATUS_ENUM(name, value, key, text) name = value,
 typedef enum ipc_status { IPC_STATUS_MAP(IPC__STATUS_ENUM) } ipc_status;
@@ -102,6 +119,12 @@ typedef enum ipc_status { IPC_STATUS_MAP(IPC__STATUS_ENUM) } ipc_status;
  * to that server (a waiting Kiwi server would take the probe for its one
  * client). Anything at the path that is not a socket is never removed.
  *
+ * Windows: a named pipe of one instance (as Kiwi's .NET server makes),
+ * owner-only, refusing remote clients. It exists while its handle is open,
+ * so while the pipe returned is open the name stays taken: another
+ * ipc_create() or ipc_listen() of it is IPC_EINUSE, and clients wait until
+ * it is closed and the name is served again. Nothing stale is ever left.
+ *
  * Blocks. Returns a pipe handle (> 0), or:
  *   IPC_EINVAL    name is not a valid pipe name (see ipc_path())
  *   IPC_EINUSE    a server is listening at the path, or something that is
@@ -120,7 +143,8 @@ IPC_API int ipc_create(const char *name);
  * retry after about 1 ms, then doubling up to 32 ms). That is what lets a
  * server spawn its client before calling ipc_create(). Other errors (no
  * permission, the path is not a socket) fail at once. Same as
- * ipc_connect_timeout(name, IPC_FOREVER).
+ * ipc_connect_timeout(name, IPC_FOREVER). Windows: "no server yet" is a
+ * missing pipe or one whose instances are all taken (ERROR_PIPE_BUSY).
  *
  * Blocks. Returns a pipe handle (> 0), or IPC_EINVAL, IPC_ESYSTEM,
  * IPC_ENOMEM, IPC_EINTR as for ipc_create().
@@ -344,6 +368,13 @@ IPC_API void ipc_free(void *data);
  * Writes the NUL-terminated path to `buf` (cap bytes; IPC_PATH_MAX always
  * suffices) and returns its length. If it does not fit, returns IPC_EINVAL
  * and writes nothing. Does not block.
+ *
+ * Windows: the path is .NET's Path.GetFullPath(@"\\.\pipe\" + name), in
+ * UTF-8: '/' becomes '\', "." and ".." segments are resolved, trailing dots
+ * and spaces are dropped ("a/b" is \\.\pipe\a\b). Refused besides: a
+ * name that normalizes to \\.\pipe\anonymous, to nothing, or out of
+ * \\.\pipe\ ("..\COM1"); a path over 256 UTF-16 characters; a name that
+ * is not valid UTF-8.
  */
 IPC_API int ipc_path(const char *name, char *buf, size_t cap);
 
@@ -364,8 +395,27 @@ IPC_API int ipc_path(const char *name, char *buf, size_t cap);
  * dirty()) follows exactly that rule.
  *
  * Returns the descriptor (>= 0), or IPC_EBADHANDLE.
+ *
+ * Windows: a named pipe has no descriptor that poll() or select() could
+ * watch (select takes sockets only), so ipc_fileno returns IPC_ESYSTEM
+ * there, with ipc_last_os_error() == ERROR_NOT_SUPPORTED (50); ipc_poll()
+ * and ipc_pending() are the way to wait there.
  */
 IPC_API int ipc_fileno(int handle);
+
+/*
+ * ipc_name - the pipe name a pipe or listener was made with: the name
+ * given to ipc_create(), ipc_connect() or ipc_listen(), and for a pipe
+ * from ipc_accept() its listener's. ipc_handle_path - the path that name
+ * mapped to when the handle was made (see ipc_path()).
+ *
+ * Write the NUL-terminated string to `buf` (cap bytes; IPC_PATH_MAX always
+ * suffices) and return its length, or IPC_EBADHANDLE, or IPC_EINVAL when it
+ * does not fit (nothing is written). Do not block. Every failure message
+ * on an open handle names both, as `recv(3) on "demo" (/tmp/...): ...`.
+ */
+IPC_API int ipc_name(int handle, char *buf, size_t cap);
+IPC_API int ipc_handle_path(int handle, char *buf, size_t cap);
 
 /*
  * ipc_set_max_message - refuse received messages longer than `max` bytes
@@ -406,9 +456,119 @@ IPC_API const char *ipc_last_error(void);
 
 /*
  * ipc_last_os_error - the errno behind this thread's last failure, or 0 if
- * that failure had no operating-system cause.
+ * that failure had no operating-system cause. On Windows it is the
+ * GetLastError() code instead (e.g. 5, ERROR_ACCESS_DENIED), and
+ * ipc_last_error() ends in FormatMessage's text for it.
  */
 IPC_API int ipc_last_os_error(void);
+
+/* ---------------------------------------------------------------------- */
+/* Who is on the other end                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The threat. On Linux and macOS a pipe name maps into a directory that
+ * every local user may share (/tmp unless $TMPDIR is set), so any local
+ * user can take a name first, listen there, and be handed every message a
+ * client sends to "demo". Kiwi (and .NET without
+ * PipeOptions.CurrentUserOnly) accepts anyone at either end. The calls below
+ * tell who the peer is and can refuse a peer, or a path, that another user
+ * controls.
+ */
+
+/* Bits of ipc_peer.known: which fields the operating system gave. */
+#define IPC_PEER_PID 0x1
+#define IPC_PEER_UID 0x2
+#define IPC_PEER_GID 0x4
+
+/*
+ * The process at the other end of a pipe, as the kernel recorded it when
+ * the connection was made (Linux: at connect() or listen(); it is not
+ * updated if the peer later changes its ids or passes the socket on).
+ * A field not set in `known` is -1.
+ *   Linux     pid, uid, gid (SO_PEERCRED)
+ *   macOS     uid, gid (getpeereid), pid (LOCAL_PEERPID)
+ *   other BSD uid, gid (getpeereid)
+ *   Windows   pid (GetNamedPipeClientProcessId/ServerProcessId)
+ */
+struct ipc_peer {
+    int known; /* IPC_PEER_* bits */
+    long long pid;
+    long long uid;
+    long long gid;
+};
+
+/*
+ * ipc_get_peer - who is at the other end of pipe `handle`.
+ *
+ * Fills *peer (see struct ipc_peer). Does not block. Thread-safe.
+ * Returns 0, or IPC_EBADHANDLE (unknown handle, or a listener), IPC_EINVAL
+ * (peer is NULL), IPC_ESYSTEM (the OS refused to say).
+ */
+IPC_API int ipc_get_peer(int handle, struct ipc_peer *peer);
+
+/* Flag of the *_ex calls: accept a peer of any user, through any path, as
+ * Kiwi does. Without it the *_ex calls are same-user only. */
+#define IPC_ANY_USER 0x1
+
+/*
+ * ipc_connect_ex, ipc_create_ex, ipc_listen_ex - ipc_connect_timeout(),
+ * ipc_create_timeout() and ipc_listen() with `flags`.
+ *
+ * Default (flags 0): same user only.
+ * - Before connecting or binding, the path is checked (ipc_check_path());
+ *   a path that another user could redirect is refused with IPC_EPERM.
+ * - A client refuses a server run by another user right after connecting,
+ *   before it sends a byte: IPC_EPERM, and ipc_last_error() names the
+ *   path, the server's uid and ours. It does not wait for another server.
+ * - A server (ipc_create_ex(), and ipc_accept() on a listener from
+ *   ipc_listen_ex()) closes a client of another user at once, unread, and
+ *   goes on waiting for the next client within the same timeout.
+ *   ipc_create_ex() then listens again at the path (it had given the path
+ *   back to keep later clients out of its queue); if another server took
+ *   the path meanwhile it fails with IPC_EINUSE.
+ * "Same user" compares the peer's uid with our effective uid: root is not
+ * exempt (a root client refuses a user's server, as .NET's
+ * CurrentUserOnly does).
+ *
+ * With IPC_ANY_USER: exactly ipc_connect_timeout() and friends.
+ *
+ * Why these defaults. The Kiwi-shaped calls (ipc_create, ipc_connect, their
+ * _timeout variants, ipc_listen) accept anyone, because Kiwi does and a
+ * Kiwi program run by root may talk to a helper run by a user; changing
+ * them would break such pairs. The _ex calls are new, so nobody's working
+ * code relies on them accepting strangers; a caller who reaches for them
+ * gets the safe answer by passing 0, and the refusal is loud (a distinct
+ * status naming both uids and this flag), never a silent misdelivery.
+ * The bindings follow the same line: Python's Pipe and Listener and Lua's
+ * objects are same-user by default, their Kiwi-shaped create/connect are
+ * not (README.md, "Security").
+ *
+ * Returns what the call without _ex returns, plus IPC_EPERM.
+ */
+IPC_API int ipc_connect_ex(const char *name, int timeout_ms, int flags);
+IPC_API int ipc_create_ex(const char *name, int timeout_ms, int flags);
+IPC_API int ipc_listen_ex(const char *name, int flags);
+
+/*
+ * ipc_check_path - would the socket path of `name` pass the _ex calls'
+ * path check? Does not block and does not connect.
+ *
+ * Refused (IPC_EPERM, ipc_last_error() names the directory or link and
+ * why): a directory on the way to the socket that another user owns (root
+ * is trusted), or that others may write to without the sticky bit (group
+ * write counts unless the group is our effective gid); a symbolic link on
+ * the way that another user (not root) owns. A stock /tmp (root, 1777) and
+ * a per-user $TMPDIR (0700) pass; components that do not exist yet end
+ * the check. The pipe's own file is not judged here: the peer check is
+ * what protects against a squatter's socket.
+ *
+ * Kiwi-compatible calls never refuse a path: a program that wants to warn
+ * calls this (the kiwi-ipc tool does, on stderr).
+ *
+ * Returns 0 (trusted), IPC_EPERM, IPC_EINVAL (bad name), IPC_ESYSTEM.
+ */
+IPC_API int ipc_check_path(const char *name);
 
 /* ---------------------------------------------------------------------- */
 /* Signals                                                                 */

@@ -9,6 +9,7 @@
 #include "handles.h"
 #include "listener.h"
 #include "path.h"
+#include "peer.h"
 #include "pipe.h"
 
 #include <stdio.h>
@@ -66,9 +67,12 @@ static struct ipc__handle *borrow(const char *call, int id,
 {
     struct ipc__handle *h = ipc__handle_get(id);
     if (h == NULL) {
-        *rc = ipc__fail(IPC_EBADHANDLE, 0,
-                        "%s(%d): no such handle (never opened, or closed)",
-                        call, id);
+        *rc = ipc__fail(IPC_EBADHANDLE, 0, "%s(%d): no such handle (%s)", call,
+                        id,
+                        ipc__handle_foreign(id)
+                            ? "it belongs to another copy of kiwi-ipc in this "
+                              "process: each binding links its own"
+                            : "never opened, or closed");
         return NULL;
     }
     if (h->kind != kind) {
@@ -166,7 +170,7 @@ int ipc_accept(int listener, int timeout_ms)
     snprintf(who, sizeof(who), "accept(%d) on \"%s\"", listener,
              ipc__listener_name(l));
     struct ipc__stream s;
-    rc = ipc__accept(l, who, 0, timeout_ms, &s);
+    rc = ipc__accept_checked(l, who, 0, timeout_ms, &s);
     if (rc == 0) {
         rc = add_pipe(who, &s, ipc__listener_name(l), ipc__listener_path(l));
     }
@@ -275,6 +279,41 @@ int ipc_fileno(int handle)
     return fd;
 }
 
+/* ipc_name / ipc_handle_path: one of the handle's strings into buf. */
+static int handle_string(const char *call, int handle, int want_path, char *buf,
+                         size_t cap)
+{
+    struct ipc__handle *h = ipc__handle_get(handle);
+    if (h == NULL) {
+        return ipc__fail(IPC_EBADHANDLE, 0,
+                         "%s(%d): no such handle (never opened, or closed)",
+                         call, handle);
+    }
+    const char *s =
+        want_path ? h->kind->path(h->obj) : h->kind->pipe_name(h->obj);
+    size_t len = strlen(s);
+    int rc = (int)len;
+    if (buf == NULL || cap <= len) {
+        rc = ipc__fail(IPC_EINVAL, 0,
+                       "%s(%d): the buffer holds %zu bytes; %zu are needed",
+                       call, handle, buf == NULL ? 0 : cap, len + 1);
+    } else {
+        memcpy(buf, s, len + 1);
+    }
+    ipc__handle_put(h);
+    return rc;
+}
+
+int ipc_name(int handle, char *buf, size_t cap)
+{
+    return handle_string("name", handle, 0, buf, cap);
+}
+
+int ipc_handle_path(int handle, char *buf, size_t cap)
+{
+    return handle_string("handle_path", handle, 1, buf, cap);
+}
+
 int ipc_set_max_message(int handle, size_t max)
 {
     if (max > IPC_MAX_MESSAGE) {
@@ -292,4 +331,90 @@ int ipc_set_max_message(int handle, size_t max)
     ipc__pipe_set_max(h->obj, max);
     ipc__handle_put(h);
     return 0;
+}
+
+/* ---- who is on the other end ------------------------------------------ */
+
+int ipc_get_peer(int handle, struct ipc_peer *peer)
+{
+    if (peer == NULL) {
+        return ipc__fail(IPC_EINVAL, 0, "get_peer(%d): peer is NULL", handle);
+    }
+    int rc;
+    struct ipc__handle *h = borrow("get_peer", handle, &ipc__pipe_kind, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    char who[32];
+    snprintf(who, sizeof(who), "get_peer(%d)", handle);
+    rc = ipc__os_peer(who, ipc__pipe_stream(h->obj), peer);
+    ipc__handle_put(h);
+    return rc;
+}
+
+int ipc_check_path(const char *name)
+{
+    return ipc__check_name("check_path", name);
+}
+
+int ipc_connect_ex(const char *name, int timeout_ms, int flags)
+{
+    struct ipc__stream s;
+    char path[IPC_PATH_MAX];
+    int rc = ipc__connect_checked("connect", name, timeout_ms, flags, &s, path);
+    if (rc < 0) {
+        return rc;
+    }
+    char who[IPC_PATH_MAX + 32];
+    ipc__who_name(who, sizeof(who), "connect", name);
+    return add_pipe(who, &s, name, path);
+}
+
+/* ipc_listen's and ipc_create's claim, with the path check first. */
+static int listen_ex(const char *call, const char *name, int backlog, int flags,
+                     struct ipc__listener **l)
+{
+    if (!(flags & IPC_ANY_USER)) {
+        int rc = ipc__check_name(call, name);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    int rc = ipc__listen(call, name, backlog, l);
+    if (rc == 0) {
+        ipc__listener_set_flags(*l, flags & IPC_ANY_USER);
+    }
+    return rc;
+}
+
+int ipc_create_ex(const char *name, int timeout_ms, int flags)
+{
+    struct ipc__listener *l;
+    int rc = listen_ex("create", name, CREATE_BACKLOG, flags, &l);
+    if (rc < 0) {
+        return rc;
+    }
+    char who[IPC_PATH_MAX + 32];
+    ipc__who_name(who, sizeof(who), "create", name);
+    struct ipc__stream s;
+    rc = ipc__accept_checked(l, who, 1, timeout_ms, &s);
+    if (rc == 0) {
+        rc = add_pipe(who, &s, name, ipc__listener_path(l));
+    }
+    ipc__listener_free(l); /* as ipc_create_timeout */
+    return rc;
+}
+
+int ipc_listen_ex(const char *name, int flags)
+{
+    struct ipc__listener *l;
+    int rc = listen_ex("listen", name, LISTEN_BACKLOG, flags, &l);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = ipc__handle_add(&ipc__listener_kind, l);
+    if (rc < 0) {
+        return ipc__fail(rc, 0, "listen(\"%s\"): out of memory", name);
+    }
+    return rc;
 }

@@ -5,8 +5,16 @@
 #define IPC__ERROR_H
 
 #include "kiwi_ipc.h"
+#include "os.h"
 
 #include <stddef.h>
+
+/* The printf dialect our messages are checked as: the C library's, unless
+ * the build says otherwise (mingw-w64: gnu_printf, whose %zu and %lld its
+ * C99 stdio implements, where the default check is msvcrt's). */
+#ifndef IPC__PRINTF_FORMAT
+#define IPC__PRINTF_FORMAT printf
+#endif
 
 /*
  * Record this thread's last failure and return `status`, so a failing path
@@ -15,21 +23,12 @@
  * appended to the message. The message is never truncated.
  */
 int ipc__fail(int status, int os_error, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Who is failing, for a message that starts `call(handle): `, or, for a
- * pipe that knows its name, `call(handle) on "name" (path): `. Cheap to
- * make on every call: it is formatted only when a failure is recorded. */
-struct ipc__who {
-    const char *call;
-    int handle;
-    const char *name; /* or NULL */
-    const char *path;
-};
+    __attribute__((format(IPC__PRINTF_FORMAT, 3, 4)));
 
 /* ipc__fail() with the message prefixed by `who`. */
 int ipc__fail_who(int status, int os_error, const struct ipc__who *who,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                  const char *fmt, ...)
+    __attribute__((format(IPC__PRINTF_FORMAT, 4, 5)));
 
 /* Write `call("name")` into who (cap bytes), as messages start. */
 void ipc__who_name(char *who, size_t cap, const char *call, const char *name);

@@ -29,7 +29,8 @@
 static ipc__mutex lock = IPC__MUTEX_INITIALIZER;
 static struct ipc__handle **table;
 static size_t count, cap;
-static int next_id = 1;
+static int next_id; /* 0 until the first handle: see id_range() */
+static int last_id; /* the last id of this copy's range */
 static struct ipc__handle *free_list; /* under lock */
 
 /* Recent lookups, by id modulo CACHE_SIZE: ids are handed out in order,
@@ -55,9 +56,57 @@ static size_t find(int id)
     return lo;
 }
 
+/*
+ * Which ids this copy of the library hands out. A process may hold several
+ * copies (each binding links its own: Python embedding Lua has two), each
+ * with a table of its own. So that a handle of one copy can never reach
+ * another copy's pipe, each copy claims a number from the OS at its first
+ * handle (ipc__os_copy_index) and takes the ids of its own range:
+ *   copy 0 (the only one, nearly always): 1 .. 2^30 - 1, as Kiwi's counter
+ *   copy k >= 1 (k <= 32): 2^30 + (k - 1) * 2^25 .. one below the next.
+ * A copy whose number the OS cannot tell uses copy 0's range.
+ */
+#define COPY0_LAST ((1 << 30) - 1)
+#define COPY_SPAN (1 << 25)
+
+static void id_range(void)
+{
+    int k = ipc__os_copy_index();
+    if (k <= 0 || k > 32) {
+        next_id = 1;
+        last_id = COPY0_LAST;
+    } else {
+        next_id = (1 << 30) + (k - 1) * COPY_SPAN;
+        last_id = next_id + (COPY_SPAN - 1);
+    }
+}
+
+void ipc__handles_init(void)
+{
+    ipc__mutex_lock(&lock);
+    if (next_id == 0) {
+        id_range();
+    }
+    ipc__mutex_unlock(&lock);
+}
+
+int ipc__handle_foreign(int id)
+{
+    ipc__mutex_lock(&lock);
+    int foreign =
+        next_id != 0 && id > 0 &&
+        (id > last_id ||
+         id < (last_id == COPY0_LAST ? 1 : last_id - (COPY_SPAN - 1)));
+    ipc__mutex_unlock(&lock);
+    return foreign;
+}
+
 int ipc__handle_add(const struct ipc__kind *kind, void *obj)
 {
     ipc__mutex_lock(&lock);
+    if (next_id == 0) {
+        id_range();
+    }
     struct ipc__handle *h = free_list;
     if (h != NULL) {
         free_list = h->next_free;
@@ -66,10 +115,10 @@ int ipc__handle_add(const struct ipc__kind *kind, void *obj)
         kind->destroy(obj);
         return IPC_ENOMEM;
     }
-    if (count == cap || next_id == INT_MAX) {
+    if (count == cap || next_id > last_id) {
         size_t ncap = cap ? cap * 2 : 16;
         struct ipc__handle **t = NULL;
-        if (next_id < INT_MAX) { /* ids are never reused: none left */
+        if (next_id <= last_id) { /* ids are never reused: none left */
             t = realloc(table, ncap * sizeof(*t));
         }
         if (t == NULL) {

@@ -12,6 +12,7 @@
 
 struct ipc__listener {
     struct ipc__os_listener *os;
+    int flags; /* IPC_ANY_USER, or 0: same user only (peer.c) */
     char path[IPC_PATH_MAX];
     char name[]; /* as given to ipc_listen or ipc_create */
 };
@@ -33,6 +34,7 @@ int ipc__listen(const char *call, const char *name, int backlog,
     }
     memcpy(l->name, name, nlen);
     memcpy(l->path, path, sizeof(l->path));
+    l->flags = IPC_ANY_USER; /* Kiwi's: see ipc__listener_set_flags */
     if ((rc = ipc__os_listen(who, path, backlog, &l->os)) < 0) {
         free(l);
         return rc;
@@ -78,14 +80,38 @@ static int listener_fd(const void *obj)
     return ipc__os_listener_fd(l->os);
 }
 
+static const char *listener_name(const void *obj)
+{
+    return ipc__listener_name(obj);
+}
+
+static const char *listener_path(const void *obj)
+{
+    return ipc__listener_path(obj);
+}
+
 const struct ipc__kind ipc__listener_kind = {
     .name = "listener",
     .destroy = ipc__listener_free,
     .wake = listener_wake,
     .fd = listener_fd,
+    .pipe_name = listener_name,
+    .path = listener_path,
 };
 
-const struct ipc__os_listener *ipc__listener_os(const struct ipc__listener *l)
+/* ---- who is on the other end ------------------------------------------ */
+
+void ipc__listener_set_flags(struct ipc__listener *l, int flags)
+{
+    l->flags = flags;
+}
+
+int ipc__listener_flags(const struct ipc__listener *l)
+{
+    return l->flags;
+}
+
+struct ipc__os_listener *ipc__listener_os(struct ipc__listener *l)
 {
     return l->os;
 }

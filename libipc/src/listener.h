@@ -28,10 +28,13 @@ int ipc__accept(struct ipc__listener *l, const char *who, int last,
 const char *ipc__listener_name(const struct ipc__listener *l);
 const char *ipc__listener_path(const struct ipc__listener *l);
 
+/* The _ex calls' flags (IPC_ANY_USER, the default, or 0), which
+ * ipc__accept_checked() (peer.h) obeys, and the OS listener below. */
+void ipc__listener_set_flags(struct ipc__listener *l, int flags);
+int ipc__listener_flags(const struct ipc__listener *l);
+struct ipc__os_listener *ipc__listener_os(struct ipc__listener *l);
+
 /* Stop listening and free `l` (the kind's destroy). */
 void ipc__listener_free(void *l);
-
-/* The OS listener, for ipc__os_wait_any() (ipc_poll). */
-const struct ipc__os_listener *ipc__listener_os(const struct ipc__listener *l);
 
 #endif

@@ -29,23 +29,31 @@
  * slice and every interrupted wait. It calls the hook through the pointer
  * it is given, never up into the layers above.
  *
- * Failures are reported through ipc__fail() (error.h, a leaf module that
- * every layer may use), starting with the `who` the caller passes, e.g.
- * `create("demo")` or `recv(3)`, so messages name the call and the pipe.
- * On the send/recv path `who` is a struct ipc__who, formatted only when a
- * failure is recorded.
+ * Failures are reported through ipc__fail() (error.h, which every layer
+ * may use; it sits beside this seam, and includes it for struct ipc__who),
+ * starting with the `who` the caller passes, e.g. `create("demo")` or
+ * `recv(3)`, so messages name the call and the pipe. On the send/recv path
+ * `who` is a struct ipc__who, formatted only when a failure is recorded.
  */
 #ifndef IPC__OS_H
 #define IPC__OS_H
 
 #include "kiwi_ipc.h"
 
-#include "error.h"
-
 #include <stddef.h>
 #include <stdint.h>
 
 #include "os_types.h"
+
+/* Who is failing, for a message that starts `call(handle): `, or, for a
+ * pipe that knows its name, `call(handle) on "name" (path): `. Cheap to
+ * make on every call: it is formatted only when a failure is recorded. */
+struct ipc__who {
+    const char *call;
+    int handle;
+    const char *name; /* or NULL */
+    const char *path;
+};
 
 /* How long a blocking call may wait, and who may cut it short. */
 struct ipc__until {
@@ -53,6 +61,28 @@ struct ipc__until {
     ipc_interrupt_hook hook; /* consulted every slice; NULL: none */
     void *arg;
 };
+
+/* For backends: run u's hook; true when it asks the call to stop. */
+static inline int ipc__until_interrupted(const struct ipc__until *u)
+{
+    return u->hook != NULL && u->hook(u->arg) != 0;
+}
+
+/* For backends: how long the next wait may be, in ms, to reach `end` (a
+ * time on ipc__os_now_ms()'s clock, or -1 for none; 0 when it has passed),
+ * but no longer than a hook slice while a hook is set. -1: no limit. */
+static inline int64_t ipc__until_slice(const struct ipc__until *u, int64_t end,
+                                       int64_t now)
+{
+    int64_t ms = -1;
+    if (end >= 0) {
+        ms = end > now ? end - now : 0;
+    }
+    if (u->hook != NULL && (ms < 0 || ms > IPC_INTERRUPT_SLICE_MS)) {
+        ms = IPC_INTERRUPT_SLICE_MS;
+    }
+    return ms;
+}
 
 /* ---- time, threads ----------------------------------------------------- */
 
@@ -82,6 +112,12 @@ enum { IPC__TLS_ERROR, IPC__TLS_HOOK, IPC__TLS_SLOTS };
  * every call (NULL: none). ipc__os_tls_set returns 0, or IPC_ENOMEM. */
 void *ipc__os_tls_get(int slot);
 int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *));
+
+/* A number for this copy of the library, unique among the copies loaded
+ * in this process (each binding links its own): 0 for the first, then 1,
+ * 2, ...; claimed once per copy and kept until the process ends. 0 where
+ * the OS gives no way to tell copies apart. */
+int ipc__os_copy_index(void);
 
 /* The text of OS error `err` into buf (cap bytes), thread-safely. */
 void ipc__os_strerror(int err, char *buf, size_t cap);
@@ -173,6 +209,41 @@ void ipc__os_listener_wake(struct ipc__os_listener *l);
 void ipc__os_listener_free(struct ipc__os_listener *l);
 
 int ipc__os_listener_fd(const struct ipc__os_listener *l);
+
+/* ---- who is on the other end ---------------------------------------------
+ */
+
+/* What the OS knows of the process at the other end of `s` (see struct
+ * ipc_peer; unknown fields -1). POSIX: SO_PEERCRED, or getpeereid and
+ * LOCAL_PEERPID. Windows: the pid from GetNamedPipeClientProcessId (server
+ * side) or GetNamedPipeServerProcessId (client side). Returns 0, or
+ * IPC_ESYSTEM recorded with `who`. */
+int ipc__os_peer(const char *who, const struct ipc__stream *s,
+                 struct ipc_peer *out);
+
+/*
+ * Is the process at the other end of `s` run by our user? 0 yes;
+ * IPC_EPERM no, recorded: "<who>: the <peer_is> at <path> is run by <its
+ * user>, not by <ours>; refused (IPC_ANY_USER accepts it)"; IPC_ESYSTEM
+ * when the OS cannot tell (the caller refuses then too). POSIX compares
+ * the peer's uid with geteuid(). Windows compares the token user SIDs of
+ * the peer's process and ours (or the pipe's owner SID, whichever is
+ * cheap). `peer_is` is "server" or "client".
+ */
+int ipc__os_check_peer(const char *who, const char *path, const char *peer_is,
+                       const struct ipc__stream *s);
+
+/* ipc_check_path() for a path from ipc__os_pipe_path(): 0, or IPC_EPERM
+ * (recorded, naming the directory or link), IPC_ESYSTEM. Windows: 0 (a
+ * pipe name is not a file in a shared directory). */
+int ipc__os_check_path(const char *who, const char *path);
+
+/* ipc__os_accept(last) gave its path back before accepting a client that
+ * was then refused: listen at the path again, under the same claim rules as
+ * ipc__os_listen(), so that the next client can come. 0, or IPC_EINUSE when
+ * another server took the path meanwhile, or as ipc__os_listen(). Windows:
+ * create the next pipe instance. */
+int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who);
 
 /* ---- many at once (ipc_poll, ipc_pending) --------------------------------
  *

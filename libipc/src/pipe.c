@@ -99,11 +99,23 @@ static int pipe_fd(const void *obj)
     return ipc__os_stream_fd(&p->s);
 }
 
+static const char *pipe_name(const void *obj)
+{
+    return ((const struct ipc__pipe *)obj)->name;
+}
+
+static const char *pipe_path(const void *obj)
+{
+    return ((const struct ipc__pipe *)obj)->path;
+}
+
 const struct ipc__kind ipc__pipe_kind = {
     .name = "pipe",
     .destroy = pipe_free,
     .wake = pipe_wake,
     .fd = pipe_fd,
+    .pipe_name = pipe_name,
+    .path = pipe_path,
 };
 
 void ipc__pipe_set_max(struct ipc__pipe *p, size_t max)
@@ -486,6 +498,7 @@ int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
     return pipe_recv(p, h, alloc, ctx, &unused, len, timeout_ms);
 }
 
+/* ---- who is on the other end ------------------------------------------ */
 /* ---- many pipes at once (see pipe.h) ----------------------------------- */
 
 /* Push a kept rest without waiting (send_lock free): 0, or IPC_ECLOSED

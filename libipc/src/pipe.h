@@ -59,7 +59,7 @@ void ipc__pipe_set_max(struct ipc__pipe *p, size_t max);
  */
 int ipc__pipe_poll(struct ipc__pipe *p, int h, int events, int os, int *want);
 
-/* The pipe's stream, for ipc__os_wait_any(). */
+/* The connected stream, for ipc_get_peer() and ipc__os_wait_any(). */
 const struct ipc__stream *ipc__pipe_stream(const struct ipc__pipe *p);
 
 #endif

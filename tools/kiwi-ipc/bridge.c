@@ -75,11 +75,35 @@ static void *send_output(void *arg)
     return NULL;
 }
 
+/* A pipe whose ends are close-on-exec: pipe2() where the OS has it (Linux);
+ * elsewhere (macOS) pipe() then FD_CLOEXEC, which is atomic enough here:
+ * the tool forks no other child while the bridge starts. */
+static int cloexec_pipe(int fds[2])
+{
+#ifdef __linux__
+    return pipe2(fds, O_CLOEXEC);
+#else
+    if (pipe(fds) < 0) {
+        return -1;
+    }
+    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0 ||
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC) < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        fds[0] = fds[1] = -1;
+        errno = e;
+        return -1;
+    }
+    return 0;
+#endif
+}
+
 struct kiwi_bridge *kiwi_bridge_start(int handle, const struct kiwi_options *o)
 {
     struct kiwi_bridge *b = calloc(1, sizeof(*b));
     int in[2] = {-1, -1}, out[2] = {-1, -1};
-    if (b == NULL || pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+    if (b == NULL || cloexec_pipe(in) < 0 || cloexec_pipe(out) < 0) {
         kiwi_error("--exec: %s", strerror(errno));
         goto fail;
     }

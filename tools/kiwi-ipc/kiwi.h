@@ -51,6 +51,7 @@ struct kiwi_options {
     size_t max_size;         /* --max-size, if have_max_size */
     int have_max_size;
     long long clients;  /* --clients; -1 = no limit */
+    int same_user;      /* --same-user: refuse peers of other users */
     int quiet, verbose; /* -q, -v */
 };
 

@@ -11,13 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#if ATOMIC_INT_LOCK_FREE != 2
-#error "the signal handler needs a lock-free atomic_int"
-#endif
-
-atomic_int kiwi_signalled;
-atomic_int kiwi_stop;
-
 static void on_signal(int sig)
 {
     atomic_store(&kiwi_signalled, sig);
@@ -34,54 +27,48 @@ static int interrupt_hook(void *arg)
     return kiwi_signalled != 0 || atomic_load(&kiwi_stop) != 0;
 }
 
-static void vreport(const char *fmt, va_list ap)
+/* ---- who is on the other end ------------------------------------------ */
+
+/* The _ex calls' flags: --same-user, or Kiwi's "anyone". */
+static int user_flags(const struct kiwi_options *o)
 {
-    /* One write per message: two threads may report at once. */
-    char buf[1024];
-    int n = snprintf(buf, sizeof(buf), "kiwi-ipc: ");
-    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-    if (n > (int)sizeof(buf) - 2) {
-        n = (int)sizeof(buf) - 2;
+    return o->same_user ? 0 : IPC_ANY_USER;
+}
+
+/* Without --same-user the library accepts any path, as Kiwi does: say so
+ * when another user could redirect this one. (With it, the call itself
+ * refuses such a path.) */
+static void warn_path(const struct kiwi_options *o)
+{
+    if (!o->same_user && !o->quiet && ipc_check_path(o->name) == IPC_EPERM) {
+        kiwi_error("warning: %s (--same-user would refuse it)",
+                   ipc_last_error());
     }
-    buf[n++] = '\n';
-    (void)!write(STDERR_FILENO, buf, (size_t)n);
 }
 
-void kiwi_error(const char *fmt, ...)
+/* -v: who the peer is. */
+static void note_peer(const struct kiwi_options *o, int h)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(fmt, ap);
-    va_end(ap);
-}
-
-void kiwi_note(const struct kiwi_options *o, const char *fmt, ...)
-{
-    if (!o->verbose || o->quiet) {
+    struct ipc_peer p;
+    if (!o->verbose || o->quiet || ipc_get_peer(h, &p) < 0) {
         return;
     }
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(fmt, ap);
-    va_end(ap);
-}
-
-int kiwi_ipc_failure(int status)
-{
-    if (status == IPC_EINTR && kiwi_signalled) {
-        return KIWI_EXIT_SIGNAL;
+    char pid[32] = "?", uid[32] = "?", gid[32] = "?";
+    if (p.known & IPC_PEER_PID) {
+        snprintf(pid, sizeof(pid), "%lld", p.pid);
     }
-    /* ipc_last_error() names the call, the pipe, the path and the cause. */
-    kiwi_error("%s [%s]", ipc_last_error(), ipc_errname(status));
-    if (status == IPC_ETIMEDOUT || status == IPC_ENOSERVER) {
-        return KIWI_EXIT_TIMEOUT;
+    if (p.known & IPC_PEER_UID) {
+        snprintf(uid, sizeof(uid), "%lld", p.uid);
     }
-    return KIWI_EXIT_FAIL;
+    if (p.known & IPC_PEER_GID) {
+        snprintf(gid, sizeof(gid), "%lld", p.gid);
+    }
+    kiwi_note(o, "peer: pid %s, uid %s, gid %s", pid, uid, gid);
 }
 
 static int run_listen(const struct kiwi_options *o, const char *path)
 {
-    int l = ipc_listen(o->name);
+    int l = ipc_listen_ex(o->name, user_flags(o));
     if (l < 0) {
         return kiwi_ipc_failure(l);
     }
@@ -98,6 +85,7 @@ static int run_listen(const struct kiwi_options *o, const char *path)
         }
         served++;
         kiwi_note(o, "client %lld connected", served);
+        note_peer(o, h);
         int st = kiwi_session(h, o);
         ipc_close(h);
         kiwi_note(o, "client %lld done", served);
@@ -133,12 +121,13 @@ static int run(struct kiwi_options *o)
     if (status != KIWI_EXIT_OK) {
         return status;
     }
+    warn_path(o);
     if (o->verb == KIWI_LISTEN) {
         return run_listen(o, path);
     }
     int h = o->verb == KIWI_CREATE
-                ? ipc_create_timeout(o->name, o->timeout_ms)
-                : ipc_connect_timeout(o->name, o->timeout_ms);
+                ? ipc_create_ex(o->name, o->timeout_ms, user_flags(o))
+                : ipc_connect_ex(o->name, o->timeout_ms, user_flags(o));
     if (h < 0) {
         /* create has already removed its socket file. */
         return kiwi_ipc_failure(h);
@@ -146,6 +135,7 @@ static int run(struct kiwi_options *o)
     kiwi_note(o, "%s %s",
               o->verb == KIWI_CREATE ? "a client connected to" : "connected to",
               path);
+    note_peer(o, h);
     status = kiwi_session(h, o);
     ipc_close(h);
     return status;

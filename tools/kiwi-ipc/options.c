@@ -64,6 +64,11 @@ static const char help_text[] =
     "      --max-size BYTES  refuse (fail on) received messages larger\n"
     "                        than BYTES\n"
     "      --clients N       (listen) stop after serving N clients\n"
+    "      --same-user       refuse a peer run by another user (connect:\n"
+    "                        fail before sending; create, listen: close it\n"
+    "                        and wait for the next) and a path another user\n"
+    "                        could redirect; without it anyone is accepted,\n"
+    "                        as Kiwi does, with a warning for such a path\n"
     "  -q, --quiet           do not print received messages or notes;\n"
     "                        errors are still printed\n"
     "  -v, --verbose         notes on stderr: connections, sizes, closes\n"
@@ -137,6 +142,7 @@ enum {
     OPT_EXEC,
     OPT_MAX_SIZE,
     OPT_CLIENTS,
+    OPT_SAME_USER,
     OPT_HELP,
     OPT_VERSION
 };
@@ -154,6 +160,7 @@ int kiwi_parse_args(int argc, char **argv, struct kiwi_options *o)
         {"exec", required_argument, NULL, OPT_EXEC},
         {"max-size", required_argument, NULL, OPT_MAX_SIZE},
         {"clients", required_argument, NULL, OPT_CLIENTS},
+        {"same-user", no_argument, NULL, OPT_SAME_USER},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, OPT_HELP},
@@ -250,6 +257,9 @@ int kiwi_parse_args(int argc, char **argv, struct kiwi_options *o)
             }
             have_clients = 1;
             break;
+        case OPT_SAME_USER:
+            o->same_user = 1;
+            break;
         case 'q':
             o->quiet = 1;
             break;
@@ -300,7 +310,7 @@ int kiwi_parse_args(int argc, char **argv, struct kiwi_options *o)
     if (o->verb == KIWI_PATH &&
         (o->n_messages || o->lines || o->count >= 0 || o->format ||
          o->timeout_ms != IPC_FOREVER || o->echo || o->exec ||
-         o->have_max_size || have_clients)) {
+         o->have_max_size || have_clients || o->same_user)) {
         return usage_error("path takes no options but -q and -v%s", "");
     }
     if (have_clients && o->verb != KIWI_LISTEN) {

@@ -65,33 +65,6 @@ static void *send_lines(void *arg)
     return NULL;
 }
 
-/* Start a thread with SIGINT and SIGTERM blocked, so that they go to the
- * main thread, whose write() and waits they must interrupt. */
-int kiwi_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    int rc = pthread_create(t, NULL, fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
-}
-
-/* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
-int kiwi_wait_flag(atomic_int *flag)
-{
-    const struct timespec slice = {0, 10 * 1000 * 1000};
-    while (!atomic_load(flag)) {
-        if (kiwi_signalled) {
-            return KIWI_EXIT_SIGNAL;
-        }
-        nanosleep(&slice, NULL);
-    }
-    return 0;
-}
-
 static int send_messages(int h, const struct kiwi_options *o)
 {
     for (size_t i = 0; i < o->n_messages; i++) {

@@ -158,6 +158,27 @@ def path(name: Name) -> str:
     return _kiwi_ipc.ipc_path(name)
 
 
+# -- who is on the other end ------------------------------------------------
+
+from ._errors import IpcPermissionError  # noqa: E402
+from ._pipe import Peer  # noqa: E402
+
+__all__ += ["check_path", "Peer", "IpcPermissionError"]
+for _cls in (Peer, IpcPermissionError):
+    _cls.__module__ = __name__
+del _cls
+
+
+def check_path(name: Name) -> None:
+    """Raise IpcPermissionError if another user could redirect the socket
+    path of ``name``: a directory on the way that another user owns, or
+    that others may write without the sticky bit, or a symbolic link that
+    another user (not root) owns. Pipe and Listener make this check
+    themselves (same_user=True); the Kiwi-shaped create()/connect() never
+    do, so call it to warn before using them. Connects to nothing."""
+    _kiwi_ipc.ipc_check_path(name)
+
+
 # -- many pipes at once: wait(), and kiwi_ipc.aio for asyncio ---------------
 
 from ._wait import BufferTooShortError, wait  # noqa: E402

@@ -41,6 +41,8 @@ class IpcError(OSError):
             call, which name, which path, which OS error); also ``str(e)``.
         errno: the operating-system error behind the failure, or None when
             there was none (as for any OSError).
+        filename: the socket path of the Pipe or Listener whose call failed
+            (as for an OSError about a file), or None.
 
     Only IPC_ESYSTEM (an operating-system error such as a failed bind) and
     IPC_EINTR without a pending Python exception raise IpcError itself;
@@ -73,8 +75,9 @@ class IpcError(OSError):
 class InvalidArgumentError(IpcError, ValueError):
     """IPC_EINVAL: an argument the C library refused, e.g. a pipe name it
     cannot map to a socket path (empty, "anonymous", too long, a relative
-    name with a "/"), or a send() that does not repeat an interrupted
-    message. Also a ValueError."""
+    name with a "/"), or a send or recv made from a signal handler while a
+    call of the same kind on that pipe is blocked below it (it would wait
+    for itself). Also a ValueError."""
 
 
 class BadHandleError(IpcError, ValueError):
@@ -85,8 +88,10 @@ class BadHandleError(IpcError, ValueError):
 
 class IpcTimeoutError(IpcError, TimeoutError):
     """IPC_ETIMEDOUT: the timeout ran out. Nothing is lost: a recv() resumes
-    a partly received message; see Pipe.send() for a partly sent one. Also a
-    TimeoutError."""
+    a partly received message, and a send() that raises it sent nothing
+    (see Pipe.send()). Also a TimeoutError. Raised by a call on an open
+    Pipe or Listener, its ``filename`` is the pipe's socket path, as for
+    every IpcError from one."""
 
 
 class PipeClosedError(IpcError, ConnectionError):
@@ -140,3 +145,18 @@ def _from_status(code: int, message: str, errno: Optional[int] = 0) -> IpcError:
     """The exception for C status ``code`` (called by the C wrapper)."""
     cls = _BY_STATUS.get(code, IpcError)
     return cls(code, message, errno or 0)
+
+
+# -- who is on the other end ------------------------------------------------
+
+
+class IpcPermissionError(IpcError, PermissionError):
+    """IPC_EPERM: a same-user call (Pipe.connect, Pipe.create, Listener,
+    the default same_user=True) refused a peer run by another user - the
+    message names the path and its uid - or a path that another user could
+    redirect (a directory others may write without the sticky bit, a
+    symbolic link another user owns). Also a PermissionError."""
+
+
+__all__.append("IpcPermissionError")
+_BY_STATUS[_c.IPC_EPERM] = IpcPermissionError

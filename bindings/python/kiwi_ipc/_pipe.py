@@ -8,10 +8,11 @@ import os
 import sys
 import warnings
 from types import TracebackType
-from typing import Callable, Iterator, Optional, Type, TypeVar, Union
+from typing import (Callable, Iterator, NamedTuple, Optional, Type, TypeVar,
+                    Union)
 
 from . import _kiwi_ipc as _c
-from ._errors import BadHandleError, PipeClosedError
+from ._errors import BadHandleError, IpcError, PipeClosedError
 
 Name = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 # Any bytes-like object, as the stub (__init__.pyi) spells it.
@@ -133,11 +134,23 @@ class Pipe(_Owner):
         handle = operator.index(handle)
         self._handle = handle
         self._number = handle
+        self.name: Optional[str] = None
+        """The pipe name it was made with (a connect()/create() name, or
+        for an accepted pipe its listener's); None for an unknown handle."""
+        self.path: Optional[str] = None
+        """The socket path that name mapped to; also the ``filename`` of
+        every exception raised by a call on this pipe."""
+        try:
+            self.name = _c.ipc_name(handle)
+            self.path = _c.ipc_handle_path(handle)
+        except BadHandleError:
+            pass  # an unknown handle: calls on it raise BadHandleError
 
     # -- construction --------------------------------------------------
 
     @classmethod
-    def create(cls, name: Name, timeout: Timeout = None) -> "Pipe":
+    def create(cls, name: Name, timeout: Timeout = None, *,
+               same_user: bool = True) -> "Pipe":
         """Be the server of pipe ``name`` for exactly one client.
 
         Blocks until a client connects (at most ``timeout`` seconds), then
@@ -145,23 +158,33 @@ class Pipe(_Owner):
         (a FileExistsError) if a server already listens on the name,
         IpcTimeoutError (a TimeoutError) if no client came in time,
         InvalidArgumentError (a ValueError) for a bad name.
+
+        same_user (the default): a client run by another user is closed at
+        once and the wait goes on; a path another user could redirect
+        raises IpcPermissionError. same_user=False accepts anyone, as
+        Kiwi's create() does. See Pipe.peer.
         """
-        if timeout is None:
-            return cls(_c.ipc_create(name))
-        return cls(_c.ipc_create_timeout(name, _timeout_ms(timeout)))
+        return cls(_c.ipc_create_ex(name, _timeout_ms(timeout),
+                                    _user_flags(same_user)))
 
     @classmethod
-    def connect(cls, name: Name, timeout: Timeout = None) -> "Pipe":
+    def connect(cls, name: Name, timeout: Timeout = None, *,
+                same_user: bool = True) -> "Pipe":
         """Connect to the server of pipe ``name``.
 
         While no server is there yet it keeps retrying, forever by default
         (as Kiwi does), or for at most ``timeout`` seconds, after which it
         raises NoServerError (a ConnectionRefusedError). With timeout=0 it
         tries exactly once.
+
+        same_user (the default): a server run by another user (a squatter
+        on a shared /tmp) raises IpcPermissionError, naming the path and
+        its uid, before anything is sent, and so does a path another user
+        could redirect. same_user=False accepts anyone, as Kiwi's connect()
+        does.
         """
-        if timeout is None:
-            return cls(_c.ipc_connect(name))
-        return cls(_c.ipc_connect_timeout(name, _timeout_ms(timeout)))
+        return cls(_c.ipc_connect_ex(name, _timeout_ms(timeout),
+                                     _user_flags(same_user)))
 
     # -- state ------------------------------------------------------------
 
@@ -202,8 +225,12 @@ class Pipe(_Owner):
         h = self._live()
         try:
             return fn(h, *args)
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path
             raise
 
     def _lost_race(self) -> None:
@@ -222,11 +249,15 @@ class Pipe(_Owner):
         seconds. A str with a lone surrogate raises UnicodeEncodeError and
         sends nothing.
 
-        If the send raises IpcTimeoutError or KeyboardInterrupt, part of the
-        message may already be on its way; the stream stays intact only if
-        the next send() on this pipe passes the same message again, which
-        then completes it (a message of another length raises
-        InvalidArgumentError). Raises PipeClosedError if the peer has gone.
+        A send never splices, repeats or loses a message. IpcTimeoutError
+        means nothing of this message was sent: send it again or not, as you
+        like. A send that returns has committed its message: it was written
+        whole, or the time ran out after part of it went; then the pipe
+        keeps the rest and writes it before anything else (on the next
+        send(), at the start of the next recv(), in flush(), and without
+        waiting at close()), so it arrives whole and must not be sent again.
+        A KeyboardInterrupt after part of it went commits it too. Raises
+        PipeClosedError if the peer has gone.
         """
         # send/recv are the hot paths: no helper calls on the way to C.
         h = self._handle
@@ -237,8 +268,12 @@ class Pipe(_Owner):
                 _c.ipc_send(h, message)
             else:
                 _c.ipc_send_timeout(h, message, _timeout_ms(timeout))
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path  # every exception names the pipe's path
             raise
 
     def send_bytes(self, data: Buffer,
@@ -259,9 +294,21 @@ class Pipe(_Owner):
                 _c.ipc_send(h, data)
             else:
                 _c.ipc_send_timeout(h, data, _timeout_ms(timeout))
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
             raise
+        except IpcError as e:
+            e.filename = self.path  # every exception names the pipe's path
+            raise
+
+    def flush(self, timeout: Timeout = None) -> None:
+        """Wait (at most ``timeout`` seconds) until the rest of a committed
+        message whose send ran out of time is written; returns at once when
+        nothing is pending. Call it before close() to be sure such a
+        message arrives whole. Raises IpcTimeoutError (the rest stays kept)
+        or PipeClosedError (the peer has gone)."""
+        self._call(_c.ipc_flush, _timeout_ms(timeout))
 
     # -- receiving ------------------------------------------------------
 
@@ -283,8 +330,12 @@ class Pipe(_Owner):
             if timeout is None:
                 return _c.ipc_recv(h, True)
             return _c.ipc_recv_timeout(h, True, _timeout_ms(timeout))
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path  # every exception names the pipe's path
             raise
 
     def recv_bytes(self, timeout: Timeout = None) -> bytes:
@@ -297,8 +348,12 @@ class Pipe(_Owner):
             if timeout is None:
                 return _c.ipc_recv(h, False)
             return _c.ipc_recv_timeout(h, False, _timeout_ms(timeout))
-        except BadHandleError:
+        except BadHandleError as e:
             self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path  # every exception names the pipe's path
             raise
 
     def __iter__(self) -> Iterator[str]:
@@ -325,7 +380,17 @@ class Pipe(_Owner):
 
     def __repr__(self) -> str:
         state = "closed" if self._handle is None else "open"
-        return "<kiwi_ipc.Pipe handle=%d %s>" % (self._number, state)
+        return "<kiwi_ipc.Pipe handle=%d name=%r path=%r %s>" % (
+            self._number, self.name, self.path, state)
+
+    # -- who is on the other end -----------------------------------------
+
+    @property
+    def peer(self) -> "Peer":
+        """The process at the other end: Peer(pid, uid, gid), as the kernel
+        recorded it when the connection was made. A field the OS does not
+        give is None (Windows gives the pid only)."""
+        return Peer(*self._call(_c.ipc_get_peer))
 
     # -- many pipes at once (kiwi_ipc._wait) ------------------------------
 
@@ -377,13 +442,19 @@ class Listener(_Owner):
 
     _handle: Optional[int]
 
-    def __init__(self, name: Name) -> None:
-        """Listen on pipe ``name``; see the class docstring."""
+    def __init__(self, name: Name, *, same_user: bool = True) -> None:
+        """Listen on pipe ``name``; see the class docstring. same_user
+        (the default): accept() closes clients of other users at once and
+        waits on; same_user=False accepts anyone, as Kiwi does."""
         self._handle = None
-        self.path: str = _c.ipc_path(name)
-        """The socket path the name maps to (see kiwi_ipc.path())."""
-        self._number = _c.ipc_listen(name)
+        # listen first, so that a bad name is reported as listen()'s.
+        self._number = _c.ipc_listen_ex(name, _user_flags(same_user))
         self._handle = self._number
+        self.name: str = _c.ipc_name(self._number)
+        """The pipe name it listens on, as given."""
+        self.path: str = _c.ipc_handle_path(self._number)
+        """The socket path the name maps to (see kiwi_ipc.path()); also the
+        ``filename`` of every exception accept() raises."""
 
     @property
     def handle(self) -> int:
@@ -399,9 +470,13 @@ class Listener(_Owner):
             raise ValueError("accept() on closed listener")
         try:
             return Pipe(_c.ipc_accept(h, _timeout_ms(timeout)))
-        except BadHandleError:
+        except BadHandleError as e:
             if self._handle is None:
                 raise ValueError("accept() on closed listener") from None
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path
             raise
 
     def fileno(self) -> int:
@@ -423,4 +498,29 @@ class Listener(_Owner):
 
     def __repr__(self) -> str:
         state = "closed" if self._handle is None else "open"
-        return "<kiwi_ipc.Listener path=%r %s>" % (self.path, state)
+        return "<kiwi_ipc.Listener handle=%d name=%r path=%r %s>" % (
+            self._number, self.name, self.path, state)
+
+
+# -- who is on the other end ----------------------------------------------
+
+
+class Peer(NamedTuple):
+    """Pipe.peer: the process at the other end of a pipe."""
+
+    pid: Optional[int]
+    uid: Optional[int]
+    gid: Optional[int]
+
+
+def _user_flags(same_user: bool) -> int:
+    """The C _ex calls' flags for ``same_user``.
+
+    Why same_user defaults to True on Pipe and Listener (and not on the
+    Kiwi-shaped create()/connect(), which accept anyone as Kiwi does): they
+    are this package's own API, whose users almost always run both ends as
+    one user, so the check costs them nothing; when it does refuse, the
+    error is loud and says how to opt out, never a message silently handed
+    to a stranger.
+    """
+    return 0 if same_user else _c.IPC_ANY_USER

@@ -23,8 +23,9 @@
 struct ipc__os_listener {
     int fd;
     atomic_int closing;
-    dev_t dev; /* identity of the socket file we bound, so that close */
-    ino_t ino; /* never removes a file somebody else put there since */
+    dev_t dev;   /* identity of the socket file we bound, so that close */
+    ino_t ino;   /* never removes a file somebody else put there since */
+    int backlog; /* for ipc__os_listener_reopen */
     char path[IPC_PATH_MAX];
 };
 
@@ -225,6 +226,7 @@ static int listen_claimed(const char *who, const char *path, int backlog,
     }
     l->dev = st.st_dev;
     l->ino = st.st_ino;
+    l->backlog = backlog;
     *out = l;
     return 0;
 }
@@ -349,4 +351,25 @@ void ipc__os_listener_free(struct ipc__os_listener *l)
 int ipc__os_listener_fd(const struct ipc__os_listener *l)
 {
     return l->fd;
+}
+
+/* ---- who is on the other end ------------------------------------------ */
+
+/* Used by ipc_create_ex() only, on a listener no other thread can see (it
+ * is never in the handle table), so swapping the descriptor is safe. The
+ * old socket has given its path back already (ipc__os_accept, last): a
+ * fresh one is claimed exactly as a new create would claim it. */
+int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who)
+{
+    struct ipc__os_listener *fresh;
+    int rc = ipc__os_listen(who, l->path, l->backlog, &fresh);
+    if (rc < 0) {
+        return rc;
+    }
+    close(l->fd);
+    l->fd = fresh->fd;
+    l->dev = fresh->dev;
+    l->ino = fresh->ino;
+    free(fresh);
+    return 0;
 }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #if defined(__linux__)
 #include <linux/netlink.h>
@@ -31,7 +32,6 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #endif
@@ -44,7 +44,38 @@
 
 #define SO_ACCEPTCON_FLAG 0x10000UL
 
-#if defined(__linux__)
+/*
+ * Where the table gives only a bound path as a string (/proc/net/unix,
+ * libproc): is `listed` our socket file `path` (whose lstat is *st)? The
+ * same string, or another spelling of it (a symlinked directory, "//"):
+ * the same last component and the same file.
+ */
+static int same_socket_file(const char *listed, size_t listed_len,
+                            const char *path, const struct stat *st)
+{
+    size_t path_len = strlen(path);
+    if (listed_len == path_len && memcmp(listed, path, path_len) == 0) {
+        return 1;
+    }
+    const char *a = strrchr(path, '/');
+    a = a != NULL ? a + 1 : path;
+    size_t alen = strlen(a);
+    if (listed_len < alen || memcmp(listed + listed_len - alen, a, alen) != 0 ||
+        (listed_len > alen && listed[listed_len - alen - 1] != '/')) {
+        return 0;
+    }
+    char copy[IPC_PATH_MAX + 1];
+    if (listed_len >= sizeof(copy)) {
+        return 0;
+    }
+    memcpy(copy, listed, listed_len);
+    copy[listed_len] = '\0';
+    struct stat other;
+    return lstat(copy, &other) == 0 && other.st_dev == st->st_dev &&
+           other.st_ino == st->st_ino;
+}
+
+#if defined(__linux__) && !defined(KIWI_IPC_PORTABLE)
 /* TCP_LISTEN in the kernel's socket states, which Unix sockets share. */
 #define DIAG_LISTEN 10
 
@@ -112,9 +143,12 @@ static int diag_listening(dev_t dev, ino_t ino)
     }
     return failed ? -1 : 0;
 }
+#endif
 
-/* The fallback: /proc/net/unix, judged by the bound path's string. */
-static int proc_listening(const char *path)
+#if defined(__linux__)
+/* The fallback: /proc/net/unix, judged by the bound path (see
+ * same_socket_file). */
+static int proc_listening(const char *path, const struct stat *st)
 {
     FILE *f = fopen("/proc/net/unix", "re");
     if (f == NULL) {
@@ -124,7 +158,7 @@ static int proc_listening(const char *path)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    size_t path_len = strlen(path);
+
     /* Num RefCount Protocol Flags Type St Inode Path */
     while (!found && (n = getline(&line, &cap, f)) > 0) {
         unsigned long flags;
@@ -137,7 +171,7 @@ static int proc_listening(const char *path)
         if (len > 0 && line[at + len - 1] == '\n') {
             len--;
         }
-        found = len == path_len && memcmp(line + at, path, len) == 0;
+        found = same_socket_file(line + at, len, path, st);
     }
     free(line);
     fclose(f);
@@ -147,7 +181,7 @@ static int proc_listening(const char *path)
 
 #if defined(__APPLE__)
 /* Does process `pid` hold a listening Unix socket bound to `path`? */
-static int pid_listens_at(pid_t pid, const char *path)
+static int pid_listens_at(pid_t pid, const char *path, const struct stat *st)
 {
     int bytes = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, NULL, 0);
     if (bytes <= 0) {
@@ -169,18 +203,17 @@ static int pid_listens_at(pid_t pid, const char *path)
                            sizeof(si)) != (int)sizeof(si)) {
             continue;
         }
-        found =
-            si.psi.soi_kind == SOCKINFO_UN &&
-            (si.psi.soi_options & SO_ACCEPTCONN) != 0 &&
-            strncmp(
-                si.psi.soi_proto.pri_un.unsi_addr.ua_sun.sun_path, path,
-                sizeof(si.psi.soi_proto.pri_un.unsi_addr.ua_sun.sun_path)) == 0;
+        const char *bound = si.psi.soi_proto.pri_un.unsi_addr.ua_sun.sun_path;
+        size_t cap = sizeof(si.psi.soi_proto.pri_un.unsi_addr.ua_sun.sun_path);
+        found = si.psi.soi_kind == SOCKINFO_UN &&
+                (si.psi.soi_options & SO_ACCEPTCONN) != 0 &&
+                same_socket_file(bound, strnlen(bound, cap), path, st);
     }
     free(fds);
     return found;
 }
 
-static int listening_in_some_process(const char *path)
+static int listening_in_some_process(const char *path, const struct stat *st)
 {
     int bytes = proc_listpids(PROC_ALL_PIDS, 0, NULL, 0);
     if (bytes <= 0) {
@@ -196,7 +229,7 @@ static int listening_in_some_process(const char *path)
     int n = bytes > 0 ? bytes / (int)sizeof(pid_t) : 0;
     int found = 0;
     for (int i = 0; i < n && !found; i++) {
-        found = pids[i] > 0 && pid_listens_at(pids[i], path);
+        found = pids[i] > 0 && pid_listens_at(pids[i], path, st);
     }
     free(pids);
     return n > 0 ? found : -1;
@@ -214,9 +247,13 @@ int ipc__os_listening_at(const char *path)
 #ifndef KIWI_IPC_PORTABLE
     live = diag_listening(st.st_dev, st.st_ino);
 #endif
-    return live >= 0 ? live : proc_listening(path);
+    return live >= 0 ? live : proc_listening(path, &st);
 #elif defined(__APPLE__)
-    return listening_in_some_process(path);
+    struct stat st;
+    if (lstat(path, &st) < 0) {
+        return 0; /* no file: nobody can be reached at this path */
+    }
+    return listening_in_some_process(path, &st);
 #else
     (void)path;
     return -1;

@@ -1,7 +1,7 @@
 /*
  * posix/poll.c - waiting for any of many streams and listeners at once
  * (ipc__os_wait_any, see os.h): one poll(2) over their descriptors, in
- * hook slices like every other wait of the backend (sys.c).
+ * hook slices like every other wait (os.h's ipc__until_slice).
  */
 #include "posix.h"
 
@@ -15,20 +15,10 @@
 /* Descriptors polled from the stack; more take one malloc per call. */
 #define WAIT_ANY_STACK 32
 
-/* The poll timeout for the next slice (sys.c's rule: up to the deadline,
- * no longer than a hook slice while a hook is set). */
+/* The poll timeout for the next slice (os.h's rule for every wait). */
 static int wait_any_slice(const struct ipc__until *u)
 {
-    int64_t ms = -1;
-    if (u->deadline >= 0) {
-        ms = u->deadline - ipc__os_now_ms();
-        if (ms < 0) {
-            ms = 0;
-        }
-    }
-    if (u->hook != NULL && (ms < 0 || ms > IPC_INTERRUPT_SLICE_MS)) {
-        ms = IPC_INTERRUPT_SLICE_MS;
-    }
+    int64_t ms = ipc__until_slice(u, u->deadline, ipc__os_now_ms());
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
@@ -81,7 +71,7 @@ int ipc__os_wait_any(const char *who, struct ipc__os_waitable *w, size_t n,
             break;
         }
         /* A signal, or a slice ended: the hook first (as in sys.c). */
-        if (ipc__px_interrupted(u)) {
+        if (ipc__until_interrupted(u)) {
             rc = IPC_EINTR;
             break;
         }

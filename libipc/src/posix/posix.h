@@ -16,9 +16,6 @@ struct sockaddr_un;
  */
 int ipc__px_wait(int fd, short events, const struct ipc__until *u);
 
-/* Run u's hook, if any: true when it asks the call to stop. */
-int ipc__px_interrupted(const struct ipc__until *u);
-
 /* Fill a Unix socket address for a path from ipc__os_pipe_path(). */
 void ipc__px_sockaddr(struct sockaddr_un *addr, const char *path);
 

@@ -117,7 +117,7 @@ static int after_failure(struct ipc__stream *s, int polling, int e,
         if (e != EINTR && e != EAGAIN && e != EWOULDBLOCK) {
             return 1;
         }
-        return ipc__px_interrupted(u) ? IPC_EINTR : 0;
+        return ipc__until_interrupted(u) ? IPC_EINTR : 0;
     }
     if (e == EINTR) {
         return 0;

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -26,25 +27,10 @@ int64_t ipc__os_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int ipc__px_interrupted(const struct ipc__until *u)
-{
-    return u->hook != NULL && u->hook(u->arg) != 0;
-}
-
-/* The poll timeout for the next slice: up to `end`, but no longer than a
- * hook slice when there is a hook to consult. */
+/* The poll timeout for the next slice (see ipc__until_slice). */
 static int slice_ms(const struct ipc__until *u, int64_t end)
 {
-    int64_t ms = -1;
-    if (end >= 0) {
-        ms = end - ipc__os_now_ms();
-        if (ms < 0) {
-            ms = 0;
-        }
-    }
-    if (u->hook != NULL && (ms < 0 || ms > IPC_INTERRUPT_SLICE_MS)) {
-        ms = IPC_INTERRUPT_SLICE_MS;
-    }
+    int64_t ms = ipc__until_slice(u, end, end >= 0 ? ipc__os_now_ms() : 0);
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
@@ -65,7 +51,7 @@ static int wait_until(int fd, short events, int64_t end,
         }
         /* A signal, or a slice ended: give the runtime its say first, so
          * Ctrl-C wins over a deadline that happens to pass at once. */
-        if (ipc__px_interrupted(u)) {
+        if (ipc__until_interrupted(u)) {
             return IPC_EINTR;
         }
         if (end >= 0 && ipc__os_now_ms() >= end) {
@@ -126,7 +112,7 @@ int ipc__mutex_lock_until(ipc__mutex *m, const struct ipc__until *u)
         if (pthread_mutex_trylock(m) == 0) {
             return 0;
         }
-        if (ipc__px_interrupted(u)) {
+        if (ipc__until_interrupted(u)) {
             return IPC_EINTR;
         }
         int left = slice_ms(u, u->deadline);
@@ -207,6 +193,44 @@ int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *))
     if (!atomic_load(&keys_ok) || pthread_setspecific(keys[slot], value) != 0) {
         return IPC_ENOMEM;
     }
+    return 0;
+}
+
+/* ---- copies of the library in one process ---------------------------- */
+
+/*
+ * Copies share nothing (each has its own hidden symbols), so they meet in
+ * the kernel: copy k is whoever holds a Unix socket bound to the abstract
+ * name "\0kiwi-ipc/<pid>/copy/<k>" (Linux only: abstract names vanish with
+ * their socket, so a crashed process leaves nothing behind). The socket
+ * is kept open, close-on-exec, for the copy's life. A forked child keeps
+ * its parent's numbers, as it keeps the handle tables.
+ */
+int ipc__os_copy_index(void)
+{
+#if defined(__linux__) && !defined(KIWI_IPC_PORTABLE)
+    for (int k = 0; k <= 32; k++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            return 0;
+        }
+        struct sockaddr_un addr;
+        memset(&addr, 0, sizeof(addr));
+        addr.sun_family = AF_UNIX;
+        int n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1,
+                         "kiwi-ipc/%ld/copy/%d", (long)getpid(), k);
+        socklen_t len =
+            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+        if (bind(fd, (struct sockaddr *)&addr, len) == 0) {
+            return k; /* fd stays open: the number is ours */
+        }
+        int e = errno;
+        close(fd);
+        if (e != EADDRINUSE) {
+            return 0;
+        }
+    }
+#endif
     return 0;
 }
 

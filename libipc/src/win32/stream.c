@@ -1,0 +1,343 @@
+/*
+ * win32/stream.c - one end of a connected named pipe: connect, write a
+ * frame's two parts, read what is there, wake, close.
+ *
+ * All I/O is overlapped: a read or write is started, then waited for
+ * together with the stream's wake event, in slices while there is a hook,
+ * until a deadline. A wait that ends early cancels its own operation
+ * (CancelIoEx) and then waits for it to finish, so the OS never writes to
+ * a caller's buffer after we returned, and bytes that moved anyway before
+ * the cancellation took hold are counted, never lost.
+ */
+#include "win32.h"
+
+#include "error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Header and payload are copied into one write up to this size (a pipe
+ * has no writev): one system call per small frame, as on POSIX. */
+#define COALESCE_MAX 8192
+
+/* One ReadFile/WriteFile moves at most this much (its count is a DWORD). */
+#define IO_MAX (1UL << 30)
+
+int ipc__w32_stream_init(const char *who, HANDLE h, struct ipc__stream *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->h = h;
+    /* Not inheritable (NULL attributes), manual-reset, unsignalled. */
+    s->rd_ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+    s->wr_ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+    s->wake_ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (s->rd_ev == NULL || s->wr_ev == NULL || s->wake_ev == NULL) {
+        int rc = ipc__fail(IPC_ESYSTEM, (int)GetLastError(),
+                           "%s: cannot create events", who);
+        ipc__os_stream_close(s);
+        return rc;
+    }
+    return 0;
+}
+
+/* What CreateFileW's failure `e` says about a server at the path. */
+static int no_server_yet(DWORD e)
+{
+    return e == ERROR_FILE_NOT_FOUND || e == ERROR_PIPE_BUSY ||
+           e == ERROR_PATH_NOT_FOUND;
+}
+
+/*
+ * .NET's client loop (NamedPipeClientStream.Connect), one turn of it: open
+ * the pipe; when it does not exist yet, or every instance is busy, say
+ * IPC_ENOSERVER and client.c backs off and tries again (1 ms doubling to
+ * 32 ms, within the caller's deadline). When busy, WaitNamedPipeW first
+ * waits up to BUSY_WAIT_MS for an instance to come free, which it reports
+ * at once, so a listener's next instance is taken without a backoff's
+ * delay. That wait is the only one here that cannot see the hook or the
+ * deadline: it is kept short.
+ */
+#define BUSY_WAIT_MS 10
+
+int ipc__os_connect(const char *who, const char *path, struct ipc__stream *s)
+{
+    wchar_t w[IPC__W32_WPATH_CAP];
+    if (ipc__w32_widen(path, w, IPC__W32_WPATH_CAP) < 0) {
+        return ipc__fail(IPC_EINVAL, 0, "%s: bad path %s", who, path);
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        /* SECURITY_IDENTIFICATION: the server may learn who we are, but
+         * not act as us (the default would let it impersonate us). */
+        HANDLE h =
+            CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
+                            SECURITY_IDENTIFICATION,
+                        NULL);
+        if (h != INVALID_HANDLE_VALUE) {
+            return ipc__w32_stream_init(who, h, s);
+        }
+        DWORD e = GetLastError();
+        if (!no_server_yet(e)) {
+            return ipc__fail(IPC_ESYSTEM, (int)e, "%s: cannot open %s", who,
+                             path);
+        }
+        if (e != ERROR_PIPE_BUSY || attempt > 0 ||
+            !WaitNamedPipeW(w, BUSY_WAIT_MS)) {
+            break;
+        }
+    }
+    return IPC_ENOSERVER;
+}
+
+/*
+ * Wait for the operation started with `ov` on `s` (its event `ev`), within
+ * `u`. Returns 0 with *n set when it completed (GetLastError() tells a
+ * failure when *ok is FALSE); or, when the wait ended first, the operation
+ * is cancelled and waited for: 0 with *n when it completed meanwhile with
+ * data, else `*stop` says why it ended (1: woken, IPC_ETIMEDOUT,
+ * IPC_EINTR, IPC_ESYSTEM) and the function returns 1.
+ */
+static int finish(struct ipc__stream *s, HANDLE ev, OVERLAPPED *ov,
+                  const struct ipc__until *u, DWORD *n, BOOL *ok, int *stop)
+{
+    int r = ipc__w32_wait(ev, s->wake_ev, u);
+    DWORD wait_err = GetLastError();
+    if (r != 0) {
+        CancelIoEx(s->h, ov);
+    }
+    *ok = GetOverlappedResult(s->h, ov, n, TRUE);
+    if (r == 0 || (*ok && *n > 0)) {
+        return 0;
+    }
+    *stop = r;
+    SetLastError(wait_err);
+    return 1;
+}
+
+/* The peer is gone (or we disconnected): how a pipe says so. */
+static int peer_gone(DWORD e)
+{
+    return e == ERROR_BROKEN_PIPE || e == ERROR_NO_DATA ||
+           e == ERROR_PIPE_NOT_CONNECTED;
+}
+
+static int woken(const struct ipc__stream *s)
+{
+    return WaitForSingleObject(s->wake_ev, 0) == WAIT_OBJECT_0;
+}
+
+/*
+ * Writes that may be cut short (a deadline or a hook) never cancel a write
+ * in flight: a pipe write cancelled after the reader took part of it
+ * reports 0 bytes written (measured under wine), and the stream would then
+ * be corrupt. Instead each piece (at most STAGE_SIZE) is copied into the
+ * stream's own buffer and written from there; when the call has to return
+ * first, the piece stays in flight, is counted as written, and the next
+ * write on the stream (or its close) waits for it first. The call still
+ * reports the timeout (or interrupt), so the caller sends the same message
+ * again to finish it, as on POSIX. A write without deadline or hook
+ * writes straight from the caller's buffer and waits as long as it takes
+ * (only ipc_close cuts it short, and then the stream is done).
+ */
+#define STAGE_SIZE 65536
+
+/* Wait within `u` for the staged write in flight, if any. 0 when there is
+ * none (any more), IPC_ETIMEDOUT, IPC_EINTR, IPC_ECLOSED, IPC_ESYSTEM
+ * (recorded). */
+static int finish_staged(struct ipc__stream *s, const struct ipc__who *who,
+                         const struct ipc__until *u)
+{
+    if (!s->w_pending) {
+        return 0;
+    }
+    int r = ipc__w32_wait(s->wr_ev, s->wake_ev, u);
+    if (r == 1) {
+        return IPC_ECLOSED;
+    }
+    if (r == IPC_ESYSTEM) {
+        return ipc__fail_who(r, (int)GetLastError(), who, "wait failed");
+    }
+    if (r != 0) {
+        return r;
+    }
+    s->w_pending = 0;
+    DWORD n;
+    if (!GetOverlappedResult(s->h, &s->wov, &n, FALSE)) {
+        DWORD e = GetLastError();
+        return peer_gone(e)
+                   ? IPC_ECLOSED
+                   : ipc__fail_who(IPC_ESYSTEM, (int)e, who, "write failed");
+    }
+    return 0;
+}
+
+int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
+                  struct ipc__out *out, const struct ipc__until *u)
+{
+    size_t hdr_len = out->hdr_len;
+    size_t total = hdr_len + out->len;
+    size_t at = out->done;
+    int staged = u->deadline >= 0 || u->hook != NULL;
+    unsigned char joined[COALESCE_MAX];
+
+    int rc = finish_staged(s, who, u);
+    if (staged && rc == 0 && s->stage == NULL &&
+        (s->stage = malloc(STAGE_SIZE)) == NULL) {
+        rc = ipc__fail_who(IPC_ENOMEM, 0, who, "out of memory");
+    }
+    while (rc == 0 && at < total) {
+        if (woken(s)) {
+            rc = IPC_ECLOSED;
+            break;
+        }
+        /* The next piece: from `at`, header and payload joined when the
+         * whole frame is small. */
+        const void *from;
+        size_t want;
+        if (at < hdr_len && total <= COALESCE_MAX) {
+            memcpy(joined, (const char *)out->hdr + at, hdr_len - at);
+            if (out->len > 0) {
+                memcpy(joined + hdr_len - at, out->data, out->len);
+            }
+            from = joined;
+            want = total - at;
+        } else if (at < hdr_len) {
+            from = (const char *)out->hdr + at;
+            want = hdr_len - at;
+        } else {
+            from = (const char *)out->data + (at - hdr_len);
+            want = total - at;
+        }
+        if (want > (staged ? STAGE_SIZE : IO_MAX)) {
+            want = staged ? STAGE_SIZE : IO_MAX;
+        }
+        if (staged) {
+            memcpy(s->stage, from, want);
+            from = s->stage;
+        }
+        OVERLAPPED *ov = &s->wov;
+        memset(ov, 0, sizeof(*ov));
+        ov->hEvent = s->wr_ev;
+        DWORD n = 0;
+        BOOL ok = WriteFile(s->h, from, (DWORD)want, NULL, ov);
+        if (!ok && GetLastError() == ERROR_IO_PENDING) {
+            if (staged) {
+                /* In flight from our buffer: counted, waited for below or
+                 * by the next call. */
+                s->w_pending = 1;
+                at += want;
+                rc = finish_staged(s, who, u);
+                continue;
+            }
+            int stop = 0;
+            if (finish(s, s->wr_ev, ov, u, &n, &ok, &stop)) {
+                /* Only a wake ends an unstaged wait: the stream is done. */
+                rc = stop == 1 ? IPC_ECLOSED
+                     : stop == IPC_ESYSTEM
+                         ? ipc__fail_who(stop, (int)GetLastError(), who,
+                                         "wait failed")
+                         : stop;
+                break;
+            }
+        } else if (ok) {
+            ok = GetOverlappedResult(s->h, ov, &n, TRUE);
+        }
+        if (ok) {
+            at += n;
+            continue;
+        }
+        DWORD e = GetLastError();
+        rc = peer_gone(e) || (e == ERROR_OPERATION_ABORTED && woken(s))
+                 ? IPC_ECLOSED
+                 : ipc__fail_who(IPC_ESYSTEM, (int)e, who, "write failed");
+    }
+    if (rc == 0 && s->w_pending) {
+        /* All of it counted, but the last piece is still on its way. */
+        rc = finish_staged(s, who, u);
+    }
+    out->done = at;
+    return rc;
+}
+
+long ipc__os_read(struct ipc__stream *s, const struct ipc__who *who, void *buf,
+                  size_t cap, const struct ipc__until *u)
+{
+    DWORD want = cap > IO_MAX ? IO_MAX : (DWORD)cap;
+    for (;;) {
+        if (woken(s)) {
+            return 0;
+        }
+        OVERLAPPED ov = {0};
+        ov.hEvent = s->rd_ev;
+        DWORD n = 0;
+        BOOL ok = ReadFile(s->h, buf, want, NULL, &ov);
+        if (ok || GetLastError() == ERROR_IO_PENDING) {
+            int stop = 0;
+            if (ok) {
+                ok = GetOverlappedResult(s->h, &ov, &n, TRUE);
+            } else if (finish(s, s->rd_ev, &ov, u, &n, &ok, &stop)) {
+                if (stop == 1) {
+                    return 0;
+                }
+                if (stop == IPC_ESYSTEM) {
+                    return ipc__fail_who(stop, (int)GetLastError(), who,
+                                         "wait failed");
+                }
+                return stop;
+            }
+        }
+        if (ok || GetLastError() == ERROR_MORE_DATA) {
+            if (n > 0) {
+                return (long)n;
+            }
+            /* A zero-byte write by the peer: no data, and not the end
+             * (which a pipe reports as ERROR_BROKEN_PIPE). */
+            continue;
+        }
+        DWORD e = GetLastError();
+        if (peer_gone(e) || (e == ERROR_OPERATION_ABORTED && woken(s))) {
+            return 0;
+        }
+        return ipc__fail_who(IPC_ESYSTEM, (int)e, who, "read failed");
+    }
+}
+
+void ipc__os_stream_wake(struct ipc__stream *s)
+{
+    /* Every wait on the stream watches this event; a call that starts
+     * after it looks first. */
+    SetEvent(s->wake_ev);
+}
+
+void ipc__os_stream_close(struct ipc__stream *s)
+{
+    if (s->w_pending) {
+        /* A staged piece still in flight: it dies with the stream. */
+        DWORD n;
+        CancelIoEx(s->h, &s->wov);
+        GetOverlappedResult(s->h, &s->wov, &n, TRUE);
+        s->w_pending = 0;
+    }
+    free(s->stage);
+    s->stage = NULL;
+    /* CloseHandle, not DisconnectNamedPipe: the peer still reads what we
+     * wrote, then sees ERROR_BROKEN_PIPE (DisconnectNamedPipe would
+     * discard the unread data). */
+    HANDLE *hs[] = {&s->h, &s->rd_ev, &s->wr_ev, &s->wake_ev};
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+        if (*hs[i] != NULL && *hs[i] != INVALID_HANDLE_VALUE) {
+            CloseHandle(*hs[i]);
+        }
+        *hs[i] = NULL;
+    }
+}
+
+/* ipc_fileno(): a pipe HANDLE is no descriptor that poll() or select()
+ * could watch (Windows' select() takes sockets only), so say so rather
+ * than hand out a number nothing can use. */
+int ipc__os_stream_fd(const struct ipc__stream *s)
+{
+    (void)s;
+    return ipc__fail(IPC_ESYSTEM, ERROR_NOT_SUPPORTED,
+                     "fileno: a Windows named pipe has no file descriptor");
+}

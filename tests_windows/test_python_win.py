@@ -1,0 +1,210 @@
+"""kiwi_ipc (the Python binding, an abi3 .pyd against python3.dll) on
+Windows, run by the embeddable CPython under wine (scripts/run-windows).
+
+tests_py/ is POSIX-shaped (AF_UNIX raw peers, /tmp, fork, signals); these
+are the Windows counterparts of its core: names, both start orders and the
+vectors, timeouts that lose nothing, close() from another thread, the
+interrupt hook as KeyboardInterrupt, a second server, fileno, and a real
+.NET-style peer process (win_peer.exe, KIWI_WIN_BIN).
+"""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+import kiwi_ipc
+from kiwi_ipc import Pipe, Listener
+
+_counter = itertools.count()
+VECTORS = [
+    b"",
+    b"hello, kiwi",
+    "h\u00e9llo w\u00f6rld \u2713 \U0001d11e".encode("utf-8"),
+    bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 20)),
+]
+
+
+def name(tag: str) -> str:
+    return "kiwi-py-%d-%d-%s" % (os.getpid(), next(_counter), tag)
+
+
+def pair(tag: str):
+    """(server Pipe from create, client Pipe from connect)."""
+    n = name(tag)
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("s", Pipe.create(n, timeout=10)))
+    t.start()
+    c = Pipe.connect(n, timeout=10)
+    t.join(10)
+    return box["s"], c
+
+
+def test_path_rules():
+    assert kiwi_ipc.path("demo") == r"\\.\pipe\demo"
+    assert kiwi_ipc.path("a/b") == r"\\.\pipe\a\b"
+    assert kiwi_ipc.path("p\u00e9") == "\\\\.\\pipe\\p\u00e9"
+    for bad in ("", "anonymous", "ANONYMOUS", r"x\..\anonymous", r"..\COM1"):
+        with pytest.raises(kiwi_ipc.InvalidArgumentError):
+            kiwi_ipc.path(bad)
+
+
+@pytest.mark.parametrize("server_first", [True, False])
+def test_start_orders_and_vectors(server_first):
+    n = name("order")
+    box = {}
+
+    def serve():
+        with Pipe.create(n, timeout=10) as s:
+            for _ in VECTORS:
+                s.send_bytes(s.recv_bytes(timeout=10), timeout=10)
+
+    def client():
+        box["c"] = Pipe.connect(n, timeout=10)
+
+    if server_first:
+        t = threading.Thread(target=serve)
+        t.start()
+        time.sleep(0.2)
+        client()
+    else:
+        c = threading.Thread(target=client)
+        c.start()
+        time.sleep(0.3)
+        t = threading.Thread(target=serve)
+        t.start()
+        c.join(10)
+    with box["c"] as c:
+        for v in VECTORS:
+            c.send_bytes(v, timeout=10)
+            assert c.recv_bytes(timeout=10) == v
+        with pytest.raises(kiwi_ipc.PipeClosedError):
+            c.recv_bytes(timeout=5)
+    t.join(10)
+    assert not t.is_alive()
+
+
+def test_text_round_trip():
+    s, c = pair("text")
+    with s, c:
+        c.send("h\u00e9llo \u2713")
+        assert s.recv(timeout=5) == "h\u00e9llo \u2713"
+
+
+def test_timeout_loses_nothing():
+    s, c = pair("timeout")
+    with s, c:
+        t0 = time.monotonic()
+        with pytest.raises(kiwi_ipc.IpcTimeoutError):
+            c.recv_bytes(timeout=0.2)
+        assert 0.15 < time.monotonic() - t0 < 2
+        big = VECTORS[3] * 4
+        done = threading.Event()
+
+        def slow_reader():
+            time.sleep(0.5)
+            assert c.recv_bytes(timeout=20) == big
+            assert c.recv_bytes(timeout=20) == b"after"
+            done.set()
+
+        r = threading.Thread(target=slow_reader)
+        r.start()
+        t0 = time.monotonic()
+        # Part of it goes before the time runs out: committed, not raised.
+        s.send_bytes(big, timeout=0.05)
+        assert time.monotonic() - t0 < 5
+        s.send_bytes(b"after", timeout=20)  # the rest goes first
+        r.join(20)
+        assert done.is_set()
+
+
+def test_close_from_another_thread_wakes_recv():
+    s, c = pair("wake")
+    box = {}
+
+    def blocked():
+        try:
+            kiwi_ipc.recv_bytes(c.handle)
+        except BaseException as e:  # noqa: B036 - the test inspects it
+            box["e"] = e
+
+    t = threading.Thread(target=blocked)
+    t.start()
+    time.sleep(0.2)
+    kiwi_ipc.close(c.handle)
+    t.join(5)
+    assert not t.is_alive()
+    assert isinstance(box["e"], kiwi_ipc.PipeClosedError)
+    s.close()
+
+
+def test_keyboard_interrupt_through_the_hook():
+    s, c = pair("ctrlc")
+    with s, c:
+        threading.Timer(0.2, _thread.interrupt_main).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            c.recv_bytes()
+        assert time.monotonic() - t0 < 2
+        # the pipe still works
+        s.send_bytes(b"still here")
+        assert c.recv_bytes(timeout=5) == b"still here"
+
+
+def test_listener_accepts_several():
+    n = name("listen")
+    results = []
+
+    def client(i):
+        with Pipe.connect(n, timeout=10) as p:
+            p.send("client %d" % i)
+            results.append(p.recv(timeout=10))
+
+    ts = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    with Listener(n) as l:
+        for _ in ts:
+            with l.accept(timeout=10) as p:
+                p.send("ack " + p.recv(timeout=10))
+    for t in ts:
+        t.join(10)
+    assert sorted(results) == ["ack client %d" % i for i in range(4)]
+
+
+def test_second_server_is_refused():
+    n = name("second")
+    with Listener(n):
+        with pytest.raises(kiwi_ipc.NameInUseError):
+            Pipe.create(n, timeout=0.1)
+
+
+def test_fileno_has_no_meaning_on_windows():
+    s, c = pair("fileno")
+    with s, c:
+        with pytest.raises(kiwi_ipc.IpcError) as e:
+            c.fileno()
+        assert e.value.errno == 50  # ERROR_NOT_SUPPORTED
+
+
+def test_dotnet_standin_peer():
+    peer = os.path.join(os.environ["KIWI_WIN_BIN"], "win_peer.exe")
+    n = name("dotnet")
+    proc = subprocess.Popen([peer, "dotnet-server", kiwi_ipc.path(n), str(len(VECTORS))])
+    try:
+        with Pipe.connect(n, timeout=10) as p:
+            for v in VECTORS:
+                p.send_bytes(v, timeout=10)
+                assert p.recv_bytes(timeout=10) == v
+            with pytest.raises(kiwi_ipc.PipeClosedError):
+                p.recv_bytes(timeout=5)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

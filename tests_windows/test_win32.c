@@ -1,0 +1,807 @@
+/*
+ * test_win32.c - kiwi-ipc's Windows backend, through the public API (the
+ * DLL), with real named pipes: names, both start orders, the vectors,
+ * timeouts that lose nothing, ipc_close from another thread, listen/accept
+ * of several clients, the interrupt hook, a second server, inheritance.
+ * Peers are threads of this process and win_peer.exe processes.
+ */
+#include "winutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kiwi_ipc.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void check_path(const char *name, const char *want)
+{
+    char buf[IPC_PATH_MAX];
+    int n = ipc_path(name, buf, sizeof(buf));
+    if (n < 0) {
+        fail_msg("ipc_path(\"%s\") failed: %s", name, ipc_last_error());
+    }
+    assert_string_equal(buf, want);
+    assert_int_equal(n, (int)strlen(want));
+}
+
+static void check_refused(const char *name)
+{
+    char buf[IPC_PATH_MAX];
+    int n = ipc_path(name, buf, sizeof(buf));
+    if (n != IPC_EINVAL) {
+        fail_msg("ipc_path(\"%s\") = %d (%s), want IPC_EINVAL", name, n,
+                 n >= 0 ? buf : ipc_last_error());
+    }
+}
+
+struct side {
+    char name[128];
+    int timeout_ms;
+    int delay_ms; /* before the call */
+    int handle;   /* result */
+    int echo;     /* messages to echo back after it */
+};
+
+static DWORD WINAPI create_thread(void *arg)
+{
+    struct side *s = arg;
+    Sleep((DWORD)s->delay_ms);
+    s->handle = ipc_create_timeout(s->name, s->timeout_ms);
+    return 0;
+}
+
+static DWORD WINAPI connect_thread(void *arg)
+{
+    struct side *s = arg;
+    Sleep((DWORD)s->delay_ms);
+    s->handle = ipc_connect_timeout(s->name, s->timeout_ms);
+    return 0;
+}
+
+/* Echo `n` messages on handle h, then close it. */
+struct echo {
+    int h;
+    int n;
+    int failed;
+};
+
+static DWORD WINAPI echo_thread(void *arg)
+{
+    struct echo *e = arg;
+    for (int i = 0; i < e->n; i++) {
+        void *data;
+        size_t len;
+        if (ipc_recv_timeout(e->h, &data, &len, 20000) != 0 ||
+            ipc_send_timeout(e->h, data, len, 20000) != 0) {
+            e->failed = 1;
+            ipc_free(data);
+            break;
+        }
+        ipc_free(data);
+    }
+    ipc_close(e->h);
+    return 0;
+}
+
+static void roundtrip_vectors(int h)
+{
+    for (int i = 0; i < WU_VECTORS; i++) {
+        const char *v;
+        size_t vlen;
+        wu_vector(i, &v, &vlen);
+        assert_int_equal(ipc_send_timeout(h, v, vlen, 20000), 0);
+        void *data;
+        size_t len;
+        int rc = ipc_recv_timeout(h, &data, &len, 20000);
+        if (rc != 0) {
+            fail_msg("recv of vector %d: %s", i, ipc_last_error());
+        }
+        assert_int_equal(len, vlen);
+        assert_memory_equal(data, v, vlen);
+        ipc_free(data);
+    }
+}
+
+/* A connected pair in this process: *srv from ipc_create, *cli from
+ * ipc_connect. */
+static void make_pair(const char *tag, int *srv, int *cli)
+{
+    struct side s = {.timeout_ms = 10000};
+    wu_name(s.name, sizeof(s.name), tag);
+    HANDLE t = wu_thread(create_thread, &s);
+    *cli = ipc_connect_timeout(s.name, 10000);
+    assert_int_equal(wu_join(t, 15000), 0);
+    assert_true(*cli > 0);
+    assert_true(s.handle > 0);
+    *srv = s.handle;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+static void test_path_rules(void **state)
+{
+    (void)state;
+    check_path("demo", "\\\\.\\pipe\\demo");
+    /* .NET's Path.GetFullPath(@"\\.\pipe\" + name) */
+    check_path("a/b", "\\\\.\\pipe\\a\\b");
+    check_path("a//b", "\\\\.\\pipe\\a\\b");
+    check_path("x/../y", "\\\\.\\pipe\\y");
+    check_path("name.", "\\\\.\\pipe\\name");
+    check_path("name  ", "\\\\.\\pipe\\name");
+    check_path("a:b", "\\\\.\\pipe\\a:b");
+    check_path("p\xc3\xa9-\xe2\x9c\x93", "\\\\.\\pipe\\p\xc3\xa9-\xe2\x9c\x93");
+    /* refused, as .NET refuses them or no server could exist there */
+    check_refused("");
+    check_refused("anonymous");
+    check_refused("AnonyMous");
+    check_refused("x\\..\\anonymous");
+    check_refused("anonymous.");
+    check_refused(".");
+    check_refused("..\\COM1");
+    check_refused("\xff\xfe");
+    assert_int_equal(ipc_path(NULL, NULL, 0), IPC_EINVAL);
+    /* the limit: 256 characters with "\\.\pipe\" (9) */
+    char name[300];
+    memset(name, 'n', 247);
+    name[247] = '\0';
+    char buf[IPC_PATH_MAX];
+    assert_int_equal(ipc_path(name, buf, sizeof(buf)), 256);
+    name[247] = 'n';
+    name[248] = '\0';
+    check_refused(name);
+    /* a full buffer is refused, not cut */
+    assert_int_equal(ipc_path("demo", buf, 13), IPC_EINVAL);
+    assert_int_equal(ipc_path("demo", buf, 14), 13);
+}
+
+/* ---- start orders, vectors ---------------------------------------------- */
+
+static void test_create_first(void **state)
+{
+    (void)state;
+    struct side s = {.timeout_ms = 10000};
+    wu_name(s.name, sizeof(s.name), "createfirst");
+    HANDLE t = wu_thread(create_thread, &s);
+    assert_true(wu_wait_pipe(s.name, 5000));
+    int cli = ipc_connect_timeout(s.name, 5000);
+    assert_true(cli > 0);
+    assert_int_equal(wu_join(t, 10000), 0);
+    assert_true(s.handle > 0);
+    struct echo e = {.h = s.handle, .n = WU_VECTORS};
+    t = wu_thread(echo_thread, &e);
+    roundtrip_vectors(cli);
+    assert_int_equal(wu_join(t, 20000), 0);
+    assert_false(e.failed);
+    /* the server closed after its messages: a clean end */
+    void *data;
+    size_t len;
+    assert_int_equal(ipc_recv_timeout(cli, &data, &len, 5000), IPC_ECLOSED);
+    ipc_close(cli);
+}
+
+static void test_connect_first(void **state)
+{
+    (void)state;
+    struct side c = {.timeout_ms = 10000};
+    wu_name(c.name, sizeof(c.name), "connectfirst");
+    HANDLE t = wu_thread(connect_thread, &c);
+    Sleep(300); /* the client is waiting for a server that is not there */
+    int srv = ipc_create_timeout(c.name, 10000);
+    assert_true(srv > 0);
+    assert_int_equal(wu_join(t, 10000), 0);
+    assert_true(c.handle > 0);
+    struct echo e = {.h = c.handle, .n = WU_VECTORS};
+    t = wu_thread(echo_thread, &e);
+    roundtrip_vectors(srv);
+    assert_int_equal(wu_join(t, 20000), 0);
+    assert_false(e.failed);
+    ipc_close(srv);
+}
+
+static void test_connect_gives_up(void **state)
+{
+    (void)state;
+    char name[128];
+    wu_name(name, sizeof(name), "nobody");
+    int64_t t0 = wu_now_ms();
+    assert_int_equal(ipc_connect_timeout(name, 200), IPC_ENOSERVER);
+    int64_t took = wu_now_ms() - t0;
+    assert_true(took >= 190 && took < 2000);
+}
+
+/* Messages written just before a close are still read, then the end: the
+ * backend closes with CloseHandle, never DisconnectNamedPipe (which would
+ * discard what the peer has not read yet). Both ends. */
+static void test_close_drains(void **state)
+{
+    (void)state;
+    for (int server_closes = 0; server_closes < 2; server_closes++) {
+        int srv, cli;
+        make_pair("drain", &srv, &cli);
+        int from = server_closes ? srv : cli;
+        int to = server_closes ? cli : srv;
+        for (int i = 0; i < 3; i++) {
+            const char *v;
+            size_t vlen;
+            wu_vector(i, &v, &vlen);
+            assert_int_equal(ipc_send_timeout(from, v, vlen, 5000), 0);
+        }
+        ipc_close(from);
+        for (int i = 0; i < 3; i++) {
+            const char *v;
+            size_t vlen;
+            wu_vector(i, &v, &vlen);
+            void *data;
+            size_t len;
+            assert_int_equal(ipc_recv_timeout(to, &data, &len, 5000), 0);
+            assert_int_equal(len, vlen);
+            assert_memory_equal(data, v, vlen);
+            ipc_free(data);
+        }
+        void *data;
+        size_t len;
+        assert_int_equal(ipc_recv_timeout(to, &data, &len, 5000), IPC_ECLOSED);
+        ipc_close(to);
+    }
+}
+
+/* ---- timeouts lose nothing ---------------------------------------------- */
+
+/* A raw writer: the header, then the payload in pieces, with pauses. */
+struct slow {
+    wchar_t path[IPC_PATH_MAX];
+    const char *data;
+    size_t len;
+    int failed;
+};
+
+static DWORD WINAPI slow_writer(void *arg)
+{
+    struct slow *s = arg;
+    HANDLE h = dn_client(s->path, 10000);
+    if (h == INVALID_HANDLE_VALUE) {
+        s->failed = 1;
+        return 0;
+    }
+    unsigned char hdr[4] = {
+        (unsigned char)(s->len >> 24), (unsigned char)(s->len >> 16),
+        (unsigned char)(s->len >> 8), (unsigned char)s->len};
+    Sleep(150);
+    s->failed |= dn_write_all(h, hdr, 2);
+    Sleep(150);
+    s->failed |= dn_write_all(h, hdr + 2, 2);
+    size_t half = s->len / 2;
+    Sleep(150);
+    s->failed |= dn_write_all(h, s->data, half);
+    Sleep(150);
+    s->failed |= dn_write_all(h, s->data + half, s->len - half);
+    /* and a second message right behind it */
+    s->failed |= dn_write_frame(h, "next", 4);
+    Sleep(200);
+    CloseHandle(h);
+    return 0;
+}
+
+static void test_recv_timeout_loses_nothing(void **state)
+{
+    (void)state;
+    struct slow s = {0};
+    char name[128], path[IPC_PATH_MAX];
+    wu_name(name, sizeof(name), "slowwriter");
+    ipc_path(name, path, sizeof(path));
+    wu_widen(path, s.path, IPC_PATH_MAX);
+    wu_vector(3, &s.data, &s.len);
+    HANDLE t = wu_thread(slow_writer, &s);
+    int h = ipc_create_timeout(name, 10000);
+    assert_true(h > 0);
+    void *data;
+    size_t len;
+    int timeouts = 0;
+    int64_t t0 = wu_now_ms();
+    int rc;
+    while ((rc = ipc_recv_timeout(h, &data, &len, 40)) == IPC_ETIMEDOUT) {
+        timeouts++;
+        assert_true(wu_now_ms() - t0 < 10000);
+    }
+    assert_int_equal(rc, 0);
+    assert_true(timeouts >= 4); /* it ended mid-header and mid-payload */
+    assert_int_equal(len, s.len);
+    assert_memory_equal(data, s.data, s.len);
+    ipc_free(data);
+    assert_int_equal(ipc_recv_timeout(h, &data, &len, 5000), 0);
+    assert_int_equal(len, 4);
+    assert_memory_equal(data, "next", 4);
+    ipc_free(data);
+    assert_int_equal(wu_join(t, 10000), 0);
+    assert_false(s.failed);
+    ipc_close(h);
+}
+
+/* A send that times out while the reader does not read, then is finished
+ * by sending the same message again: the reader gets it whole, once. */
+struct late_reader {
+    int h;
+    int delay_ms;
+    size_t len;
+    const char *want;
+    int ok;
+};
+
+static DWORD WINAPI late_reader(void *arg)
+{
+    struct late_reader *r = arg;
+    Sleep((DWORD)r->delay_ms);
+    void *data;
+    size_t len;
+    if (ipc_recv_timeout(r->h, &data, &len, 20000) != 0) {
+        return 0;
+    }
+    int ok = len == r->len && memcmp(data, r->want, len) == 0;
+    ipc_free(data);
+    if (ipc_recv_timeout(r->h, &data, &len, 20000) != 0) {
+        return 0;
+    }
+    r->ok = ok && len == 5 && memcmp(data, "after", 5) == 0;
+    ipc_free(data);
+    return 0;
+}
+
+static void test_send_timeout_loses_nothing(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("sendtimeout", &srv, &cli);
+    size_t big = 8u << 20; /* far beyond the pipe's buffers */
+    char *msg = malloc(big);
+    for (size_t i = 0; i < big; i++) {
+        msg[i] = (char)(i * 13 + (i >> 9));
+    }
+    struct late_reader r = {.h = srv, .delay_ms = 600, .len = big, .want = msg};
+    HANDLE t = wu_thread(late_reader, &r);
+    /* Nobody reads for 600 ms: the send runs out of time after part of the
+     * frame went, so the message is committed (0) and its rest kept. */
+    int64_t t0 = wu_now_ms();
+    assert_int_equal(ipc_send_timeout(cli, msg, big, 100), 0);
+    assert_true(wu_now_ms() - t0 < 5000);
+    /* The next message waits behind the rest, which goes first. */
+    assert_int_equal(ipc_send_timeout(cli, "after", 5, 20000), 0);
+    assert_int_equal(wu_join(t, 30000), 0);
+    assert_true(r.ok);
+    free(msg);
+    ipc_close(cli);
+    ipc_close(srv);
+}
+
+static void test_recv_timeout_idle(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("idle", &srv, &cli);
+    void *data;
+    size_t len;
+    int64_t t0 = wu_now_ms();
+    assert_int_equal(ipc_recv_timeout(cli, &data, &len, 200), IPC_ETIMEDOUT);
+    int64_t took = wu_now_ms() - t0;
+    assert_true(took >= 190 && took < 2000);
+    /* and the pipe still works both ways */
+    assert_int_equal(ipc_send_timeout(srv, "x", 1, 1000), 0);
+    assert_int_equal(ipc_recv_timeout(cli, &data, &len, 1000), 0);
+    assert_int_equal(len, 1);
+    ipc_free(data);
+    ipc_close(cli);
+    ipc_close(srv);
+}
+
+/* ---- ipc_close from another thread ----------------------------------------
+ */
+
+struct blocked {
+    int h;
+    int rc;
+    int64_t returned;
+};
+
+static DWORD WINAPI blocked_recv(void *arg)
+{
+    struct blocked *b = arg;
+    void *data;
+    size_t len;
+    b->rc = ipc_recv(b->h, &data, &len);
+    b->returned = wu_now_ms();
+    return 0;
+}
+
+static DWORD WINAPI blocked_accept(void *arg)
+{
+    struct blocked *b = arg;
+    b->rc = ipc_accept(b->h, IPC_FOREVER);
+    b->returned = wu_now_ms();
+    return 0;
+}
+
+static void test_close_wakes_recv(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("closewake", &srv, &cli);
+    struct blocked b = {.h = cli};
+    HANDLE t = wu_thread(blocked_recv, &b);
+    Sleep(200);
+    int64_t t0 = wu_now_ms();
+    assert_int_equal(ipc_close(cli), 0);
+    assert_int_equal(wu_join(t, 5000), 0);
+    assert_int_equal(b.rc, IPC_ECLOSED);
+    assert_true(b.returned - t0 < 1000);
+    ipc_close(srv);
+}
+
+static void test_close_wakes_accept(void **state)
+{
+    (void)state;
+    char name[128];
+    wu_name(name, sizeof(name), "acceptwake");
+    int l = ipc_listen(name);
+    assert_true(l > 0);
+    struct blocked b = {.h = l};
+    HANDLE t = wu_thread(blocked_accept, &b);
+    Sleep(200);
+    int64_t t0 = wu_now_ms();
+    assert_int_equal(ipc_close(l), 0);
+    assert_int_equal(wu_join(t, 5000), 0);
+    assert_int_equal(b.rc, IPC_ECLOSED);
+    assert_true(b.returned - t0 < 1000);
+    /* the name is free again */
+    l = ipc_listen(name);
+    assert_true(l > 0);
+    ipc_close(l);
+}
+
+/* ---- listen/accept ---------------------------------------------------------
+ */
+
+#define CLIENTS 6
+
+struct client {
+    char name[128];
+    int id;
+    int delay_ms;
+    int ok;
+};
+
+static DWORD WINAPI client_thread(void *arg)
+{
+    struct client *c = arg;
+    Sleep((DWORD)c->delay_ms);
+    int h = ipc_connect_timeout(c->name, 15000);
+    if (h < 0) {
+        return 0;
+    }
+    char msg[32];
+    int n = snprintf(msg, sizeof(msg), "client %d", c->id);
+    void *data = NULL;
+    size_t len;
+    if (ipc_send_timeout(h, msg, (size_t)n, 10000) == 0 &&
+        ipc_recv_timeout(h, &data, &len, 10000) == 0) {
+        c->ok = len == (size_t)n + 4 && memcmp(data, "ack ", 4) == 0 &&
+                memcmp((char *)data + 4, msg, (size_t)n) == 0;
+    }
+    ipc_free(data);
+    ipc_close(h);
+    return 0;
+}
+
+static void test_listen_accept_many(void **state)
+{
+    (void)state;
+    char name[128];
+    wu_name(name, sizeof(name), "many");
+    struct client cs[CLIENTS];
+    HANDLE ts[CLIENTS];
+    /* half of them start before the listener exists */
+    for (int i = 0; i < CLIENTS; i++) {
+        snprintf(cs[i].name, sizeof(cs[i].name), "%s", name);
+        cs[i].id = i;
+        cs[i].delay_ms = i < CLIENTS / 2 ? 0 : 300;
+        cs[i].ok = 0;
+        ts[i] = wu_thread(client_thread, &cs[i]);
+    }
+    Sleep(150);
+    int l = ipc_listen(name);
+    assert_true(l > 0);
+    for (int i = 0; i < CLIENTS; i++) {
+        int h = ipc_accept(l, 15000);
+        if (h < 0) {
+            fail_msg("accept %d: %s", i, ipc_last_error());
+        }
+        void *data;
+        size_t len;
+        assert_int_equal(ipc_recv_timeout(h, &data, &len, 10000), 0);
+        char reply[64];
+        memcpy(reply, "ack ", 4);
+        memcpy(reply + 4, data, len);
+        assert_int_equal(ipc_send_timeout(h, reply, len + 4, 10000), 0);
+        ipc_free(data);
+        ipc_close(h);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        assert_int_equal(wu_join(ts[i], 15000), 0);
+        assert_true(cs[i].ok);
+    }
+    /* no client waiting: accept times out */
+    assert_int_equal(ipc_accept(l, 100), IPC_ETIMEDOUT);
+    ipc_close(l);
+}
+
+/* ipc_create serves one client: a second one waits for the next create. */
+static void test_create_serves_one(void **state)
+{
+    (void)state;
+    struct side s = {.timeout_ms = 10000};
+    wu_name(s.name, sizeof(s.name), "one");
+    HANDLE t = wu_thread(create_thread, &s);
+    int c1 = ipc_connect_timeout(s.name, 10000);
+    assert_true(c1 > 0);
+    assert_int_equal(wu_join(t, 10000), 0);
+    assert_true(s.handle > 0);
+    assert_int_equal(ipc_connect_timeout(s.name, 200), IPC_ENOSERVER);
+    /* while that pipe is open the name is taken (Windows: one instance) */
+    assert_int_equal(ipc_create_timeout(s.name, 100), IPC_EINUSE);
+    ipc_close(s.handle);
+    ipc_close(c1);
+    t = wu_thread(create_thread, &s);
+    int c2 = ipc_connect_timeout(s.name, 10000);
+    assert_true(c2 > 0);
+    assert_int_equal(wu_join(t, 10000), 0);
+    assert_true(s.handle > 0);
+    ipc_close(c2);
+    ipc_close(s.handle);
+}
+
+/* ---- the interrupt hook ----------------------------------------------------
+ */
+
+static LONG hook_calls;
+static LONG hook_stop_after;
+
+static int hook(void *arg)
+{
+    (void)arg;
+    return InterlockedIncrement(&hook_calls) >= hook_stop_after;
+}
+
+/* `call` must return IPC_EINTR after the hook's 4th call. A wait for the
+ * peer runs the hook every IPC_INTERRUPT_SLICE_MS (`sliced`); connect's
+ * backoff runs it after each of its short sleeps. */
+static void run_hooked(int (*call)(void *), void *arg, const char *what,
+                       int sliced)
+{
+    hook_calls = 0;
+    hook_stop_after = 4;
+    ipc_set_interrupt_hook(hook, NULL);
+    int64_t t0 = wu_now_ms();
+    int rc = call(arg);
+    int64_t took = wu_now_ms() - t0;
+    ipc_set_interrupt_hook(NULL, NULL);
+    if (rc != IPC_EINTR) {
+        fail_msg("%s: %d (%s), want IPC_EINTR", what, rc, ipc_last_error());
+    }
+    assert_int_equal(hook_calls, 4);
+    /* 3 slices of IPC_INTERRUPT_SLICE_MS, and the 4th call stopped it */
+    if ((sliced && took < 3 * IPC_INTERRUPT_SLICE_MS - 20) || took > 2000) {
+        fail_msg("%s took %lld ms", what, (long long)took);
+    }
+}
+
+static int hooked_recv(void *arg)
+{
+    void *data;
+    size_t len;
+    return ipc_recv(*(int *)arg, &data, &len);
+}
+
+static int hooked_connect(void *arg)
+{
+    return ipc_connect((const char *)arg);
+}
+
+static int hooked_accept(void *arg)
+{
+    return ipc_accept(*(int *)arg, IPC_FOREVER);
+}
+
+static int hooked_send(void *arg)
+{
+    static char big[8 << 20];
+    return ipc_send(*(int *)arg, big, sizeof(big));
+}
+
+static void test_interrupt_hook(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("hook", &srv, &cli);
+    run_hooked(hooked_recv, &cli, "recv", 1);
+    run_hooked(hooked_send, &cli, "send", 1);
+    char name[128];
+    wu_name(name, sizeof(name), "hooknobody");
+    run_hooked(hooked_connect, name, "connect", 0);
+    int l = ipc_listen(name);
+    assert_true(l > 0);
+    run_hooked(hooked_accept, &l, "accept", 1);
+    ipc_close(l);
+    ipc_close(cli);
+    ipc_close(srv);
+}
+
+/* ---- a second server -------------------------------------------------------
+ */
+
+static void test_second_server(void **state)
+{
+    (void)state;
+    const char *wine = wu_wine_version();
+    print_message("[ info ] running on %s%s: %s\n", wine ? "wine " : "Windows",
+                  wine ? wine : "",
+                  wine ? "wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE; the "
+                         "pipe-exists check refuses the second server"
+                       : "FILE_FLAG_FIRST_PIPE_INSTANCE refuses the second "
+                         "server");
+    struct side s = {.timeout_ms = 3000};
+    wu_name(s.name, sizeof(s.name), "second");
+    HANDLE t = wu_thread(create_thread, &s);
+    assert_true(wu_wait_pipe(s.name, 3000));
+    assert_int_equal(ipc_create_timeout(s.name, 100), IPC_EINUSE);
+    assert_int_equal(ipc_listen(s.name), IPC_EINUSE);
+    assert_int_equal(wu_join(t, 10000), 0);
+    assert_int_equal(s.handle, IPC_ETIMEDOUT);
+    /* a listener, then a second listener or create */
+    int l = ipc_listen(s.name);
+    assert_true(l > 0);
+    assert_int_equal(ipc_listen(s.name), IPC_EINUSE);
+    assert_int_equal(ipc_create_timeout(s.name, 100), IPC_EINUSE);
+    ipc_close(l);
+    /* and a .NET-style server made with the flag directly */
+    char path[IPC_PATH_MAX];
+    wchar_t w[IPC_PATH_MAX];
+    ipc_path(s.name, path, sizeof(path));
+    wu_widen(path, w, IPC_PATH_MAX);
+    l = ipc_listen(s.name);
+    assert_true(l > 0);
+    HANDLE h = CreateNamedPipeW(
+        w, PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE,
+        PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 0, 0, 0, NULL);
+    DWORD e = GetLastError();
+    if (wine == NULL) {
+        assert_true(h == INVALID_HANDLE_VALUE);
+        assert_int_equal(e, ERROR_ACCESS_DENIED);
+    } else {
+        print_message("[ info ] wine: a .NET server beside our listener: %s "
+                      "(error %lu)\n",
+                      h == INVALID_HANDLE_VALUE ? "refused" : "allowed", e);
+    }
+    if (h != INVALID_HANDLE_VALUE) {
+        CloseHandle(h);
+    }
+    ipc_close(l);
+}
+
+/* ---- handles are not inherited
+ * ----------------------------------------------- */
+
+/* A child started with bInheritHandles=TRUE while our end is open must not
+ * keep the pipe alive: when we close our end, the peer sees the end at
+ * once, not when the child exits. */
+static void test_not_inherited(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("inherit", &srv, &cli);
+    PROCESS_INFORMATION pi;
+    assert_int_equal(wu_spawn_peer("sleep 3000", 1, &pi), 0);
+    Sleep(100);
+    int64_t t0 = wu_now_ms();
+    ipc_close(srv);
+    void *data;
+    size_t len;
+    assert_int_equal(ipc_recv_timeout(cli, &data, &len, 2500), IPC_ECLOSED);
+    assert_true(wu_now_ms() - t0 < 1500);
+    ipc_close(cli);
+    /* the other way round, and a listener's next instance too */
+    char name[128];
+    wu_name(name, sizeof(name), "inherit2");
+    int l = ipc_listen(name);
+    assert_true(l > 0);
+    struct side c = {.timeout_ms = 5000};
+    snprintf(c.name, sizeof(c.name), "%s", name);
+    HANDLE t = wu_thread(connect_thread, &c);
+    srv = ipc_accept(l, 5000);
+    assert_true(srv > 0);
+    assert_int_equal(wu_join(t, 5000), 0);
+    PROCESS_INFORMATION pi2;
+    assert_int_equal(wu_spawn_peer("sleep 3000", 1, &pi2), 0);
+    Sleep(100);
+    t0 = wu_now_ms();
+    ipc_close(c.handle);
+    assert_int_equal(ipc_recv_timeout(srv, &data, &len, 2500), IPC_ECLOSED);
+    assert_true(wu_now_ms() - t0 < 1500);
+    ipc_close(srv);
+    ipc_close(l);
+    /* with the listener closed, the name is gone although the child lives */
+    assert_int_equal(ipc_connect_timeout(name, 100), IPC_ENOSERVER);
+    assert_int_equal(wu_reap(&pi, 10000), 0);
+    assert_int_equal(wu_reap(&pi2, 10000), 0);
+}
+
+/* The same, asked of the child itself: with a created pipe (both ends)
+ * and a listener with its next instance open here, a child started with
+ * bInheritHandles=TRUE holds none of them (it looks at every handle value;
+ * inherited handles keep theirs). Both tests fail when the client's
+ * CreateFileW is given inheritable attributes (checked by hand). */
+static void test_child_holds_no_pipe(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("scan", &srv, &cli);
+    char name[128];
+    wu_name(name, sizeof(name), "scanlisten");
+    int l = ipc_listen(name);
+    assert_true(l > 0);
+    PROCESS_INFORMATION pi;
+    assert_int_equal(wu_spawn_peer("scan-pipes", 1, &pi), 0);
+    assert_int_equal(wu_reap(&pi, 20000), 0);
+    ipc_close(l);
+    ipc_close(cli);
+    ipc_close(srv);
+}
+
+/* ---- Windows specifics of the API
+ * -------------------------------------------- */
+
+static void test_fileno_and_os_errors(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("fileno", &srv, &cli);
+    /* no descriptor on Windows: a documented error */
+    assert_int_equal(ipc_fileno(cli), IPC_ESYSTEM);
+    assert_int_equal(ipc_last_os_error(), ERROR_NOT_SUPPORTED);
+    assert_non_null(strstr(ipc_last_error(), "Windows error 50"));
+    assert_int_equal(ipc_fileno(9999999), IPC_EBADHANDLE);
+    ipc_close(cli);
+    ipc_close(srv);
+}
+
+int main(void)
+{
+    const char *wine = wu_wine_version();
+    printf("test_win32: on %s%s\n", wine ? "wine " : "Windows",
+           wine ? wine : "");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path_rules),
+        cmocka_unit_test(test_create_first),
+        cmocka_unit_test(test_connect_first),
+        cmocka_unit_test(test_connect_gives_up),
+        cmocka_unit_test(test_close_drains),
+        cmocka_unit_test(test_recv_timeout_idle),
+        cmocka_unit_test(test_recv_timeout_loses_nothing),
+        cmocka_unit_test(test_send_timeout_loses_nothing),
+        cmocka_unit_test(test_close_wakes_recv),
+        cmocka_unit_test(test_close_wakes_accept),
+        cmocka_unit_test(test_listen_accept_many),
+        cmocka_unit_test(test_create_serves_one),
+        cmocka_unit_test(test_interrupt_hook),
+        cmocka_unit_test(test_second_server),
+        cmocka_unit_test(test_not_inherited),
+        cmocka_unit_test(test_child_holds_no_pipe),
+        cmocka_unit_test(test_fileno_and_os_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

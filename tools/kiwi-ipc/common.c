@@ -1,0 +1,92 @@
+/*
+ * common.c - what every part of the tool shares: the flags that stop it,
+ * messages on stderr, the exit status of a library failure, and threads
+ * that leave SIGINT and SIGTERM to the main thread. (Kept apart from
+ * main.c, so that no part of the tool reaches back into another.)
+ */
+#include "kiwi.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#if ATOMIC_INT_LOCK_FREE != 2
+#error "the signal handler needs a lock-free atomic_int"
+#endif
+
+atomic_int kiwi_signalled;
+atomic_int kiwi_stop;
+
+static void vreport(const char *fmt, va_list ap)
+{
+    /* One write per message: two threads may report at once. */
+    char buf[1024];
+    int n = snprintf(buf, sizeof(buf), "kiwi-ipc: ");
+    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+    if (n > (int)sizeof(buf) - 2) {
+        n = (int)sizeof(buf) - 2;
+    }
+    buf[n++] = '\n';
+    (void)!write(STDERR_FILENO, buf, (size_t)n);
+}
+
+void kiwi_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+}
+
+void kiwi_note(const struct kiwi_options *o, const char *fmt, ...)
+{
+    if (!o->verbose || o->quiet) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+}
+
+int kiwi_ipc_failure(int status)
+{
+    if (status == IPC_EINTR && kiwi_signalled) {
+        return KIWI_EXIT_SIGNAL;
+    }
+    /* ipc_last_error() names the call, the pipe, the path and the cause. */
+    kiwi_error("%s [%s]", ipc_last_error(), ipc_errname(status));
+    if (status == IPC_ETIMEDOUT || status == IPC_ENOSERVER) {
+        return KIWI_EXIT_TIMEOUT;
+    }
+    return KIWI_EXIT_FAIL;
+}
+
+/* Start a thread with SIGINT and SIGTERM blocked, so that they go to the
+ * main thread, whose write() and waits they must interrupt. */
+int kiwi_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
+int kiwi_wait_flag(atomic_int *flag)
+{
+    const struct timespec slice = {0, 10 * 1000 * 1000};
+    while (!atomic_load(flag)) {
+        if (kiwi_signalled) {
+            return KIWI_EXIT_SIGNAL;
+        }
+        nanosleep(&slice, NULL);
+    }
+    return 0;
+}

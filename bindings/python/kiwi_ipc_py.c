@@ -719,23 +719,37 @@ PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms)
     size_t len = 0;
     int rc;
 
-    if (!kiwi_py_use_buffer) {
+    view.obj = NULL;
+    if (kiwi_py_use_buffer) {
+        if (PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE) < 0)
+            return NULL;
+        ctx.buf = (char *)view.buf;
+        ctx.cap = (size_t)view.len;
+    } else if (PyByteArray_Check(buffer)) {
+        /* The abi3 module before 3.11 has no buffer protocol; a
+         * bytearray's memory is in the stable ABI. Our reference keeps it
+         * alive; resizing it meanwhile from another thread is the
+         * caller's race, as with any buffer a C call writes. */
+        Py_INCREF(buffer);
+        ctx.buf = PyByteArray_AsString(buffer);
+        ctx.cap = (size_t)PyByteArray_Size(buffer);
+    } else {
         PyErr_SetString(PyExc_TypeError,
-                        "recv_into() needs the buffer protocol (Python 3.11 "
-                        "or later for the abi3 module)");
+                        "recv_into() takes a bytearray here: other writable "
+                        "buffers need the buffer protocol (Python 3.11 or "
+                        "later for the abi3 module)");
         return NULL;
     }
-    if (PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE) < 0)
-        return NULL;
-    ctx.buf = (char *)view.buf;
-    ctx.cap = (size_t)view.len;
     {
         PyThreadState *ts = PyEval_SaveThread();
 
         rc = ipc_recv_alloc(handle, kiwi_py_into_alloc, &ctx, &len, timeout_ms);
         PyEval_RestoreThread(ts);
     }
-    PyBuffer_Release(&view);
+    if (kiwi_py_use_buffer)
+        PyBuffer_Release(&view);
+    else
+        Py_DECREF(buffer);
     if (rc == IPC_ENOMEM && ctx.too_small && !PyErr_Occurred()) {
         PyObject *mod = PyImport_ImportModule("kiwi_ipc._wait");
         PyObject *exc =

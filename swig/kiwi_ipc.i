@@ -52,6 +52,11 @@
  * wrapped as a class.
  */
 %ignore ipc_peer;
+/* Many pipes at once: ipc_poll() takes a C array of structs, which each
+ * language wraps by hand (Python: poll(), Lua: wait()); ipc_pending() and
+ * the IPC_POLL* constants are wrapped as they are. */
+%ignore ipc_poll;
+%ignore ipc_pollitem;
 
 #ifdef SWIGPYTHON
 %include "python_typemaps.i"

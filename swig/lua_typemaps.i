@@ -154,6 +154,11 @@ KIWI_LUA_CHECKED(ipc_fileno)
 KIWI_LUA_CHECKED(ipc_set_max_message)
 /* ipc_close is not checked: closing an unknown handle is harmless. */
 
+/* Many pipes at once: pending(h) -> 0 or 1 (ipc_pending); poll is
+ * hand-written (kiwi_lua_poll, added by kiwi_lua_open). */
+%rename(pending) ipc_pending;
+KIWI_LUA_CHECKED(ipc_pending)
+
 /* The module table is at the top of the stack here. */
 %init %{
   kiwi_lua_open(L);

@@ -124,6 +124,10 @@ set(_kiwi_py_files
   __init__.pyi
   _errors.py
   _pipe.py
+  _wait.py
+  _wait.pyi
+  aio.py
+  aio.pyi
   _kiwi_ipc.pyi
   py.typed)
 set(_kiwi_py_copies)

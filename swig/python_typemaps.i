@@ -195,3 +195,19 @@ static PyObject *kiwi_py_peer_field(int known, int bit, long long value)
     if (peer == NULL)
         SWIG_fail;
 }
+/*
+ * Many pipes at once and recv_into (kiwi_ipc_py.c): poll(items,
+ * timeout_ms) takes a sequence of (handle, events) pairs and returns the
+ * list of their revents (ipc_poll()); recv_into(handle, buffer,
+ * timeout_ms) receives one message into a writable buffer of the
+ * caller's and returns its length. Both release the GIL themselves.
+ */
+%nothread kiwi_py_poll;
+%nothread kiwi_py_recv_into;
+/* Never waits (at most a poll(2) with timeout 0): keeping the GIL is
+ * cheaper, and a drain loop calls it once per message. */
+%nothread ipc_pending;
+%rename(poll) kiwi_py_poll;
+%rename(recv_into) kiwi_py_recv_into;
+PyObject *kiwi_py_poll(PyObject *items, int timeout_ms);
+PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms);

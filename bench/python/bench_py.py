@@ -12,6 +12,21 @@ IMPL is one of
                  the way a careful user would: one sendall() of header and
                  payload for small messages, recv() of exactly 4 then
                  exactly N bytes (recv_into() a bytearray for large ones)
+    kiwi-into    kiwi_ipc.Pipe.send_bytes() / recv_into() one bytearray of
+                 SIZE bytes, reused for every message (issue 14)
+
+and, for the fan-in workload only (WORKLOAD "fanin": the client role
+starts FANIN_CLIENTS sender processes, each streaming COUNT/FANIN_CLIENTS
+messages of SIZE bytes; the server accepts them all, sends each "go",
+and times until every one has closed; see fanin() below),
+    kiwi-wait    kiwi_ipc.wait() over the pipes, draining each ready pipe
+                 while pipe.poll() is true
+    kiwi-aio     kiwi_ipc.aio: one task per pipe, `async for` in one loop
+    mp-wait      multiprocessing.connection.wait() over Connections,
+                 draining each while conn.poll() is true
+    selectors    raw AF_UNIX sockets, selectors.DefaultSelector, each
+                 readable socket read 256 KiB at a time and split into
+                 frames (the best a user can do by hand)
 
 ROLE, WORKLOAD, PATH, COUNT and SIZE are as for every contender (see
 bench/c/bench.h): the timing side prints "seconds=<float>". A received
@@ -162,17 +177,223 @@ def stream(server, send, recv, count, size, payload, text):
             send(payload)
 
 
+# ---- recv_into (issue 14) ---------------------------------------------------
+
+def kiwi_into_open(server, path, size):
+    import kiwi_ipc
+
+    pipe = kiwi_ipc.Pipe.create(path) if server else kiwi_ipc.Pipe.connect(path)
+    buf = bytearray(max(size, 1))  # made once, before the clock starts
+    view = memoryview(buf)
+    recv_into = pipe.recv_into
+
+    def recv():
+        return view[:recv_into(buf)]
+
+    return pipe, pipe.send_bytes, recv, pipe.close
+
+
+# ---- fan-in (issue 14) --------------------------------------------------------
+
+FANIN_CLIENTS = 16
+
+
+def fanin_client(impl, path, each, size):
+    """One sender: connect, wait for "go", stream `each` messages, close."""
+    payload = b"x" * size
+    if impl == "selectors":
+        def make():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+            except OSError:
+                s.close()
+                raise
+            return s
+        sock = retry_connect(make)
+        if sock.recv(1) != b"g":
+            sys.exit("bench_py: no go")
+        # One send per message, as every other sender does: the server's
+        # side is what the workload compares.
+        pack, sendall = HDR.pack, sock.sendall
+        for _ in range(each):
+            sendall(pack(size) + payload)
+        sock.close()
+        return
+    if impl == "mp-wait":
+        from multiprocessing.connection import Client
+        conn = retry_connect(lambda: Client(path, "AF_UNIX"))
+        conn.recv_bytes()
+        send = conn.send_bytes
+    else:
+        import kiwi_ipc
+        conn = kiwi_ipc.Pipe.connect(path, timeout=30)
+        conn.recv_bytes()
+        send = conn.send_bytes
+    for _ in range(each):
+        send(payload)
+    conn.close()
+
+
+def fanin_server(impl, path, count, size):
+    n = FANIN_CLIENTS
+    each = count // n
+    total = each * n
+    got = 0
+    if impl == "selectors":
+        import selectors
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls.bind(path)
+        ls.listen(n)
+        socks = [ls.accept()[0] for _ in range(n)]
+        ls.close()
+        import os
+        os.unlink(path)
+        sel = selectors.DefaultSelector()
+        bufs = {}
+        for s in socks:
+            sel.register(s, selectors.EVENT_READ)
+            bufs[s] = bytearray()
+        t0 = time.perf_counter()
+        for s in socks:
+            s.sendall(b"g")
+        unpack_from = HDR.unpack_from
+        live = n
+        while live:
+            for key, _ in sel.select():
+                s = key.fileobj
+                data = s.recv(262144)
+                if not data:
+                    sel.unregister(s)
+                    s.close()
+                    live -= 1
+                    continue
+                buf = bufs[s]
+                buf += data
+                pos, end = 0, len(buf)
+                while end - pos >= 4:
+                    (m,) = unpack_from(buf, pos)
+                    if end - pos - 4 < m:
+                        break
+                    msg = bytes(buf[pos + 4:pos + 4 + m])
+                    check(msg, size, False)
+                    got += 1
+                    pos += 4 + m
+                del buf[:pos]
+    elif impl == "mp-wait":
+        from multiprocessing.connection import Listener, wait
+        with Listener(path, "AF_UNIX", backlog=n) as listener:
+            conns = [listener.accept() for _ in range(n)]
+        t0 = time.perf_counter()
+        for c in conns:
+            c.send_bytes(b"g")
+        live = list(conns)
+        while live:
+            for c in wait(live):
+                try:
+                    while True:
+                        check(c.recv_bytes(), size, False)
+                        got += 1
+                        if not c.poll():
+                            break
+                except EOFError:
+                    live.remove(c)
+                    c.close()
+    elif impl == "kiwi-wait":
+        import kiwi_ipc
+        with kiwi_ipc.Listener(path) as listener:
+            pipes = [listener.accept() for _ in range(n)]
+        t0 = time.perf_counter()
+        for p in pipes:
+            p.send_bytes(b"g")
+        live = list(pipes)
+        closed = kiwi_ipc.PipeClosedError
+        while live:
+            for p in kiwi_ipc.wait(live):
+                recv, poll = p.recv_bytes, p.poll
+                try:
+                    while True:
+                        check(recv(0), size, False)
+                        got += 1
+                        if not poll():
+                            break
+                except closed:
+                    live.remove(p)
+                    p.close()
+    elif impl == "kiwi-aio":
+        import asyncio
+        import kiwi_ipc
+        from kiwi_ipc import aio
+
+        async def serve(p):
+            k = 0
+            try:
+                while True:
+                    check(await p.recv_bytes(), size, False)
+                    k += 1
+            except kiwi_ipc.PipeClosedError:
+                p.close()
+            return k
+
+        async def run():
+            with aio.Listener(path) as listener:
+                pipes = [await listener.accept() for _ in range(n)]
+            start = time.perf_counter()
+            for p in pipes:
+                await p.send_bytes(b"g")
+            counts = await asyncio.gather(*(serve(p) for p in pipes))
+            return start, sum(counts)
+
+        t0, got = asyncio.run(run())
+    else:
+        sys.exit("bench_py: unknown fan-in IMPL " + impl)
+    elapsed = time.perf_counter() - t0
+    if got != total:
+        sys.exit("bench_py: fan-in got %d of %d messages" % (got, total))
+    print("seconds=%.9f" % elapsed, flush=True)
+
+
+def fanin(impl, server, path, count, size):
+    if server:
+        fanin_server(impl, path, count, size)
+        return
+    import os
+    each = count // FANIN_CLIENTS
+    kids = []
+    for _ in range(FANIN_CLIENTS):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                fanin_client(impl, path, each, size)
+                os._exit(0)
+            except BaseException as e:  # noqa: B902 - report, then exit
+                sys.stderr.write("bench_py: fan-in client: %r\n" % (e,))
+                os._exit(1)
+        kids.append(pid)
+    bad = 0
+    for pid in kids:
+        _, status = os.waitpid(pid, 0)
+        bad += status != 0
+    if bad:
+        sys.exit("bench_py: %d fan-in clients failed" % bad)
+
+
 def main():
     if len(sys.argv) != 7:
         sys.exit(__doc__)
     impl, role, workload, path, count, size = sys.argv[1:]
     server, count, size = role == "server", int(count), int(size)
+    if workload == "fanin":
+        fanin(impl, server, path, count, size)
+        return
     text = impl == "kiwi-str"
     # Made before connecting (the receiver's clock may start right after),
     # and by the client only (the server's peak RSS is its receiving alone).
     payload = None if server else ("x" * size if text else b"x" * size)
     if impl in ("kiwi-bytes", "kiwi-str"):
         conn, send, recv, close = kiwi_open(server, path, text)
+    elif impl == "kiwi-into":
+        conn, send, recv, close = kiwi_into_open(server, path, size)
     elif impl == "mp":
         conn, send, recv, close = mp_open(server, path)
     elif impl == "socket":

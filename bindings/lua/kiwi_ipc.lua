@@ -36,7 +36,7 @@ local ipc = {
 -- ipc.listen(name) -> listener              many clients, via accept
 -- ipc.accept(listener [, timeout]) -> handle
 -- ipc.path(name) -> socket path             as .NET (and so Kiwi) maps it
--- ipc.fileno(h) -> descriptor               for poll() readiness only
+-- ipc.fileno(h) -> descriptor               kernel readiness only: see ipc.wait
 -- ipc.set_max_message(h, bytes) -> true     refuse longer messages
 -- ipc.flush(h [, timeout]) -> true          finish a committed send
 -- ipc.name(h) -> name                       the name h was made with
@@ -262,6 +262,122 @@ ipc.ANY_USER = core.IPC_ANY_USER
 -- at the other end, as the kernel recorded it at connection time.
 function Pipe:peer()
   return core.get_peer(check_open(self))
+end
+
+-- ---- Many pipes at once -------------------------------------------------
+--
+-- A recv reads up to 64 KiB ahead and hands out one message, so after a
+-- burst the next messages wait inside the pipe, where readiness of its
+-- descriptor cannot show them. ipc.wait asks the C library (ipc_poll),
+-- which counts both; p:dirty() says "a message is held" to LuaSocket's
+-- socket.select (and so to copas), as a buffered LuaSocket socket does.
+
+local POLLIN = core.IPC_POLLIN
+
+--- ipc.wait(list [, timeout]) -> ready: the Pipe and Listener objects (or
+-- integer handles) of `list` whose recv or accept would not wait (a whole
+-- message is there, or the end or an error to report; a client queued),
+-- in list order, within `timeout` seconds (nil: no limit; 0: only look).
+-- An empty table when the time ran out; nil, message, code on failure.
+function ipc.wait(list, timeout)
+  check(type(list) == "table", 1, "wait", "table", list)
+  check_timeout(timeout, 2, "wait")
+  local handles = {}
+  for i, object in ipairs(list) do
+    if type(object) == "table" then
+      handles[i] = check_open(object)
+    else
+      handles[i] = object
+    end
+  end
+  local revents, message, code = core.poll(handles, timeout, POLLIN)
+  if not revents then return nil, message, code end
+  local ready = {}
+  for i, r in ipairs(revents) do
+    if r ~= 0 then ready[#ready + 1] = list[i] end
+  end
+  return ready
+end
+
+--- ipc.pending(h) -> true when a recv (accept) on handle h would not wait.
+function ipc.pending(h)
+  local r, message, code = core.pending(h)
+  if r == nil then return nil, message, code end
+  return r == 1
+end
+
+--- p:getfd() -> the descriptor (LuaSocket's select protocol; -1 once
+-- closed, as a closed LuaSocket socket says).
+function Pipe:getfd()
+  if self.closed then return -1 end
+  return core.fileno(self.handle)
+end
+
+--- p:dirty() -> true when a message is held inside the pipe (or the end
+-- or an error is there to report): socket.select then reports the pipe
+-- ready without waiting on its descriptor.
+function Pipe:dirty()
+  if self.closed then return false end
+  return core.pending(self.handle) == 1
+end
+
+--- p:settimeout(seconds) -> true: the timeout recv and send use when
+-- they are given none (nil: wait without limit), as LuaSocket's.
+function Pipe:settimeout(timeout)
+  check_timeout(timeout, 1, "settimeout")
+  self._timeout = timeout
+  return true
+end
+
+--- p:poll([timeout]) -> true when a recv would not wait, waiting at most
+-- `timeout` seconds (default 0: only look).
+function Pipe:poll(timeout)
+  check_timeout(timeout, 1, "poll")
+  local ready, message, code = ipc.wait({ self }, timeout or 0)
+  if not ready then return nil, message, code end
+  return #ready > 0
+end
+
+-- recv and send take the settimeout() default (tail calls: argument
+-- errors still point at the caller).
+local plain_recv, plain_send = Pipe.recv, Pipe.send
+function Pipe:recv(timeout)
+  if timeout == nil then timeout = self._timeout end
+  return plain_recv(self, timeout)
+end
+function Pipe:send(message, timeout)
+  if timeout == nil then timeout = self._timeout end
+  return plain_send(self, message, timeout)
+end
+
+--- p:receive([pattern]) -> message, or nil, "timeout" (or "closed", or
+-- the message of another failure): LuaSocket's receive, for copas: one
+-- whole message whatever the pattern (pipes carry messages, not lines),
+-- waiting as settimeout() says. With p:settimeout(0), copas.receive(p)
+-- yields until socket.select (through dirty()) has a message for it.
+function Pipe:receive()
+  local m, err, code = self:recv()
+  if m then return m end
+  if code == "timeout" or code == "closed" then return nil, code end
+  return nil, err
+end
+
+-- cqueues' polling protocol: cqueues.poll(p) and a controller's :wrap()ed
+-- code wait on pollfd() for events(), at most timeout() seconds. Only
+-- worth asking after p:dirty() is false (cqueues cannot see inside).
+function Pipe:pollfd() return self:getfd() end
+function Pipe:events() return "r" end
+function Pipe:timeout() return self._timeout end
+
+Listener.getfd = Pipe.getfd
+Listener.dirty = Pipe.dirty
+Listener.pollfd = Pipe.pollfd
+Listener.events = Pipe.events
+Listener.timeout = Pipe.timeout
+function Listener:settimeout(timeout)
+  check_timeout(timeout, 1, "settimeout")
+  self._timeout = timeout
+  return true
 end
 
 return ipc

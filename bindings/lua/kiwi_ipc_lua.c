@@ -573,8 +573,51 @@ static int kiwi_lua_timeout_ms(lua_State *L)
     return 1;
 }
 
+/* ---- many pipes at once (issue 14) ----------------------------------- */
+
+/*
+ * core.poll(handles, [timeout, [events]]) -> revents: ipc_poll() over an
+ * array of integer handles, each asked for `events` (default IPC_POLLIN);
+ * returns the array of their revents, or nil, message, code. Bracketed
+ * for Ctrl-C like every blocking call.
+ */
+static int kiwi_lua_poll(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int timeout_ms = kiwi_lua_opttimeout(L, 2);
+    short events = (short)luaL_optinteger(L, 3, IPC_POLLIN);
+#if LUA_VERSION_NUM >= 502
+    size_t n = (size_t)lua_rawlen(L, 1);
+#else
+    size_t n = (size_t)lua_objlen(L, 1);
+#endif
+    struct ipc_pollitem *it =
+        lua_newuserdata(L, (n > 0 ? n : 1) * sizeof(*it)); /* freed by GC */
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 1, (int)(i + 1));
+        it[i].handle = kiwi_lua_checkhandle(L, -1);
+        it[i].events = events;
+        it[i].revents = 0;
+        lua_pop(L, 1);
+    }
+    kiwi_lua_wait_begin(L);
+    int rc = ipc_poll(it, n, timeout_ms);
+    kiwi_lua_wait_end();
+    if (rc < 0) {
+        return kiwi_lua_failure(L, rc);
+    }
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, it[i].revents);
+        lua_rawseti(L, -2, (int)(i + 1));
+    }
+    return 1;
+}
+
 void kiwi_lua_open(lua_State *L)
 {
+    lua_pushcfunction(L, kiwi_lua_poll);
+    lua_setfield(L, -2, "poll");
     lua_pushcfunction(L, kiwi_lua_timeout_ms);
     lua_setfield(L, -2, "timeout_ms");
     ipc_set_interrupt_hook(interrupt_hook, NULL);

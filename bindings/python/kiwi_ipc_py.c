@@ -617,3 +617,157 @@ PyObject *kiwi_py_timeout_ms(PyObject *seconds)
         return PyLong_FromLong(ms);
     }
 }
+
+/* ---- many pipes at once, recv_into (issue 14) ------------------------- */
+
+#ifndef PyBUF_WRITABLE
+#define PyBUF_WRITABLE 0x0001 /* the abi3 module's own declaration */
+#endif
+
+/*
+ * poll(items, timeout_ms): ipc_poll() over a sequence of (handle, events)
+ * pairs; returns the list of revents in the same order. The GIL is
+ * released while it waits, and Ctrl-C ends the wait as in every call.
+ */
+PyObject *kiwi_py_poll(PyObject *items, int timeout_ms)
+{
+    /* Only the limited API's sequence calls: the abi3 module shares this. */
+    Py_ssize_t n = PySequence_Size(items), i;
+    PyObject *out = NULL;
+    struct ipc_pollitem *it;
+    int rc;
+
+    if (n < 0)
+        return NULL;
+    it = (struct ipc_pollitem *)calloc(n > 0 ? (size_t)n : 1, sizeof(*it));
+    if (it == NULL)
+        return PyErr_NoMemory();
+    for (i = 0; i < n; i++) {
+        PyObject *pair = PySequence_GetItem(items, i);
+        int handle = 0, events = 0, ok;
+
+        if (pair == NULL)
+            goto done;
+        ok = PyArg_ParseTuple(pair, "ii", &handle, &events);
+        Py_DECREF(pair);
+        if (!ok)
+            goto done;
+        it[i].handle = handle;
+        it[i].events = (short)events;
+    }
+    {
+        PyThreadState *ts = PyEval_SaveThread();
+
+        rc = ipc_poll(it, (size_t)n, timeout_ms);
+        PyEval_RestoreThread(ts);
+    }
+    if (rc < 0 || PyErr_Occurred()) {
+        if (!PyErr_Occurred())
+            kiwi_py_raise_status(rc);
+        goto done;
+    }
+    out = PyList_New(n);
+    for (i = 0; out != NULL && i < n; i++) {
+        PyObject *r = PyLong_FromLong(it[i].revents);
+
+        if (r == NULL || PyList_SetItem(out, i, r) < 0) {
+            Py_CLEAR(out);
+            break;
+        }
+    }
+done:
+    free(it);
+    return out;
+}
+
+/* recv_into's allocator: the caller's buffer, if the message fits. */
+typedef struct kiwi_py_into_ctx {
+    char *buf;
+    size_t cap;
+    size_t need; /* the message's length, when it did not fit */
+    int too_small;
+} kiwi_py_into_ctx;
+
+static void *kiwi_py_into_alloc(void *arg, size_t len)
+{
+    kiwi_py_into_ctx *ctx = (kiwi_py_into_ctx *)arg;
+    static char empty;
+
+    if (len > ctx->cap) {
+        /* NULL keeps the message for the next receive (ipc_recv_alloc). */
+        ctx->need = len;
+        ctx->too_small = 1;
+        return NULL;
+    }
+    return ctx->buf != NULL ? ctx->buf : &empty;
+}
+
+/*
+ * recv_into(handle, buffer, timeout_ms): one message into the caller's
+ * writable, contiguous buffer (bytearray, memoryview, array, mmap, numpy),
+ * straight from the socket for a large one: no allocation per message, and
+ * none of the page faults a fresh 64 MiB object costs. Returns the length.
+ * A message longer than the buffer raises kiwi_ipc.BufferTooShortError
+ * (with .size, the length needed) and stays in the pipe for the next
+ * receive; a timeout or Ctrl-C in the middle keeps what arrived (copied
+ * back into the pipe, as ipc_recv_alloc() does).
+ */
+PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms)
+{
+    kiwi_py_buffer view;
+    kiwi_py_into_ctx ctx = {0};
+    size_t len = 0;
+    int rc;
+
+    view.obj = NULL;
+    if (kiwi_py_use_buffer) {
+        if (PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE) < 0)
+            return NULL;
+        ctx.buf = (char *)view.buf;
+        ctx.cap = (size_t)view.len;
+    } else if (PyByteArray_Check(buffer)) {
+        /* The abi3 module before 3.11 has no buffer protocol; a
+         * bytearray's memory is in the stable ABI. Our reference keeps it
+         * alive; resizing it meanwhile from another thread is the
+         * caller's race, as with any buffer a C call writes. */
+        Py_INCREF(buffer);
+        ctx.buf = PyByteArray_AsString(buffer);
+        ctx.cap = (size_t)PyByteArray_Size(buffer);
+    } else {
+        PyErr_SetString(PyExc_TypeError,
+                        "recv_into() takes a bytearray here: other writable "
+                        "buffers need the buffer protocol (Python 3.11 or "
+                        "later for the abi3 module)");
+        return NULL;
+    }
+    {
+        PyThreadState *ts = PyEval_SaveThread();
+
+        rc = ipc_recv_alloc(handle, kiwi_py_into_alloc, &ctx, &len, timeout_ms);
+        PyEval_RestoreThread(ts);
+    }
+    if (kiwi_py_use_buffer)
+        PyBuffer_Release(&view);
+    else
+        Py_DECREF(buffer);
+    if (rc == IPC_ENOMEM && ctx.too_small && !PyErr_Occurred()) {
+        PyObject *mod = PyImport_ImportModule("kiwi_ipc._wait");
+        PyObject *exc =
+            mod ? PyObject_CallMethod(mod, "_too_short", "nn",
+                                      (Py_ssize_t)ctx.need, (Py_ssize_t)ctx.cap)
+                : NULL;
+
+        Py_XDECREF(mod);
+        if (exc != NULL) {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            Py_DECREF(exc);
+        }
+        return NULL;
+    }
+    if (rc < 0 || PyErr_Occurred()) {
+        if (!PyErr_Occurred())
+            kiwi_py_raise_status(rc);
+        return NULL;
+    }
+    return PyLong_FromSize_t(len);
+}

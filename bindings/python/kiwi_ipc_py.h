@@ -93,4 +93,9 @@ PyObject *kiwi_py_timeout_ms(PyObject *seconds);
 /* Module init: the main thread's ident and the interrupt hook. */
 void kiwi_py_init(void);
 
+/* Many pipes at once: Python's poll(items, timeout_ms) -> [revents] and
+ * recv_into(handle, buffer, timeout_ms) -> length (kiwi_ipc_py.c). */
+PyObject *kiwi_py_poll(PyObject *items, int timeout_ms);
+PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms);
+
 #endif /* KIWI_IPC_PY_H */

@@ -379,14 +379,27 @@ IPC_API void ipc_free(void *data);
 IPC_API int ipc_path(const char *name, char *buf, size_t cap);
 
 /*
- * ipc_fileno - the socket descriptor behind a handle, for poll()/select()
- * readiness only: reading or writing it directly breaks the framing. It
- * stays owned by the handle. Returns the descriptor (>= 0), or
- * IPC_EBADHANDLE.
+ * ipc_fileno - the socket descriptor behind a handle. It stays owned by the
+ * handle; reading or writing it directly breaks the framing.
+ *
+ * What its readiness means, exactly: the descriptor is readable when bytes
+ * (or the end of the stream) sit in the kernel, writable when the kernel
+ * takes bytes, and a listener's is readable when a client waits to be
+ * accepted. It does not see what the library holds: a recv reads up to
+ * 64 KiB ahead and hands out one frame, so after a recv further whole
+ * frames can wait inside the handle while poll() on the descriptor says
+ * "nothing" (and a descriptor can be readable with only part of a frame
+ * there). Before waiting on it, drain the handle while ipc_pending() says
+ * 1, or wait with ipc_poll(), which counts both. An event loop that
+ * watches the descriptor (Python's asyncio, LuaSocket's select with
+ * dirty()) follows exactly that rule.
+ *
+ * Returns the descriptor (>= 0), or IPC_EBADHANDLE.
  *
  * Windows: a named pipe has no descriptor that poll() or select() could
  * watch (select takes sockets only), so ipc_fileno returns IPC_ESYSTEM
- * there, with ipc_last_os_error() == ERROR_NOT_SUPPORTED (50).
+ * there, with ipc_last_os_error() == ERROR_NOT_SUPPORTED (50); ipc_poll()
+ * and ipc_pending() are the way to wait there.
  */
 IPC_API int ipc_fileno(int handle);
 
@@ -599,6 +612,78 @@ typedef int (*ipc_interrupt_hook)(void *arg);
  * lock) goes through.
  */
 IPC_API void ipc_set_interrupt_hook(ipc_interrupt_hook hook, void *arg);
+
+/* ---------------------------------------------------------------------- */
+/* Many pipes at once                                                      */
+/* ---------------------------------------------------------------------- */
+
+/* ipc_poll() events and results. IN and OUT are asked for; HUP, ERR and
+ * NVAL are reported whether asked for or not (as poll(2) does). */
+#define IPC_POLLIN 0x001 /* a recv (accept) returns without waiting */
+#define IPC_POLLOUT                                                            \
+    0x004 /* a send of a message that fits in the OS's                         \
+             buffer returns without waiting */
+#define IPC_POLLERR                                                            \
+    0x008 /* the pipe is broken (a protocol error), or the                     \
+             OS reports an error: recv says which */
+#define IPC_POLLHUP                                                            \
+    0x010                  /* the peer has gone; frames it sent before are     \
+                              still received, then IPC_ECLOSED */
+#define IPC_POLLNVAL 0x020 /* unknown or closed handle */
+
+/* One handle to watch: `events` in, `revents` out. */
+struct ipc_pollitem {
+    int handle;
+    short events;
+    short revents;
+};
+
+/*
+ * ipc_pending - would a receive on `handle` return without waiting?
+ *
+ * For a pipe, 1 when a whole frame is already inside the handle (read
+ * ahead by an earlier recv, or just now: whatever the kernel holds is
+ * taken in, without waiting, to find out), or when a recv would report at
+ * once the end of the stream, a protocol error or a message over the
+ * limit; 0 otherwise. This is what the descriptor of ipc_fileno() cannot
+ * say: like OpenSSL's SSL_pending(), ask it before waiting on the
+ * descriptor. A pipe whose committed send still has its rest kept
+ * (ipc_send_timeout()) says 0 until the rest is written: a recv writes it
+ * first. A pipe whose receive lock another thread holds (its recv is
+ * under way and gets the frames) says 0. For a listener, 1 when a client
+ * is waiting to be accepted.
+ *
+ * Does not block. Returns 1, 0, or IPC_EBADHANDLE, IPC_ESYSTEM.
+ */
+IPC_API int ipc_pending(int handle);
+
+/*
+ * ipc_poll - wait at most `timeout_ms` until one of `n` handles is ready.
+ *
+ * Sets items[i].revents for every item: IPC_POLLIN when items[i].events
+ * asks for it and ipc_pending() would say 1 (buffered whole frames count,
+ * and listeners with a client waiting); IPC_POLLOUT when asked for and
+ * the pipe's descriptor takes bytes and no kept rest of a committed send
+ * is left; IPC_POLLHUP, IPC_POLLERR, IPC_POLLNVAL always. A kept rest is
+ * pushed to the peer as the descriptor takes it while ipc_poll waits, so
+ * a pipe whose send timed out after committing its message becomes
+ * writable (and readable) again once the rest is out; an event loop can
+ * also finish it with ipc_flush(h, 0) each time the descriptor is
+ * writable.
+ *
+ * Returns the number of items with revents != 0 (> 0) as soon as there is
+ * one, 0 when the time ran out (timeout_ms 0: look once; IPC_FOREVER: no
+ * limit), or IPC_EINTR (the interrupt hook asked to stop, consulted every
+ * IPC_INTERRUPT_SLICE_MS as in every wait), IPC_EINVAL (items is NULL
+ * with n > 0), IPC_ENOMEM, IPC_ESYSTEM. Nothing is received or lost: the
+ * frames stay in the handles for the next recv. n may be 0 (a sleep) and
+ * has no upper limit (on Windows too: see libipc/src/os.h).
+ *
+ * Thread-safe. A pipe whose recv runs in another thread is not reported
+ * readable (that recv takes the frames); ipc_poll then looks again every
+ * few milliseconds.
+ */
+IPC_API int ipc_poll(struct ipc_pollitem *items, size_t n, int timeout_ms);
 
 #ifdef __cplusplus
 }

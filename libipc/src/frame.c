@@ -492,3 +492,68 @@ int ipc__dec_leave(ipc__decoder *d, int keep)
     }
     return detach(d);
 }
+
+/* ---- many pipes at once (see frame.h) ---------------------------------- */
+
+int ipc__dec_ready(const ipc__decoder *d)
+{
+    /* After a read straight into a payload (direct) nothing is left in the
+     * read buffer: rpos == rlen then. */
+    const unsigned char *p = d->rbuf != NULL ? d->rbuf + d->rpos : NULL;
+    size_t avail = d->rlen - d->rpos;
+    size_t hdr_have = d->hdr_have;
+    switch (d->state) {
+    case IPC__DEC_READY:
+    case IPC__DEC_BROKEN:
+        return 1;
+    case IPC__DEC_PAYLOAD:
+        return avail >= d->need - d->have;
+    case IPC__DEC_SKIP: {
+        /* The skipped rest goes first; then the next header decides. */
+        size_t left = d->need - d->have;
+        if (avail < left) {
+            return 0;
+        }
+        p += left;
+        avail -= left;
+        hdr_have = 0;
+        break;
+    }
+    case IPC__DEC_HEADER:
+        break;
+    }
+    size_t take = IPC__HEADER_SIZE - hdr_have;
+    if (avail < take) {
+        return 0;
+    }
+    unsigned char hdr[IPC__HEADER_SIZE];
+    memcpy(hdr, d->hdr, hdr_have);
+    memcpy(hdr + hdr_have, p, take);
+    uint32_t n = read_be32(hdr);
+    if (n > IPC_MAX_MESSAGE || n > max_of(d)) {
+        return 1; /* IPC_EPROTO or IPC_ETOOBIG, told without a read */
+    }
+    return avail - take >= n;
+}
+
+int ipc__dec_read_space(ipc__decoder *d, void **where, size_t *room)
+{
+    /* Not ready: ipc__dec_next() without an allocator can only consume the
+     * buffered part of a frame and ask for more (or fail for memory). */
+    struct ipc__dec_io io = {0};
+    int rc = ipc__dec_next(d, &io);
+    if (rc == IPC__DEC_MORE) {
+        *where = io.where;
+        *room = io.room;
+    }
+    return rc;
+}
+
+void ipc__dec_account(ipc__decoder *d, size_t got)
+{
+    if (d->direct) {
+        ipc__dec_commit(d, got);
+    } else {
+        d->rlen = got;
+    }
+}

@@ -181,4 +181,26 @@ size_t ipc__dec_take_ext(ipc__decoder *d);
 /* Payload bytes the current frame still needs (0 outside a payload). */
 size_t ipc__dec_remaining(const ipc__decoder *d);
 
+/* ---- many pipes at once (ipc_pending, ipc_poll) ------------------------ */
+
+/*
+ * Would ipc__dec_next() hand over a result without another read: a whole
+ * frame is buffered (or decoded and waiting), or a header already read
+ * says IPC_ETOOBIG or IPC_EPROTO? This is readiness as ipc_pending() and
+ * ipc_poll() mean it: once bytes sit in the read buffer, the descriptor
+ * alone cannot tell (it may say "nothing" while frames wait here). Reads
+ * nothing, changes nothing; kept off the receive path.
+ */
+int ipc__dec_ready(const ipc__decoder *d);
+
+/*
+ * Read ahead without taking a message, for a poll that must find out
+ * whether a whole frame has come: when ipc__dec_ready() is false, sets
+ * *where and *room for one read (like IPC__DEC_MORE) and returns
+ * IPC__DEC_MORE, or IPC_ENOMEM; after reading n bytes there, call
+ * ipc__dec_account(d, n). The bytes stay for the next ipc__dec_next().
+ */
+int ipc__dec_read_space(ipc__decoder *d, void **where, size_t *room);
+void ipc__dec_account(ipc__decoder *d, size_t got);
+
 #endif

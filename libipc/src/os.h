@@ -245,4 +245,58 @@ int ipc__os_check_path(const char *who, const char *path);
  * create the next pipe instance. */
 int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who);
 
+/* ---- many at once (ipc_poll, ipc_pending) --------------------------------
+ *
+ * One wait for any of several streams and listeners. The neutral layer
+ * (poll.c) decides readiness from what the library holds (buffered frames,
+ * a kept rest); the backend only tells what the OS sees, so a backend
+ * never needs to know about frames.
+ *
+ * The contract, for every backend:
+ * - `w[i]` names a stream or a listener (exactly one of the two; neither:
+ *   the entry is skipped and gets revents 0) and the events wanted:
+ *   IPC_POLLIN (a stream has bytes or its end to read; a listener has a
+ *   client waiting to be accepted) and IPC_POLLOUT (a stream can take
+ *   bytes). revents gets those of them that hold, plus IPC_POLLHUP (the
+ *   peer has gone) and IPC_POLLERR (an error is pending), which are
+ *   reported whether asked for or not.
+ * - Returns how many entries have revents != 0 (> 0) as soon as one does;
+ *   IPC_ETIMEDOUT once u's deadline has passed (a deadline already past
+ *   makes one check that does not wait); IPC_EINTR when u's hook asked to
+ *   stop (waiting in slices of IPC_INTERRUPT_SLICE_MS while a hook is
+ *   set, as every wait does); IPC_ESYSTEM, recorded naming `who`.
+ * - Any n must work, and the cost of a call may grow with n.
+ * - It may be woken early without anything being ready (returns as for
+ *   the deadline only when the deadline has really passed): the caller
+ *   loops.
+ *
+ * POSIX (posix/poll.c): one poll(2) over the descriptors.
+ *
+ * Windows (win32/, to come): WaitForMultipleObjects over one event per
+ * entry: a stream's event is that of a pending overlapped read (a
+ * zero-byte ReadFile signals when data or the end arrives, without taking
+ * bytes) or, for IPC_POLLOUT, of the overlapped write in flight (none in
+ * flight: writable at once); a listener's is the event of its pending
+ * overlapped ConnectNamedPipe. WaitForMultipleObjects waits for at most
+ * MAXIMUM_WAIT_OBJECTS (64) handles, one of which the backend keeps for
+ * its own wake event (the interrupt slice, ipc__os_stream_wake), so 63
+ * entries per wait. Beyond 63 the limit is lifted by waiting in groups:
+ * each further group of 63 is waited for by a helper thread (or a thread
+ * pool wait, RegisterWaitForSingleObject) that sets one event of the
+ * caller's wait when its group fires, so a single wait covers
+ * 63 * 63 entries, and more by nesting; an I/O completion port holding
+ * every stream is the alternative without a limit. Callers of ipc_poll()
+ * see no limit either way.
+ */
+
+struct ipc__os_waitable {
+    const struct ipc__stream *stream;        /* a stream, or NULL */
+    const struct ipc__os_listener *listener; /* a listener, or NULL */
+    short events;                            /* IPC_POLLIN, IPC_POLLOUT */
+    short revents;                           /* out: see above */
+};
+
+int ipc__os_wait_any(const char *who, struct ipc__os_waitable *w, size_t n,
+                     const struct ipc__until *u);
+
 #endif

@@ -499,6 +499,91 @@ int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
 }
 
 /* ---- who is on the other end ------------------------------------------ */
+/* ---- many pipes at once (see pipe.h) ----------------------------------- */
+
+/* Push a kept rest without waiting (send_lock free): 0, or IPC_ECLOSED
+ * when the peer has gone (the rest is dropped). */
+static int push_rest(struct ipc__pipe *p, int h)
+{
+    if (!atomic_load(&p->has_rest) || !ipc__mutex_trylock(&p->send_lock)) {
+        return 0;
+    }
+    struct ipc__until now = {.deadline = ipc__os_now_ms(), .hook = NULL};
+    struct ipc__who who = who_of(p, "poll", h);
+    int rc = finish_rest(p, &who, &now);
+    ipc__mutex_unlock(&p->send_lock);
+    return rc == IPC_ETIMEDOUT ? 0 : rc;
+}
+
+/* With the receive lock held: take what the stream has, without waiting,
+ * into the decoder. Returns IPC_POLL* bits: IPC_POLLIN|IPC_POLLHUP at the
+ * end of the stream, IPC_POLLIN|IPC_POLLERR on a read error (a recv will
+ * report it), else 0. */
+static int read_ahead(struct ipc__pipe *p, int h)
+{
+    void *where;
+    size_t room;
+    int rc = ipc__dec_read_space(p->dec, &where, &room);
+    if (rc != IPC__DEC_MORE) {
+        return IPC_POLLIN | IPC_POLLERR; /* no memory: recv says so */
+    }
+    struct ipc__until now = {.deadline = ipc__os_now_ms(), .hook = NULL};
+    struct ipc__who who = who_of(p, "poll", h);
+    long n = ipc__os_read(&p->s, &who, where, room, &now);
+    if (n > 0) {
+        ipc__dec_account(p->dec, (size_t)n);
+        return 0;
+    }
+    if (n == 0) {
+        return IPC_POLLIN | IPC_POLLHUP;
+    }
+    if (n == IPC_ETIMEDOUT || n == IPC_EINTR) {
+        return 0;
+    }
+    return IPC_POLLIN | IPC_POLLERR;
+}
+
+int ipc__pipe_poll(struct ipc__pipe *p, int h, int events, int os, int *want)
+{
+    int out = 0;
+    if (atomic_load(&p->broken)) {
+        *want = 0;
+        return IPC_POLLIN | IPC_POLLERR;
+    }
+    if (os & (IPC_POLLOUT | IPC_POLLHUP | IPC_POLLERR)) {
+        if (push_rest(p, h) == IPC_ECLOSED) {
+            out |= IPC_POLLHUP;
+        }
+    }
+    int rest = atomic_load(&p->has_rest);
+    if ((events & IPC_POLLOUT) && (os & IPC_POLLOUT) && !rest) {
+        out |= IPC_POLLOUT;
+    }
+    if (os & (IPC_POLLHUP | IPC_POLLERR)) {
+        out |= os & (IPC_POLLHUP | IPC_POLLERR);
+    }
+    int in_wait = 0;
+    if (events & IPC_POLLIN) {
+        if (!ipc__mutex_trylock(&p->recv_lock)) {
+            out |= IPC__POLL_BUSY;
+        } else {
+            int ready = ipc__dec_ready(p->dec);
+            if (!ready && (os & (IPC_POLLIN | IPC_POLLHUP | IPC_POLLERR))) {
+                int got = read_ahead(p, h);
+                out |= got & ~IPC_POLLIN;
+                ready = (got & IPC_POLLIN) || ipc__dec_ready(p->dec);
+            }
+            ipc__mutex_unlock(&p->recv_lock);
+            if (ready && !rest) {
+                out |= IPC_POLLIN;
+            } else if (!ready) {
+                in_wait = IPC_POLLIN;
+            }
+        }
+    }
+    *want = in_wait | ((rest || (events & IPC_POLLOUT)) ? IPC_POLLOUT : 0);
+    return out;
+}
 
 const struct ipc__stream *ipc__pipe_stream(const struct ipc__pipe *p)
 {

@@ -34,7 +34,32 @@ int ipc__pipe_flush(struct ipc__pipe *p, int h, int timeout_ms);
 
 void ipc__pipe_set_max(struct ipc__pipe *p, size_t max);
 
-/* The connected stream, for ipc_get_peer(). */
+/* ---- many pipes at once (ipc_pending, ipc_poll) ------------------------ */
+
+/* ipc__pipe_poll() also answers this: another thread holds the receive
+ * lock (its recv takes whatever comes), so this call cannot look. */
+#define IPC__POLL_BUSY 0x4000
+
+/*
+ * What the pipe can do without waiting, as IPC_POLL* bits, given what the
+ * OS said of its stream (`os`: IPC_POLL* bits from ipc__os_wait_any(), 0
+ * when not asked yet):
+ * - IPC_POLLIN: a recv returns at once: a whole frame is buffered, or an
+ *   error or the end of the stream is there to report; and no kept rest of
+ *   a committed send is in the way (a recv finishes that first). When the
+ *   OS says the stream is readable, one read that does not wait takes what
+ *   arrived into the decoder first.
+ * - IPC_POLLOUT: `os` says writable and no kept rest is left; a rest is
+ *   pushed as far as the peer takes it without waiting.
+ * - IPC_POLLHUP: the peer has gone (frames it sent first are still
+ *   received); IPC_POLLERR: the pipe is broken, or the OS reported an error.
+ * - IPC__POLL_BUSY: see above.
+ * *want gets the events to ask the OS for next (IPC_POLLIN unless ready or
+ * busy, IPC_POLLOUT while a rest is kept or the caller asked for it).
+ */
+int ipc__pipe_poll(struct ipc__pipe *p, int h, int events, int os, int *want);
+
+/* The connected stream, for ipc_get_peer() and ipc__os_wait_any(). */
 const struct ipc__stream *ipc__pipe_stream(const struct ipc__pipe *p);
 
 #endif

@@ -177,3 +177,11 @@ def check_path(name: Name) -> None:
     themselves (same_user=True); the Kiwi-shaped create()/connect() never
     do, so call it to warn before using them. Connects to nothing."""
     _kiwi_ipc.ipc_check_path(name)
+
+
+# -- many pipes at once: wait(), and kiwi_ipc.aio for asyncio ---------------
+
+from ._wait import BufferTooShortError, wait  # noqa: E402
+
+__all__ += ["wait", "BufferTooShortError"]
+BufferTooShortError.__module__ = __name__

@@ -40,6 +40,9 @@ __all__ = [
     "check_path",
     "Peer",
     "IpcPermissionError",
+    # many pipes at once
+    "wait",
+    "BufferTooShortError",
 ]
 
 __version__: str
@@ -92,6 +95,9 @@ class Pipe:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None: ...
+    # many pipes at once
+    def poll(self, timeout: _Timeout = 0.0) -> bool: ...
+    def recv_into(self, buffer: _Buffer, timeout: _Timeout = None) -> int: ...
 
 class Listener:
     name: str
@@ -142,3 +148,7 @@ class Peer(NamedTuple):
     gid: Optional[int]
 
 class IpcPermissionError(IpcError, PermissionError): ...
+
+# -- Many pipes at once ----------------------------------------------------
+
+from ._wait import BufferTooShortError as BufferTooShortError, wait as wait

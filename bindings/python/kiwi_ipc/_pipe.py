@@ -201,9 +201,15 @@ class Pipe(_Owner):
         return h
 
     def fileno(self) -> int:
-        """The socket's file descriptor, for select()/poll() readiness only:
-        reading or writing it directly would break the framing. It stays
-        owned by the Pipe."""
+        """The socket's file descriptor. It stays owned by the Pipe;
+        reading or writing it directly would break the framing.
+
+        Its readiness is the kernel's only: a recv reads ahead, so after a
+        recv further whole messages can wait inside the Pipe while
+        select()/selectors on this descriptor say "nothing". To serve many
+        pipes use kiwi_ipc.wait() (or kiwi_ipc.aio); with an event loop of
+        your own, drain the Pipe while poll() is true before waiting on
+        the descriptor again."""
         return self._call(_c.ipc_fileno)
 
     def set_max_message(self, max_bytes: int) -> None:
@@ -386,6 +392,41 @@ class Pipe(_Owner):
         give is None (Windows gives the pid only)."""
         return Peer(*self._call(_c.ipc_get_peer))
 
+    # -- many pipes at once (kiwi_ipc._wait) ------------------------------
+
+    def poll(self, timeout: Timeout = 0.0) -> bool:
+        """Whether a recv() would return without waiting, as
+        multiprocessing's Connection.poll(): a whole message is there
+        (inside the Pipe, where fileno() readiness cannot see it, or in
+        the kernel), or the end of the stream or an error is there to
+        report. Waits at most ``timeout`` seconds (0, the default: only
+        looks; None: without limit). Receives nothing."""
+        h = self._live()
+        try:
+            if timeout == 0:
+                # ipc_pending: no system call while a message is held.
+                return _c.ipc_pending(h) == 1
+            return _c.poll([(h, _c.IPC_POLLIN)], _timeout_ms(timeout))[0] != 0
+        except BadHandleError:
+            self._lost_race()
+            raise
+
+    def recv_into(self, buffer: Buffer, timeout: Timeout = None) -> int:
+        """Receive one message into ``buffer`` (any writable, contiguous
+        bytes-like object: bytearray, memoryview, array, mmap) and return
+        its length, as socket.recv_into() and Connection.recv_bytes_into()
+        do. A large message goes straight from the socket into it: a
+        buffer reused for every message costs no allocation and no page
+        faults. A message longer than the buffer raises
+        BufferTooShortError (its ``size`` is the length needed) and stays
+        in the pipe for the next receive. Otherwise as recv_bytes()."""
+        h = self._live()
+        try:
+            return _c.recv_into(h, buffer, _timeout_ms(timeout))
+        except BadHandleError:
+            self._lost_race()
+            raise
+
 
 class Listener(_Owner):
     """A server on pipe ``name`` for any number of clients.
@@ -439,7 +480,8 @@ class Listener(_Owner):
             raise
 
     def fileno(self) -> int:
-        """The listening socket's descriptor, for select()/poll() only."""
+        """The listening socket's descriptor: readable when a client is
+        queued (kiwi_ipc.wait() also takes a Listener)."""
         h = self._handle
         if h is None:
             raise ValueError("fileno() on closed listener")

@@ -1,0 +1,198 @@
+"""kiwi_ipc.aio: asyncio pipes (issue 14).
+
+Many pipes in one loop, bursts, a listener with clients queued, and
+cancellation in the middle of a message, which must lose nothing. None of
+this exists before issue 14 (no kiwi_ipc.aio); a selectors/add_reader loop
+on fileno() alone stalls on the bursts (see test_wait.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import kiwi_ipc
+from kiwi_ipc import aio
+
+from wire import frame, read_frame
+
+
+def run(coro, timeout: float = 60):  # type: ignore[no-untyped-def]
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def test_fifty_pipes_in_one_loop(name):
+    clients_n, rounds, burst = 50, 10, 30
+
+    async def serve(pipe: aio.AsyncPipe) -> int:
+        async with pipe:
+            count = 0
+            async for m in pipe:
+                if m == "burst":
+                    for i in range(burst):
+                        await pipe.send("b%d" % i)
+                else:
+                    await pipe.send(m.upper())
+                count += 1
+            return count
+
+    async def client(k: int) -> None:
+        async with await aio.connect(name, timeout=10) as p:
+            for r in range(rounds):
+                await p.send("hello %d %d" % (k, r))
+                assert await p.recv() == "HELLO %d %d" % (k, r)
+            await p.send("burst")
+            for i in range(burst):
+                assert await p.recv_bytes() == b"b%d" % i
+
+    async def main() -> None:
+        with aio.Listener(name) as listener:
+            cl = [asyncio.ensure_future(client(k)) for k in range(clients_n)]
+            servers = []
+            for _ in range(clients_n):
+                servers.append(asyncio.ensure_future(serve(await listener.accept())))
+            await asyncio.gather(*cl)
+            counts = await asyncio.gather(*servers)
+            assert counts == [rounds + 1] * clients_n
+
+    run(main())
+
+
+def test_loop_is_never_blocked(pair):
+    server, client = pair
+    ticks = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def main() -> None:
+        t = asyncio.ensure_future(ticker())
+        p = aio.AsyncPipe(server)
+        threading.Timer(0.3, lambda: client.send("late")).start()
+        assert await p.recv() == "late"
+        t.cancel()
+
+    run(main())
+    assert len(ticks) >= 10  # the loop ran while recv waited
+
+
+def test_cancel_recv_mid_message(raw_server):
+    raw, pipe = raw_server
+
+    async def main() -> None:
+        p = aio.AsyncPipe(pipe)
+        raw.sendall(struct.pack(">i", 8) + b"half")
+        task = asyncio.ensure_future(p.recv_bytes())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(p.recv_bytes(), 0.05)
+        raw.sendall(b"full" + frame(b"after"))
+        assert await p.recv_bytes() == b"halffull"
+        assert await p.recv_bytes() == b"after"
+
+    run(main())
+
+
+def test_cancel_send_mid_message_loses_nothing(raw_server):
+    raw, pipe = raw_server
+    big = os.urandom(1 << 20) * 8
+
+    async def main() -> None:
+        p = aio.AsyncPipe(pipe)
+        # The peer reads nothing yet: the send cannot finish.
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(p.send_bytes(big), 0.1)
+        got = []
+        reader = threading.Thread(
+            target=lambda: got.extend([read_frame(raw), read_frame(raw)]))
+        reader.start()
+        await p.send_bytes(b"after")
+        await asyncio.get_running_loop().run_in_executor(None, reader.join, 30)
+        # Committed (part was out): whole, before "after". Else not at all.
+        if got[0] == big:
+            assert got[1] == b"after"
+        else:
+            assert got[0] == b"after"
+
+    run(main())
+
+
+def test_listener_with_clients_queued(name):
+    async def main() -> None:
+        with aio.Listener(name) as listener:
+            clients = [kiwi_ipc.Pipe.connect(name, timeout=5) for _ in range(3)]
+            for i, c in enumerate(clients):
+                c.send("c%d" % i)
+            got = set()
+            for _ in range(3):
+                p = await asyncio.wait_for(listener.accept(), 5)
+                async with p:
+                    got.add(await p.recv())
+            assert got == {"c0", "c1", "c2"}
+            for c in clients:
+                c.close()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(listener.accept(), 0.05)
+
+    run(main())
+
+
+def test_create_and_connect(name):
+    async def main() -> None:
+        srv = asyncio.ensure_future(aio.create(name, timeout=10))
+        await asyncio.sleep(0.05)
+        c = await aio.connect(name, timeout=10)
+        s = await srv
+        async with s, c:
+            await c.send("ping")
+            assert await s.recv() == "ping"
+            await s.send_bytes(b"pong")
+            assert await c.recv_bytes() == b"pong"
+            buf = bytearray(8)
+            await s.send("12345")
+            assert await c.recv_into(buf) == 5
+        assert c.closed and s.closed
+
+    run(main())
+
+
+def test_create_timeout_and_cancel(name, new_name):
+    async def main() -> None:
+        t0 = time.monotonic()
+        with pytest.raises(kiwi_ipc.IpcTimeoutError):
+            await aio.create(name, timeout=0.2)
+        assert time.monotonic() - t0 < 5
+        task = asyncio.ensure_future(aio.create(new_name()))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(kiwi_ipc.NoServerError):
+            await aio.connect(name, timeout=0.1)
+
+    run(main())
+    time.sleep(0.3)  # the cancelled create's thread gives its name back
+
+
+def test_async_for_until_close(pair):
+    server, client = pair
+
+    async def main() -> None:
+        for i in range(5):
+            client.send("m%d" % i)
+        client.close()
+        got = [m async for m in aio.AsyncPipe(server)]
+        assert got == ["m%d" % i for i in range(5)]
+
+    run(main())

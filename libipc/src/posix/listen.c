@@ -97,7 +97,18 @@ static int claim_lock(const char *who, const char *path, char *lock_path,
         int fd =
             open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
-            return ipc__fail(IPC_ESYSTEM, errno, "%s: cannot open %s", who,
+            int e = errno;
+            struct stat other;
+            if (e == EACCES && lstat(lock_path, &other) == 0 &&
+                other.st_uid != geteuid()) {
+                /* Another user's create holds the name this very moment
+                 * (or crashed holding it; its next create clears it). */
+                return ipc__fail(IPC_EINUSE, 0,
+                                 "%s: another user (uid %ld) is creating %s "
+                                 "(%s is theirs)",
+                                 who, (long)other.st_uid, path, lock_path);
+            }
+            return ipc__fail(IPC_ESYSTEM, e, "%s: cannot open %s", who,
                              lock_path);
         }
         while (flock(fd, LOCK_EX | LOCK_NB) < 0) {

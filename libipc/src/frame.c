@@ -24,7 +24,7 @@ struct ipc__decoder {
     size_t grow;       /* see IPC__DEC_GROW */
     char *ext;         /* the caller's buffer for this payload (need bytes), or
                           NULL; never freed here */
-    int lazy;          /* wait for ipc__dec_attach() at each payload's start */
+    int lazy; /* stop at each payload until attach() gives it a buffer */
 
     /* The read buffer: bytes read but not yet decoded are rbuf[rpos..rlen).
      * `direct`: the last space given was the payload's own buffer. */
@@ -88,11 +88,6 @@ void ipc__dec_set_max(ipc__decoder *d, size_t max)
 void ipc__dec_set_grow(ipc__decoder *d, size_t grow)
 {
     d->grow = grow;
-}
-
-void ipc__dec_set_lazy(ipc__decoder *d, int lazy)
-{
-    d->lazy = lazy;
 }
 
 void ipc__dec_inspect(const ipc__decoder *d, struct ipc__dec_info *out)
@@ -299,7 +294,9 @@ int ipc__dec_take(ipc__decoder *d, void **data, size_t *len)
     return 0;
 }
 
-void ipc__dec_attach(ipc__decoder *d, void *ext)
+/* Put the current payload (state PAYLOAD or READY) into `ext`, the caller's
+ * buffer of at least `need` bytes; the bytes held so far are copied there. */
+static void attach(ipc__decoder *d, void *ext)
 {
     if (d->have > 0) {
         memcpy(ext, d->buf, d->have);
@@ -325,7 +322,8 @@ static int detach(ipc__decoder *d)
     return 0;
 }
 
-size_t ipc__dec_take_ext(ipc__decoder *d)
+/* Hand over a ready payload written to the attached buffer: its length. */
+static size_t take_ext(ipc__decoder *d)
 {
     size_t n = d->have;
     d->ext = NULL;
@@ -431,7 +429,7 @@ static __attribute__((noinline)) int next_slow(ipc__decoder *d,
             if (ext == NULL) {
                 return IPC_ENOMEM;
             }
-            ipc__dec_attach(d, ext);
+            attach(d, ext);
         }
         if (d->state == IPC__DEC_BROKEN) {
             return IPC_EPROTO; /* for good */
@@ -439,7 +437,7 @@ static __attribute__((noinline)) int next_slow(ipc__decoder *d,
         if (d->state == IPC__DEC_READY) {
             if (io->alloc != NULL) {
                 io->data = d->ext;
-                io->len = ipc__dec_take_ext(d);
+                io->len = take_ext(d);
                 return IPC__DEC_FRAME;
             }
             rc = ipc__dec_take(d, &io->data, &io->len);

@@ -143,8 +143,9 @@ size_t ipc__dec_held(const ipc__decoder *d);
  *   IPC__DEC_FRAME  a message is ready: take it with ipc__dec_take() before
  *                   feeding more (feeding then consumes nothing);
  *   IPC__DEC_MORE   all input consumed, no message complete yet;
- *   IPC__DEC_NEED_BUF  (lazy mode only) a payload has begun and has no
- *                   buffer: attach one, then feed the rest;
+ *   IPC__DEC_NEED_BUF  (in ipc__dec_next() with an allocator) a payload
+ *                   has begun and has no buffer yet: one is attached before
+ *                   the rest is fed;
  *   IPC_ETOOBIG, IPC_EPROTO  as for ipc__dec_next();
  *   IPC_ENOMEM      no memory for the payload; nothing was consumed past
  *                   *used, so the same bytes may be fed again.
@@ -165,18 +166,6 @@ int ipc__dec_commit(ipc__decoder *d, size_t n);
 /* Hand over the ready message: *data (malloc'd, NUL after the payload,
  * caller frees) and *len. Returns 0, or IPC_ENOMEM. */
 int ipc__dec_take(ipc__decoder *d, void **data, size_t *len);
-
-/* Lazy mode: stop at each payload's start until a buffer is attached. */
-void ipc__dec_set_lazy(ipc__decoder *d, int lazy);
-
-/* Put the current payload (state IPC__DEC_PAYLOAD or IPC__DEC_READY) into
- * `ext`, the caller's buffer of at least `need` bytes; the bytes held so
- * far are copied there. */
-void ipc__dec_attach(ipc__decoder *d, void *ext);
-
-/* Hand over a ready payload that was written to the attached buffer:
- * returns its length, and the decoder waits for the next header. */
-size_t ipc__dec_take_ext(ipc__decoder *d);
 
 /* Payload bytes the current frame still needs (0 outside a payload). */
 size_t ipc__dec_remaining(const ipc__decoder *d);

@@ -37,12 +37,21 @@
  * for small messages. */
 #define PIPE_BUF_SIZE 65536
 
+/*
+ * `next` always has its ConnectNamedPipe in flight (armed as soon as the
+ * instance is made), so that conn_ev alone tells ipc_poll that an accept
+ * would not wait: it is set when a client connected, when arming failed
+ * (accept then reports why), and when the listener is closing.
+ */
 struct ipc__os_listener {
-    HANDLE next;    /* instance waiting for a client, or NULL */
-    int pending;    /* ConnectNamedPipe on `next` is in flight */
-    OVERLAPPED ov;  /* of that ConnectNamedPipe */
-    HANDLE conn_ev; /* manual-reset: it completed */
-    HANDLE wake_ev; /* manual-reset: ipc__os_listener_wake() */
+    ipc__mutex lock; /* one accept at a time: it moves `next` along */
+    HANDLE next;     /* instance waiting for a client, or NULL */
+    int pending;     /* ConnectNamedPipe on `next` is in flight */
+    int connected;   /* a client is on `next` already */
+    DWORD arm_err;   /* arming `next` failed with this, or 0 */
+    OVERLAPPED ov;   /* of that ConnectNamedPipe */
+    HANDLE conn_ev;  /* manual-reset: see above */
+    HANDLE wake_ev;  /* manual-reset: ipc__os_listener_wake() */
     atomic_int closing;
     DWORD max_instances;
     PSECURITY_DESCRIPTOR sd; /* owner-only, LocalFree'd */
@@ -97,6 +106,50 @@ static HANDLE new_instance(struct ipc__os_listener *l, int first)
                                 PIPE_REJECT_REMOTE_CLIENTS,
                             l->max_instances, PIPE_BUF_SIZE, PIPE_BUF_SIZE, 0,
                             &sa);
+}
+
+/* Start waiting for a client on the fresh instance `next` (see the struct).
+ * Called with `lock` held, or before the listener is shared. */
+static void arm(struct ipc__os_listener *l)
+{
+    l->pending = 0;
+    l->connected = 0;
+    l->arm_err = 0;
+    ResetEvent(l->conn_ev);
+    memset(&l->ov, 0, sizeof(l->ov));
+    l->ov.hEvent = l->conn_ev;
+    if (ConnectNamedPipe(l->next, &l->ov)) {
+        l->connected = 1;
+    } else {
+        DWORD e = GetLastError();
+        if (e == ERROR_IO_PENDING) {
+            l->pending = 1;
+            return;
+        }
+        /* Already there; or came, wrote perhaps, and went: either way a
+         * client, whose data (if any) and end recv will see. */
+        if (e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA) {
+            l->connected = 1;
+        } else {
+            l->arm_err = e;
+        }
+    }
+    SetEvent(l->conn_ev); /* ready, or failed: an accept would not wait */
+}
+
+/* Make the next instance and arm it; on failure `next` stays NULL, and
+ * conn_ev is set so that a poll lets the next accept report it. */
+static void next_instance(struct ipc__os_listener *l, int first)
+{
+    HANDLE h = new_instance(l, first);
+    if (h == INVALID_HANDLE_VALUE) {
+        l->next = NULL;
+        l->arm_err = GetLastError();
+        SetEvent(l->conn_ev);
+        return;
+    }
+    l->next = h;
+    arm(l);
 }
 
 static void listener_close(struct ipc__os_listener *l)
@@ -163,6 +216,8 @@ int ipc__os_listen(const char *who, const char *path, int backlog,
         }
         goto fail;
     }
+    ipc__mutex_init(&l->lock);
+    arm(l);
     *out = l;
     return 0;
 fail:
@@ -187,34 +242,29 @@ static int wait_failed(struct ipc__os_listener *l, const char *who, int rc)
     return ipc__fail(rc, (int)GetLastError(), "%s: wait failed", who);
 }
 
-/* Wait within `u` until a client is connected to l->next. A wait that ends
- * early leaves the ConnectNamedPipe in flight, for the next accept. */
+/* Wait within `u` until a client is connected to l->next (armed). A
+ * wait that ends early leaves the ConnectNamedPipe in flight, for the next
+ * accept. */
 static int wait_client(struct ipc__os_listener *l, const char *who,
                        const struct ipc__until *u)
 {
-    if (!l->pending) {
-        memset(&l->ov, 0, sizeof(l->ov));
-        l->ov.hEvent = l->conn_ev;
-        if (ConnectNamedPipe(l->next, &l->ov)) {
-            return 0;
-        }
-        DWORD e = GetLastError();
-        /* Already there; or came, wrote perhaps, and went: either way a
-         * client, whose data (if any) and end recv will see. */
-        if (e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA) {
-            return 0;
-        }
-        if (e != ERROR_IO_PENDING) {
-            return ipc__fail(IPC_ESYSTEM, (int)e, "%s: cannot wait at %s", who,
-                             l->path);
-        }
-        l->pending = 1;
+    if (l->arm_err != 0) {
+        DWORD e = l->arm_err;
+        return ipc__fail(IPC_ESYSTEM, (int)e, "%s: cannot wait at %s", who,
+                         l->path);
+    }
+    if (l->connected) {
+        return 0;
     }
     int rc = ipc__w32_wait(l->conn_ev, l->wake_ev, u);
     if (rc != 0) {
         return wait_failed(l, who, rc);
     }
+    if (atomic_load(&l->closing)) {
+        return wait_failed(l, who, 1);
+    }
     l->pending = 0;
+    l->connected = 1;
     DWORD n;
     if (!GetOverlappedResult(l->next, &l->ov, &n, FALSE) &&
         GetLastError() != ERROR_NO_DATA &&
@@ -225,18 +275,17 @@ static int wait_client(struct ipc__os_listener *l, const char *who,
     return 0;
 }
 
-int ipc__os_accept(struct ipc__os_listener *l, const char *who, int last,
-                   const struct ipc__until *u, struct ipc__stream *s)
+static int accept_locked(struct ipc__os_listener *l, const char *who, int last,
+                         const struct ipc__until *u, struct ipc__stream *s)
 {
     if (atomic_load(&l->closing)) {
         return ipc__fail(IPC_ECLOSED, 0, "%s: the listener was closed", who);
     }
     if (l->next == NULL) {
         /* Making the next instance failed after the last accept. */
-        l->next = new_instance(l, 0);
-        if (l->next == INVALID_HANDLE_VALUE) {
-            l->next = NULL;
-            return ipc__fail(IPC_ESYSTEM, (int)GetLastError(),
+        next_instance(l, 0);
+        if (l->next == NULL) {
+            return ipc__fail(IPC_ESYSTEM, (int)l->arm_err,
                              "%s: cannot create a pipe instance at %s", who,
                              l->path);
         }
@@ -247,19 +296,43 @@ int ipc__os_accept(struct ipc__os_listener *l, const char *who, int last,
     }
     HANDLE got = l->next;
     l->next = NULL;
-    if (!last) {
+    l->connected = 0;
+    if (last) {
+        ResetEvent(l->conn_ev); /* no next instance: nothing to accept */
+    } else {
         /* Before handing this one out: see the top of the file. If it
          * fails, the next accept tries again and reports it. */
-        HANDLE h = new_instance(l, 0);
-        l->next = h == INVALID_HANDLE_VALUE ? NULL : h;
+        next_instance(l, 0);
     }
     return ipc__w32_stream_init(who, got, s);
+}
+
+int ipc__os_accept(struct ipc__os_listener *l, const char *who, int last,
+                   const struct ipc__until *u, struct ipc__stream *s)
+{
+    /* Accepts in several threads take turns, within their deadlines. */
+    if (!ipc__mutex_trylock(&l->lock)) {
+        int rc = ipc__mutex_lock_until(&l->lock, u);
+        if (rc != 0) {
+            return wait_failed(l, who, rc);
+        }
+    }
+    int rc = accept_locked(l, who, last, u, s);
+    ipc__mutex_unlock(&l->lock);
+    return rc;
 }
 
 void ipc__os_listener_wake(struct ipc__os_listener *l)
 {
     atomic_store(&l->closing, 1);
     SetEvent(l->wake_ev);
+    SetEvent(l->conn_ev); /* for ipc_poll, which watches only this one */
+}
+
+HANDLE ipc__w32_listener_event(const struct ipc__os_listener *l, int *closing)
+{
+    *closing = atomic_load(&l->closing);
+    return l->conn_ev;
 }
 
 void ipc__os_listener_free(struct ipc__os_listener *l)
@@ -284,9 +357,9 @@ int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who)
     if (l->next != NULL) {
         return 0;
     }
-    HANDLE h = new_instance(l, 1);
-    if (h == INVALID_HANDLE_VALUE) {
-        DWORD e = GetLastError();
+    next_instance(l, 1);
+    if (l->next == NULL) {
+        DWORD e = l->arm_err;
         if (e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY) {
             return ipc__fail(IPC_EINUSE, 0,
                              "%s: another server took %s while a client of "
@@ -297,7 +370,5 @@ int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who)
                          "%s: cannot create a pipe instance at %s", who,
                          l->path);
     }
-    l->next = h;
-    l->pending = 0;
     return 0;
 }

@@ -13,6 +13,8 @@
 #endif
 #include <windows.h>
 
+#include <stdatomic.h>
+
 /* A slim reader/writer lock used exclusively: no allocation, a static
  * initializer, and an uncontended acquire that is one interlocked
  * instruction. It has no timed acquire; sys.c waits for it in slices. */
@@ -41,10 +43,11 @@ struct ipc__stream {
     HANDLE wr_ev;   /* manual-reset: the write in flight completed */
     HANDLE wake_ev; /* manual-reset: ipc__os_stream_wake() was called */
     /* A write that outlived its call (see stream.c): from `stage`, its
-     * OVERLAPPED, and whether it is still in flight. */
+     * OVERLAPPED, and whether it is still in flight (set under the pipe's
+     * send lock; ipc_poll reads it without). */
     unsigned char *stage;
     OVERLAPPED wov;
-    int w_pending;
+    atomic_int w_pending;
 };
 
 /* Longest pipe path, in UTF-16 code units with "\\.\pipe\": the limit

@@ -134,8 +134,9 @@ static int woken(const struct ipc__stream *s)
  * stream's own buffer and written from there; when the call has to return
  * first, the piece stays in flight, is counted as written, and the next
  * write on the stream (or its close) waits for it first. The call still
- * reports the timeout (or interrupt), so the caller sends the same message
- * again to finish it, as on POSIX. A write without deadline or hook
+ * reports the timeout (or interrupt), with out->done counting the piece,
+ * and the layer above treats it as on POSIX (pipe.c: nothing sent, or a
+ * committed message whose rest it keeps). A write without deadline or hook
  * writes straight from the caller's buffer and waits as long as it takes
  * (only ipc_close cuts it short, and then the stream is done).
  */
@@ -305,8 +306,12 @@ long ipc__os_read(struct ipc__stream *s, const struct ipc__who *who, void *buf,
 void ipc__os_stream_wake(struct ipc__stream *s)
 {
     /* Every wait on the stream watches this event; a call that starts
-     * after it looks first. */
+     * after it looks first. ipc_poll watches only its own zero-byte read
+     * (poll.c), so every operation on the pipe is cancelled too: the
+     * waits above would cancel theirs anyway once woken, and the stream
+     * is done. */
     SetEvent(s->wake_ev);
+    CancelIoEx(s->h, NULL);
 }
 
 void ipc__os_stream_close(struct ipc__stream *s)

@@ -31,4 +31,9 @@ int ipc__w32_widen(const char *s, wchar_t *out, int cap);
  * closed and the failure recorded, naming `who`. */
 int ipc__w32_stream_init(const char *who, HANDLE h, struct ipc__stream *s);
 
+/* For ipc_poll (poll.c): the event that is set while an accept on `l`
+ * would not wait (a client is there, the next accept will fail, or `l` is
+ * closing, which *closing tells). */
+HANDLE ipc__w32_listener_event(const struct ipc__os_listener *l, int *closing);
+
 #endif

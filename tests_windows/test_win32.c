@@ -380,6 +380,50 @@ static void test_send_timeout_loses_nothing(void **state)
     ipc_close(srv);
 }
 
+struct timed_send {
+    int h;
+    const char *msg;
+    size_t len;
+    int rc;
+};
+
+static DWORD WINAPI timed_send(void *arg)
+{
+    struct timed_send *t = arg;
+    t->rc = ipc_send_timeout(t->h, t->msg, t->len, 100);
+    return 0;
+}
+
+/* A send that ran out of time in a thread that then ends: Windows cancels
+ * the I/O a thread started when it exits, and the piece that send left in
+ * flight must not be lost with it. The next send, from another thread,
+ * finishes the message, which arrives whole, and then its own. */
+static void test_send_timeout_thread_ends(void **state)
+{
+    (void)state;
+    int srv, cli;
+    make_pair("sendexit", &srv, &cli);
+    size_t big = 8u << 20;
+    char *msg = malloc(big);
+    for (size_t i = 0; i < big; i++) {
+        msg[i] = (char)(i * 7 + (i >> 11));
+    }
+    struct timed_send ts = {cli, msg, big, -1};
+    assert_int_equal(wu_join(wu_thread(timed_send, &ts), 20000), 0);
+    assert_int_equal(ts.rc, 0); /* committed, and its thread is gone */
+    struct late_reader r = {.h = srv, .delay_ms = 0, .len = big, .want = msg};
+    HANDLE t = wu_thread(late_reader, &r);
+    int rc = ipc_send_timeout(cli, "after", 5, 20000);
+    if (rc != 0) {
+        fail_msg("the send after: %s", ipc_last_error());
+    }
+    assert_int_equal(wu_join(t, 30000), 0);
+    assert_true(r.ok);
+    free(msg);
+    ipc_close(cli);
+    ipc_close(srv);
+}
+
 static void test_recv_timeout_idle(void **state)
 {
     (void)state;
@@ -793,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_recv_timeout_idle),
         cmocka_unit_test(test_recv_timeout_loses_nothing),
         cmocka_unit_test(test_send_timeout_loses_nothing),
+        cmocka_unit_test(test_send_timeout_thread_ends),
         cmocka_unit_test(test_close_wakes_recv),
         cmocka_unit_test(test_close_wakes_accept),
         cmocka_unit_test(test_listen_accept_many),

@@ -248,31 +248,41 @@ static int wait_failed(struct ipc__os_listener *l, const char *who, int rc)
 static int wait_client(struct ipc__os_listener *l, const char *who,
                        const struct ipc__until *u)
 {
-    if (l->arm_err != 0) {
-        DWORD e = l->arm_err;
-        return ipc__fail(IPC_ESYSTEM, (int)e, "%s: cannot wait at %s", who,
-                         l->path);
+    for (;;) {
+        if (l->arm_err != 0) {
+            DWORD e = l->arm_err;
+            return ipc__fail(IPC_ESYSTEM, (int)e, "%s: cannot wait at %s", who,
+                             l->path);
+        }
+        if (l->connected) {
+            return 0;
+        }
+        int rc = ipc__w32_wait(l->conn_ev, l->wake_ev, u);
+        if (rc != 0) {
+            return wait_failed(l, who, rc);
+        }
+        if (atomic_load(&l->closing)) {
+            return wait_failed(l, who, 1);
+        }
+        DWORD n;
+        DWORD e = GetOverlappedResult(l->next, &l->ov, &n, FALSE)
+                      ? 0
+                      : GetLastError();
+        if (e == 0 || e == ERROR_NO_DATA || e == ERROR_PIPE_CONNECTED) {
+            l->pending = 0;
+            l->connected = 1;
+            return 0;
+        }
+        if (e != ERROR_OPERATION_ABORTED) {
+            return ipc__fail(IPC_ESYSTEM, (int)e,
+                             "%s: waiting for a client at %s failed", who,
+                             l->path);
+        }
+        /* The thread that armed it has ended, and Windows cancels a
+         * thread's I/O when it exits: arm it again (a client that came
+         * meanwhile is reported at once). */
+        arm(l);
     }
-    if (l->connected) {
-        return 0;
-    }
-    int rc = ipc__w32_wait(l->conn_ev, l->wake_ev, u);
-    if (rc != 0) {
-        return wait_failed(l, who, rc);
-    }
-    if (atomic_load(&l->closing)) {
-        return wait_failed(l, who, 1);
-    }
-    l->pending = 0;
-    l->connected = 1;
-    DWORD n;
-    if (!GetOverlappedResult(l->next, &l->ov, &n, FALSE) &&
-        GetLastError() != ERROR_NO_DATA &&
-        GetLastError() != ERROR_PIPE_CONNECTED) {
-        return ipc__fail(IPC_ESYSTEM, (int)GetLastError(),
-                         "%s: waiting for a client at %s failed", who, l->path);
-    }
-    return 0;
 }
 
 static int accept_locked(struct ipc__os_listener *l, const char *who, int last,

@@ -46,8 +46,11 @@ struct ipc__stream {
      * OVERLAPPED, and whether it is still in flight (set under the pipe's
      * send lock; ipc_poll reads it without). */
     unsigned char *stage;
+    DWORD stage_len;
     OVERLAPPED wov;
-    atomic_int w_pending;
+    DWORD w_err;          /* that write failed to start with this, or 0 */
+    atomic_int w_pending; /* in flight (or queued for the writer thread) */
+    atomic_int w_started; /* WriteFile was called for it */
 };
 
 /* Longest pipe path, in UTF-16 code units with "\\.\pipe\": the limit

@@ -114,13 +114,6 @@ static int finish(struct ipc__stream *s, HANDLE ev, OVERLAPPED *ov,
     return 1;
 }
 
-/* The peer is gone (or we disconnected): how a pipe says so. */
-static int peer_gone(DWORD e)
-{
-    return e == ERROR_BROKEN_PIPE || e == ERROR_NO_DATA ||
-           e == ERROR_PIPE_NOT_CONNECTED;
-}
-
 static int woken(const struct ipc__stream *s)
 {
     return WaitForSingleObject(s->wake_ev, 0) == WAIT_OBJECT_0;
@@ -139,8 +132,86 @@ static int woken(const struct ipc__stream *s)
  * committed message whose rest it keeps). A write without deadline or hook
  * writes straight from the caller's buffer and waits as long as it takes
  * (only ipc_close cuts it short, and then the stream is done).
+ *
+ * Windows cancels the I/O a thread started when that thread ends, so a
+ * piece left in flight must not belong to the caller's thread: with a
+ * deadline (where returning first is an everyday outcome) the library's
+ * writer thread, which lives as long as the process, starts each staged
+ * write (an APC; the caller still waits for it on wr_ev). With a hook
+ * only, the caller's thread starts it (no hand-over per message): it is
+ * left in flight only when the hook stopped the call, and if that thread
+ * then ends before the piece is taken, the next write on the pipe reports
+ * the loss instead of sending a spliced frame.
  */
 #define STAGE_SIZE 65536
+
+/* ---- the writer thread -----------------------------------------------------
+ */
+
+static INIT_ONCE writer_once = INIT_ONCE_STATIC_INIT;
+static HANDLE writer; /* NULL: it could not start; callers write */
+
+static DWORD WINAPI writer_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        SleepEx(INFINITE, TRUE); /* runs the queued start_write()s */
+    }
+    return 0;
+}
+
+static BOOL CALLBACK writer_start(PINIT_ONCE once, void *param, void **ctx)
+{
+    (void)once;
+    (void)param;
+    (void)ctx;
+    /* The thread runs our code until the process ends: keep the module
+     * loaded that long (FreeLibrary would pull the code from under it). */
+    HMODULE self;
+    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                           GET_MODULE_HANDLE_EX_FLAG_PIN,
+                       (LPCWSTR)(void *)writer_main, &self);
+    writer = CreateThread(NULL, 64 * 1024, writer_main, NULL,
+                          STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+    return TRUE;
+}
+
+/* Start the staged write of s->stage_len bytes (on whichever thread runs
+ * it): its completion, or its failure to start (s->w_err), sets wr_ev. */
+static void start_write(struct ipc__stream *s)
+{
+    if (!WriteFile(s->h, s->stage, s->stage_len, NULL, &s->wov) &&
+        GetLastError() != ERROR_IO_PENDING) {
+        s->w_err = GetLastError();
+        SetEvent(s->wr_ev);
+    }
+    atomic_store(&s->w_started, 1);
+}
+
+static void WINAPI start_write_apc(ULONG_PTR arg)
+{
+    start_write((struct ipc__stream *)arg);
+}
+
+/* Put s->stage in flight: from the writer thread when `handover`. */
+static void stage_write(struct ipc__stream *s, DWORD len, int handover)
+{
+    memset(&s->wov, 0, sizeof(s->wov));
+    s->wov.hEvent = s->wr_ev;
+    ResetEvent(s->wr_ev); /* the APC may run after the caller waits */
+    s->stage_len = len;
+    s->w_err = 0;
+    atomic_store(&s->w_started, 0);
+    atomic_store(&s->w_pending, 1);
+    if (handover) {
+        InitOnceExecuteOnce(&writer_once, writer_start, NULL, NULL);
+        if (writer != NULL &&
+            QueueUserAPC(start_write_apc, writer, (ULONG_PTR)s)) {
+            return;
+        }
+    }
+    start_write(s);
+}
 
 /* Wait within `u` for the staged write in flight, if any. 0 when there is
  * none (any more), IPC_ETIMEDOUT, IPC_EINTR, IPC_ECLOSED, IPC_ESYSTEM
@@ -148,7 +219,7 @@ static int woken(const struct ipc__stream *s)
 static int finish_staged(struct ipc__stream *s, const struct ipc__who *who,
                          const struct ipc__until *u)
 {
-    if (!s->w_pending) {
+    if (!atomic_load(&s->w_pending)) {
         return 0;
     }
     int r = ipc__w32_wait(s->wr_ev, s->wake_ev, u);
@@ -161,15 +232,24 @@ static int finish_staged(struct ipc__stream *s, const struct ipc__who *who,
     if (r != 0) {
         return r;
     }
-    s->w_pending = 0;
-    DWORD n;
-    if (!GetOverlappedResult(s->h, &s->wov, &n, FALSE)) {
-        DWORD e = GetLastError();
-        return peer_gone(e)
-                   ? IPC_ECLOSED
-                   : ipc__fail_who(IPC_ESYSTEM, (int)e, who, "write failed");
+    atomic_store(&s->w_pending, 0);
+    DWORD n, e = s->w_err;
+    if (e == 0 && !GetOverlappedResult(s->h, &s->wov, &n, FALSE)) {
+        e = GetLastError();
     }
-    return 0;
+    if (e == 0) {
+        return 0;
+    }
+    if (ipc__w32_peer_gone(e)) {
+        return IPC_ECLOSED;
+    }
+    if (e == ERROR_OPERATION_ABORTED && !woken(s)) {
+        return ipc__fail_who(IPC_ESYSTEM, (int)e, who,
+                             "part of an earlier message was lost: the thread "
+                             "whose interrupted send left it in flight has "
+                             "ended, and Windows cancelled it");
+    }
+    return ipc__fail_who(IPC_ESYSTEM, (int)e, who, "write failed");
 }
 
 int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
@@ -213,8 +293,13 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
             want = staged ? STAGE_SIZE : IO_MAX;
         }
         if (staged) {
+            /* In flight from our buffer: counted, waited for below or by
+             * the next call. */
             memcpy(s->stage, from, want);
-            from = s->stage;
+            stage_write(s, (DWORD)want, u->deadline >= 0);
+            at += want;
+            rc = finish_staged(s, who, u);
+            continue;
         }
         OVERLAPPED *ov = &s->wov;
         memset(ov, 0, sizeof(*ov));
@@ -222,14 +307,6 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
         DWORD n = 0;
         BOOL ok = WriteFile(s->h, from, (DWORD)want, NULL, ov);
         if (!ok && GetLastError() == ERROR_IO_PENDING) {
-            if (staged) {
-                /* In flight from our buffer: counted, waited for below or
-                 * by the next call. */
-                s->w_pending = 1;
-                at += want;
-                rc = finish_staged(s, who, u);
-                continue;
-            }
             int stop = 0;
             if (finish(s, s->wr_ev, ov, u, &n, &ok, &stop)) {
                 /* Only a wake ends an unstaged wait: the stream is done. */
@@ -248,11 +325,11 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
             continue;
         }
         DWORD e = GetLastError();
-        rc = peer_gone(e) || (e == ERROR_OPERATION_ABORTED && woken(s))
+        rc = ipc__w32_peer_gone(e) || (e == ERROR_OPERATION_ABORTED && woken(s))
                  ? IPC_ECLOSED
                  : ipc__fail_who(IPC_ESYSTEM, (int)e, who, "write failed");
     }
-    if (rc == 0 && s->w_pending) {
+    if (rc == 0 && atomic_load(&s->w_pending)) {
         /* All of it counted, but the last piece is still on its way. */
         rc = finish_staged(s, who, u);
     }
@@ -296,7 +373,8 @@ long ipc__os_read(struct ipc__stream *s, const struct ipc__who *who, void *buf,
             continue;
         }
         DWORD e = GetLastError();
-        if (peer_gone(e) || (e == ERROR_OPERATION_ABORTED && woken(s))) {
+        if (ipc__w32_peer_gone(e) ||
+            (e == ERROR_OPERATION_ABORTED && woken(s))) {
             return 0;
         }
         return ipc__fail_who(IPC_ESYSTEM, (int)e, who, "read failed");
@@ -316,12 +394,19 @@ void ipc__os_stream_wake(struct ipc__stream *s)
 
 void ipc__os_stream_close(struct ipc__stream *s)
 {
-    if (s->w_pending) {
-        /* A staged piece still in flight: it dies with the stream. */
+    if (atomic_load(&s->w_pending)) {
+        /* A staged piece still in flight: it dies with the stream. Its
+         * write may still be queued for the writer thread: once started
+         * it can be cancelled, and must end before the stream goes. */
+        while (!atomic_load(&s->w_started)) {
+            Sleep(0);
+        }
         DWORD n;
         CancelIoEx(s->h, &s->wov);
-        GetOverlappedResult(s->h, &s->wov, &n, TRUE);
-        s->w_pending = 0;
+        if (s->w_err == 0) {
+            GetOverlappedResult(s->h, &s->wov, &n, TRUE);
+        }
+        atomic_store(&s->w_pending, 0);
     }
     free(s->stage);
     s->stage = NULL;

@@ -31,6 +31,13 @@ int ipc__w32_widen(const char *s, wchar_t *out, int cap);
  * closed and the failure recorded, naming `who`. */
 int ipc__w32_stream_init(const char *who, HANDLE h, struct ipc__stream *s);
 
+/* The peer is gone (or we disconnected): how a pipe says so. */
+static inline int ipc__w32_peer_gone(DWORD e)
+{
+    return e == ERROR_BROKEN_PIPE || e == ERROR_NO_DATA ||
+           e == ERROR_PIPE_NOT_CONNECTED;
+}
+
 /* For ipc_poll (poll.c): the event that is set while an accept on `l`
  * would not wait (a client is there, the next accept will fail, or `l` is
  * closing, which *closing tells). */

@@ -122,6 +122,7 @@ set(_kiwi_py_src "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc")
 set(_kiwi_py_files
   __init__.py
   __init__.pyi
+  _aio_poll.py
   _errors.py
   _pipe.py
   _wait.py

@@ -208,3 +208,107 @@ def test_dotnet_standin_peer():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# ---- many pipes at once: wait(), poll(), kiwi_ipc.aio ------------------------
+
+
+def test_wait_and_poll_over_pipes_and_a_listener():
+    pairs = [pair("wait%d" % i) for i in range(3)]
+    ln = name("waitl")
+    with Listener(ln) as listener:
+        servers = [s for s, _ in pairs]
+        assert kiwi_ipc.wait(servers + [listener], timeout=0.05) == []
+        pairs[1][1].send("one")
+        assert kiwi_ipc.wait(servers + [listener], timeout=5) == [servers[1]]
+        assert servers[1].recv(timeout=0) == "one"
+        # a burst: every message is seen by poll(), though the first recv
+        # took them all into the Pipe
+        for i in range(20):
+            pairs[2][1].send("m%d" % i)
+        for i in range(20):
+            assert servers[2].poll(5)
+            assert servers[2].recv(timeout=0) == "m%d" % i
+        assert not servers[2].poll(0)
+        c = Pipe.connect(ln, timeout=5)
+        assert kiwi_ipc.wait(servers + [listener], timeout=5) == [listener]
+        with listener.accept(timeout=0) as p, c:
+            c.send("via listener")
+            assert p.recv(timeout=5) == "via listener"
+    for s, c in pairs:
+        s.close()
+        c.close()
+
+
+def test_wait_on_more_pipes_than_one_windows_wait():
+    pairs = [pair("many%d" % i) for i in range(70)]
+    try:
+        servers = [s for s, _ in pairs]
+        for k in (0, 40, 69):
+            pairs[k][1].send("to %d" % k)
+            assert kiwi_ipc.wait(servers, timeout=10) == [servers[k]]
+            assert servers[k].recv(timeout=0) == "to %d" % k
+    finally:
+        for s, c in pairs:
+            s.close()
+            c.close()
+
+
+def test_aio_on_the_proactor_loop():
+    import asyncio
+    from kiwi_ipc import aio
+
+    assert isinstance(asyncio.new_event_loop(), asyncio.ProactorEventLoop)
+    ln = name("aio")
+
+    async def serve(p):
+        async with p:
+            async for m in p:
+                await p.send(m.upper())
+
+    async def client(i):
+        async with await aio.connect(ln, timeout=10) as p:
+            for j in range(5):
+                await p.send("c%d m%d" % (i, j))
+                assert await p.recv() == ("C%d M%d" % (i, j))
+            # a recv cancelled by a timeout takes nothing
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(p.recv(), 0.05)
+            await p.send("last")
+            assert await p.recv() == "LAST"
+
+    async def main():
+        with aio.Listener(ln) as listener:
+            n = 70  # more than one Windows wait takes
+            servers = []
+
+            async def accept_all():
+                for _ in range(n):
+                    servers.append(asyncio.ensure_future(
+                        serve(await listener.accept())))
+
+            acc = asyncio.ensure_future(accept_all())
+            await asyncio.wait_for(
+                asyncio.gather(*(client(i) for i in range(n))), 60)
+            await asyncio.wait_for(acc, 10)
+            await asyncio.wait_for(asyncio.gather(*servers), 10)
+
+    asyncio.run(main())
+
+
+def test_aio_create_and_big_message():
+    import asyncio
+    from kiwi_ipc import aio
+
+    n = name("aiobig")
+    big = VECTORS[3] * 4
+
+    async def main():
+        srv = asyncio.ensure_future(aio.create(n, timeout=10))
+        async with await aio.connect(n, timeout=10) as c:
+            async with await srv as s:
+                send = asyncio.ensure_future(s.send_bytes(big))
+                assert await c.recv_bytes() == big
+                await send
+
+    asyncio.run(main())

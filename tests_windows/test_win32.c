@@ -809,6 +809,53 @@ static void test_child_holds_no_pipe(void **state)
 /* ---- Windows specifics of the API
  * -------------------------------------------- */
 
+/* Two copies of the library in one process (a Python that loads the Lua
+ * binding holds two): each hands out handles of its own range, and a
+ * handle of one is refused by the other, naming why. The second copy is
+ * kiwi_ipc.dll under another file name, so Windows loads it again. */
+static void test_two_copies_in_one_process(void **state)
+{
+    (void)state;
+    wchar_t tmp[MAX_PATH], copy[MAX_PATH];
+    assert_true(GetTempPathW(MAX_PATH, tmp) > 0);
+    _snwprintf(copy, MAX_PATH, L"%lskiwi_ipc_copy_%lu.dll", tmp,
+               GetCurrentProcessId());
+    assert_true(CopyFileW(L"kiwi_ipc.dll", copy, FALSE));
+    HMODULE other = LoadLibraryW(copy);
+    assert_non_null(other);
+    typedef int (*listen_fn)(const char *);
+    typedef int (*close_fn)(int);
+    typedef const char *(*error_fn)(void);
+    listen_fn other_listen =
+        (listen_fn)(void *)GetProcAddress(other, "ipc_listen");
+    close_fn other_close = (close_fn)(void *)GetProcAddress(other, "ipc_close");
+    error_fn other_error =
+        (error_fn)(void *)GetProcAddress(other, "ipc_last_error");
+    assert_non_null(other_listen);
+    assert_true((void *)other_listen != (void *)ipc_listen);
+
+    char a[128], b[128];
+    wu_name(a, sizeof(a), "copya");
+    wu_name(b, sizeof(b), "copyb");
+    int mine = ipc_listen(a);
+    int theirs = other_listen(b);
+    assert_true(mine > 0);
+    assert_true(theirs > 0);
+    print_message("[ info ] this copy's handle %d, the other copy's %d\n", mine,
+                  theirs);
+    assert_true(mine < (1 << 30));
+    assert_true(theirs >= (1 << 30)); /* copy 1's range */
+    assert_int_equal(ipc_accept(theirs, 0), IPC_EBADHANDLE);
+    assert_non_null(strstr(ipc_last_error(), "another copy"));
+    assert_int_equal(ipc_close(theirs), IPC_EBADHANDLE);
+    assert_int_equal(other_close(mine), IPC_EBADHANDLE);
+    assert_non_null(strstr(other_error(), "no such handle"));
+    assert_int_equal(other_close(theirs), 0);
+    assert_int_equal(ipc_close(mine), 0);
+    FreeLibrary(other);
+    DeleteFileW(copy); /* fails if it stays loaded; %TEMP% then */
+}
+
 static void test_fileno_and_os_errors(void **state)
 {
     (void)state;
@@ -846,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_second_server),
         cmocka_unit_test(test_not_inherited),
         cmocka_unit_test(test_child_holds_no_pipe),
+        cmocka_unit_test(test_two_copies_in_one_process),
         cmocka_unit_test(test_fileno_and_os_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

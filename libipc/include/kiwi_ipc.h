@@ -19,12 +19,13 @@
  * - Handles are process-wide integers from a counter starting at 1 and are
  *   never reused, so a stale handle can never reach somebody else's pipe.
  *   A process can hold several copies of the library (the Python and Lua
- *   bindings each link their own): on Linux each further copy counts in a
- *   range of its own (from 2^30), so a handle of one copy is never another
- *   copy's, and using it there fails with IPC_EBADHANDLE saying so. (macOS
- *   and Windows do not tell copies apart yet: there every copy counts
- *   from 1.) Each copy claims its number with a socket it keeps open for
- *   the process's life.
+ *   bindings each link their own): on Linux and Windows each further copy
+ *   counts in a range of its own (from 2^30), so a handle of one copy is
+ *   never another copy's, and using it there fails with IPC_EBADHANDLE
+ *   saying so. (macOS does not tell copies apart yet: there every copy
+ *   counts from 1.) Each copy claims its number with an OS object it keeps
+ *   open for the process's life (Linux: an abstract socket; Windows: a
+ *   named mutex).
  * - Every call is thread-safe. One thread may send while another receives
  *   on the same handle; concurrent sends never interleave their frames.
  * - Timeouts are in milliseconds; IPC_FOREVER waits without limit and 0

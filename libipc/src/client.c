@@ -29,7 +29,7 @@ int ipc__connect(const char *call, const char *name, int timeout_ms,
     int64_t start = ipc__os_now_ms();
     int64_t backoff = BACKOFF_FIRST_MS;
     for (;;) {
-        rc = ipc__os_connect(who, path, s);
+        rc = ipc__os_connect(who, path, &u, s);
         if (rc != IPC_ENOSERVER) {
             return rc;
         }

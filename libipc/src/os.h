@@ -139,8 +139,10 @@ int ipc__os_listening_at(const char *path);
 
 /* One attempt to connect to `path`. 0 with *s set up; IPC_ENOSERVER when
  * nobody serves there yet (the caller may retry); another status when
- * waiting cannot help. */
-int ipc__os_connect(const char *who, const char *path, struct ipc__stream *s);
+ * waiting cannot help. It may wait briefly for a busy server (Windows'
+ * WaitNamedPipe), never past u's deadline. */
+int ipc__os_connect(const char *who, const char *path,
+                    const struct ipc__until *u, struct ipc__stream *s);
 
 /* A frame to write: its header and payload, and how much of the pair is
  * written already. */

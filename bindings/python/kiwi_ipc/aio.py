@@ -43,21 +43,23 @@ Cancellation (task.cancel(), asyncio.wait_for, timeouts) loses no message:
   writes it before anything else, on the next send or recv on this pipe
   (and as far as the peer takes it without waiting, at close()).
 
-Windows (not built yet): the Proactor event loop has no add_reader(). The
-plan there is one helper thread per loop that waits with ipc_poll() on
-every pipe that has a waiter (ipc_poll has no 63-handle limit, see
-libipc/src/os.h), woken through a wake event when the set changes, and
-hands each ready pipe back with loop.call_soon_threadsafe(); the API here
-stays the same.
+On Windows a named pipe has no descriptor and the Proactor event loop
+has no add_reader(): there one thread per loop waits with ipc_poll() (no
+limit on the number of pipes) for every pipe and listener that a task
+waits on, and hands each ready one back with loop.call_soon_threadsafe()
+(kiwi_ipc/_aio_poll.py). The API is the same; each wait costs that
+thread a round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from types import TracebackType
 from typing import Optional, Type, Union
 
+from . import _aio_poll
 from . import _kiwi_ipc as _c
 from ._errors import IpcTimeoutError, NoServerError, PipeClosedError
 from ._pipe import Buffer, Listener as _Listener, Name, Pipe, _timeout_ms
@@ -65,6 +67,20 @@ from ._pipe import Buffer, Listener as _Listener, Name, Pipe, _timeout_ms
 __all__ = ["connect", "create", "Listener", "AsyncPipe"]
 
 Timeout = Optional[float]
+
+
+# Windows: a pipe has no descriptor (see the module's text).
+_NO_FD = sys.platform == "win32"
+
+
+async def _os_ready(obj: Union[Pipe, _Listener], writable: bool) -> None:
+    """Wait until the OS may have something for `obj`: bytes, room to
+    write, a client (the caller then asks the library again)."""
+    if _NO_FD:
+        events = _c.IPC_POLLOUT if writable else _c.IPC_POLLIN
+        await _aio_poll.ready(obj._handle, events)
+    else:
+        await _fd_ready(obj.fileno(), writable)
 
 
 async def _fd_ready(fd: int, writable: bool) -> None:
@@ -99,7 +115,6 @@ class AsyncPipe:
 
     def __init__(self, pipe: Pipe) -> None:
         self.pipe = pipe
-        self._fd = pipe.fileno()
         self._send_lock = asyncio.Lock()
         self._recv_lock = asyncio.Lock()
 
@@ -116,7 +131,7 @@ class AsyncPipe:
                 _c.ipc_flush(self.pipe._live(), 0)
                 return
             except IpcTimeoutError:
-                await _fd_ready(self._fd, True)
+                await _os_ready(self.pipe, True)
 
     async def send_bytes(self, data: Buffer) -> None:
         """Send one message from a bytes-like object, as Pipe.send_bytes();
@@ -140,7 +155,7 @@ class AsyncPipe:
                     _c.ipc_send_timeout(self.pipe._live(), message, 0)
                     break
                 except IpcTimeoutError:
-                    await _fd_ready(self._fd, True)
+                    await _os_ready(self.pipe, True)
             await self._flush()
 
     # -- receiving -------------------------------------------------------
@@ -152,13 +167,13 @@ class AsyncPipe:
             try:
                 _c.ipc_flush(self.pipe._live(), 0)
             except IpcTimeoutError:  # a recv would write the rest first
-                await _fd_ready(self._fd, True)
+                await _os_ready(self.pipe, True)
                 continue
             except PipeClosedError:
                 return  # the recv reports the end
             if self.pipe.poll(0):
                 return
-            await _fd_ready(self._fd, False)
+            await _os_ready(self.pipe, False)
 
     async def recv(self) -> str:
         """Receive one message as str, as Pipe.recv()."""
@@ -307,7 +322,7 @@ class Listener:
                     return AsyncPipe(Pipe(_c.ipc_accept(h, 0)))
                 except IpcTimeoutError:
                     pass  # another accept took that client
-            await _fd_ready(self.listener.fileno(), False)
+            await _os_ready(self.listener, False)
 
     def close(self) -> None:
         self.listener.close()

@@ -29,8 +29,10 @@ static int no_server_yet(int e)
            e == EADDRNOTAVAIL || e == EINTR;
 }
 
-int ipc__os_connect(const char *who, const char *path, struct ipc__stream *s)
+int ipc__os_connect(const char *who, const char *path,
+                    const struct ipc__until *u, struct ipc__stream *s)
 {
+    (void)u; /* connect(2) on a Unix socket does not wait */
     struct sockaddr_un addr;
     ipc__px_sockaddr(&addr, path);
     /* Non-blocking so that a full backlog says EAGAIN (and the caller

@@ -54,12 +54,13 @@ static int no_server_yet(DWORD e)
  * 32 ms, within the caller's deadline). When busy, WaitNamedPipeW first
  * waits up to BUSY_WAIT_MS for an instance to come free, which it reports
  * at once, so a listener's next instance is taken without a backoff's
- * delay. That wait is the only one here that cannot see the hook or the
- * deadline: it is kept short.
+ * delay. That wait is the only one here that cannot see the hook: it is
+ * kept short, and within the deadline.
  */
 #define BUSY_WAIT_MS 10
 
-int ipc__os_connect(const char *who, const char *path, struct ipc__stream *s)
+int ipc__os_connect(const char *who, const char *path,
+                    const struct ipc__until *u, struct ipc__stream *s)
 {
     wchar_t w[IPC__W32_WPATH_CAP];
     if (ipc__w32_widen(path, w, IPC__W32_WPATH_CAP) < 0) {
@@ -81,8 +82,15 @@ int ipc__os_connect(const char *who, const char *path, struct ipc__stream *s)
             return ipc__fail(IPC_ESYSTEM, (int)e, "%s: cannot open %s", who,
                              path);
         }
-        if (e != ERROR_PIPE_BUSY || attempt > 0 ||
-            !WaitNamedPipeW(w, BUSY_WAIT_MS)) {
+        /* Not past the caller's deadline: a connect with timeout 0 (an
+         * event loop's) does not wait at all. */
+        int64_t ms = BUSY_WAIT_MS;
+        if (u->deadline >= 0) {
+            int64_t left = u->deadline - ipc__os_now_ms();
+            ms = left < ms ? left : ms;
+        }
+        if (e != ERROR_PIPE_BUSY || attempt > 0 || ms <= 0 ||
+            !WaitNamedPipeW(w, (DWORD)ms)) {
             break;
         }
     }

@@ -208,10 +208,30 @@ int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *))
 
 /* ---- copies of the library in one process ---------------------------- */
 
-/* Not told apart on Windows yet (a named kernel object per copy would do
- * it): every copy counts from 1. Documented in kiwi_ipc.h. */
+/*
+ * Copies share nothing (each has its own statics), so they meet in the
+ * kernel: copy k is whoever holds the named mutex
+ * "Local\kiwi-ipc-<pid>-copy-<k>" (the object is only a name; nobody
+ * locks it). The handle is kept, not inheritable, for the copy's life; the
+ * name vanishes with the process, so nothing is left behind. CreateMutexW
+ * says ERROR_ALREADY_EXISTS when another copy holds k.
+ */
 int ipc__os_copy_index(void)
 {
+    for (int k = 0; k <= 32; k++) {
+        wchar_t name[64];
+        _snwprintf(name, sizeof(name) / sizeof(name[0]),
+                   L"Local\\kiwi-ipc-%lu-copy-%d", GetCurrentProcessId(), k);
+        name[sizeof(name) / sizeof(name[0]) - 1] = L'\0';
+        HANDLE m = CreateMutexW(NULL, FALSE, name);
+        if (m == NULL) {
+            return 0; /* cannot tell: copy 0's range */
+        }
+        if (GetLastError() != ERROR_ALREADY_EXISTS) {
+            return k; /* `m` stays open: the claim */
+        }
+        CloseHandle(m);
+    }
     return 0;
 }
 

@@ -157,6 +157,23 @@ def test_keyboard_interrupt_through_the_hook():
         assert c.recv_bytes(timeout=5) == b"still here"
 
 
+def test_sigint_from_another_thread_through_the_hook():
+    """What a console Ctrl-C does on Windows: the C runtime's console
+    handler runs Python's SIGINT handler on a thread of its own. raise()
+    from another thread takes that same path (without the console)."""
+    import signal
+
+    s, c = pair("sigint")
+    with s, c:
+        threading.Timer(0.2, signal.raise_signal, (signal.SIGINT,)).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            c.recv_bytes()
+        assert time.monotonic() - t0 < 2
+        s.send_bytes(b"still here")
+        assert c.recv_bytes(timeout=5) == b"still here"
+
+
 def test_listener_accepts_several():
     n = name("listen")
     results = []

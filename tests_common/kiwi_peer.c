@@ -48,6 +48,9 @@
  *   readframe          (raw) read one frame; print "frame LEN HEX"
  *   eof                (raw) read until the peer closes; print "eof"
  *   close              close the pipe (or socket)
+ *   @FILE              the steps in FILE, one a line (for step lists longer
+ *                      than a command line may be: cmd.exe takes 8191
+ *                      characters, and io.popen on Windows goes through it)
  *
  * A failed step prints "fail STEP: CODE: DETAIL" and exits 1; success
  * prints "done". Every wait is bounded (10 s), and an alarm ends the
@@ -141,6 +144,60 @@ static void await_file(const char *path)
 /* ---------------------------------------------------------------------- */
 /* Pipe mode: the C library                                                */
 /* ---------------------------------------------------------------------- */
+
+/*
+ * The steps of argv[3..argc-1], with each @FILE replaced by the lines of
+ * FILE (a final newline is no empty step). Ends with NULL; never freed.
+ */
+static char **expand_steps(int argc, char **argv)
+{
+    size_t cap = (size_t)argc + 1, n = 0;
+    char **steps = peer_xmalloc(cap * sizeof(*steps));
+    for (int i = 3; i < argc; i++) {
+        if (argv[i][0] != '@') {
+            steps[n++] = argv[i];
+            continue;
+        }
+        FILE *f = fopen(argv[i] + 1, "rb");
+        if (f == NULL) {
+            step_name = argv[i];
+            peer_fail("usage", "cannot open the steps file");
+        }
+        /* Slurp it: steps point into the buffer. */
+        size_t len = 0, size = 4096;
+        char *text = peer_xmalloc(size);
+        size_t got;
+        while ((got = fread(text + len, 1, size - len - 1, f)) > 0) {
+            len += got;
+            if (size - len - 1 == 0) {
+                size *= 2;
+                text = realloc(text, size);
+                if (text == NULL) {
+                    peer_fail("no_memory", "realloc");
+                }
+            }
+        }
+        fclose(f);
+        text[len] = '\0';
+        for (char *line = text; *line != '\0';) {
+            char *end = strchr(line, '\n');
+            if (end != NULL) {
+                *end = '\0';
+            }
+            if (n + 2 > cap) {
+                cap *= 2;
+                steps = realloc(steps, cap * sizeof(*steps));
+                if (steps == NULL) {
+                    peer_fail("no_memory", "realloc");
+                }
+            }
+            steps[n++] = line;
+            line = end != NULL ? end + 1 : line + strlen(line);
+        }
+    }
+    steps[n] = NULL;
+    return steps;
+}
 
 static void pipe_step(int h, const char *step)
 {
@@ -528,9 +585,9 @@ int main(int argc, char **argv)
     if (strcmp(mode, "raw") == 0) {
         struct peer_raw *r = peer_raw_connect(name);
         printf("connected\n");
-        for (int i = 3; i < argc; i++) {
-            step_name = argv[i];
-            raw_step(r, argv[i]);
+        for (char **step = expand_steps(argc, argv); *step != NULL; step++) {
+            step_name = *step;
+            raw_step(r, *step);
         }
         printf("done\n");
         return 0;
@@ -548,9 +605,9 @@ int main(int argc, char **argv)
         peer_fail_ipc(h);
     }
     printf("connected\n");
-    for (int i = 3; i < argc; i++) {
-        step_name = argv[i];
-        pipe_step(h, argv[i]);
+    for (char **step = expand_steps(argc, argv); *step != NULL; step++) {
+        step_name = *step;
+        pipe_step(h, *step);
     }
     ipc_close(h);
     printf("done\n");

@@ -211,17 +211,7 @@ if(WIN32)
   # include/); pkg-config knows no Windows Lua. The module is
   # <build>/lua/5.4/kiwi_ipc_core.dll, linked against lua54.dll:
   #   LUA_CPATH=<build>/lua/5.4/?.dll  LUA_PATH=<build>/lua/5.4/?.lua
-  set(_kiwi_cache "$ENV{KIWI_IPC_CACHE}")
-  if(NOT _kiwi_cache)
-    set(_kiwi_cache "$ENV{HOME}/.cache/kiwi-ipc")
-  endif()
-  set(KIWI_IPC_WIN_LUA_DIR "${_kiwi_cache}/windows/lua54" CACHE PATH
-    "Lua 5.4 for Windows: lua.exe, lua54.dll, include/ (scripts/fetch-windows-deps lua)")
-  if(NOT EXISTS "${KIWI_IPC_WIN_LUA_DIR}/lua54.dll" OR
-     NOT EXISTS "${KIWI_IPC_WIN_LUA_DIR}/include/lua.h")
-    message(FATAL_ERROR "kiwi-ipc: no Lua 5.4 for Windows in "
-      "${KIWI_IPC_WIN_LUA_DIR}: run scripts/fetch-windows-deps lua")
-  endif()
+  include(${PROJECT_SOURCE_DIR}/cmake/windows-lua.cmake)
   message(STATUS "kiwi-ipc: building the Lua 5.4 module for Windows "
                  "against ${KIWI_IPC_WIN_LUA_DIR}/lua54.dll")
   _kiwi_ipc_lua_module(54 5.4 5.4 "Lua 5.4 for Windows"

@@ -20,7 +20,8 @@ local function burst_peer(count)
   return ipc.Pipe.wrap(h), peer
 end
 
-describe("ipc.wait", function()
+-- #ipc_poll: until ipc_poll exists on Windows (libipc/src/win32/poll.c).
+describe("ipc.wait #ipc_poll", function()
   after_each(H.cleanup)
   teardown(H.remove_dir)
 
@@ -102,7 +103,7 @@ describe("the LuaSocket select protocol", function()
   after_each(H.cleanup)
   teardown(H.remove_dir)
 
-  it("getfd, dirty, settimeout, poll", function()
+  it("getfd, dirty, settimeout, poll #fd #ipc_poll", function()
     local p = burst_peer(3)
     assert.is_true(p:getfd() >= 0)
     assert.is_true(p:poll(2))

@@ -3,7 +3,9 @@
  * of a pipe in another process, built on the C library (or, for raw and
  * hostile bytes, on a bare socket), and a runner that interrupts a script
  * with SIGINT. The Lua specs drive it (tests_lua/helpers.lua); any suite
- * that needs a raw or hostile peer program uses this one.
+ * that needs a raw or hostile peer program uses this one. What needs the
+ * OS is behind peer_os.h; on Windows (peer_win32.c) raw mode is a bare
+ * named pipe, and the stale and interrupt modes fail as "unsupported".
  *
  * Usage:
  *   kiwi_peer server NAME STEP...   ipc_create(NAME), then the steps

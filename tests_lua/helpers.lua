@@ -83,7 +83,8 @@ local dir
 local counter = 0
 -- Windows: what makes this spec file's names its own (math.random is
 -- seeded afresh in each Lua 5.4 state).
-local token = ("%x%x"):format(os.time() % 0x10000, math.random(0, 0xffffff))
+local token = helpers.windows
+  and ("%x%x"):format(os.time() % 0x10000, math.random(0, 0xffffff))
 
 --- The spec file's private directory, made on first use.
 function helpers.dir()

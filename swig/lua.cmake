@@ -101,14 +101,29 @@ function(_kiwi_ipc_add_lua tag dir abi label)
                DOC "Interpreter that runs the ${label} tests")
   message(STATUS "kiwi-ipc: building the ${label} module (${version}),"
                  " interpreter: ${KIWI_IPC_LUA_${tag}_INTERPRETER}")
+  _kiwi_ipc_lua_module(${tag} ${dir} ${abi} "${label}" "${includes}" ""
+                       "${KIWI_IPC_LUA_${tag}_INTERPRETER}")
+endfunction()
 
+# _kiwi_ipc_lua_module(TAG DIR ABI LABEL INCLUDES LINK INTERPRETER): the
+# module of one Lua, with its headers INCLUDES; LINK is what the module
+# links for the Lua API (nothing on POSIX, where the interpreter that loads
+# the module provides it; lua54.dll on Windows, where a DLL's imports must
+# be resolved when it is linked).
+function(_kiwi_ipc_lua_module tag dir abi label includes link interpreter)
   set(out ${PROJECT_BINARY_DIR}/lua/${dir})
 
   # The hand-written C behind the typemaps, with the project's warnings;
   # the generated wrapper is compiled without them.
   # With it, the C shared with the Python binding (bindings/common).
+  # The OS's part of it (kiwi_ipc_lua_os.h) is one file per OS.
+  if(WIN32)
+    set(os_part ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc_lua_win32.c)
+  else()
+    set(os_part ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc_lua_posix.c)
+  endif()
   add_library(kiwi_ipc_lua${tag}_support OBJECT
-    ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc_lua.c
+    ${PROJECT_SOURCE_DIR}/bindings/lua/kiwi_ipc_lua.c ${os_part}
     ${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c)
   target_include_directories(kiwi_ipc_lua${tag}_support PRIVATE ${includes}
     ${PROJECT_SOURCE_DIR}/bindings/common)
@@ -131,9 +146,9 @@ function(_kiwi_ipc_add_lua tag dir abi label)
   add_dependencies(kiwi_ipc_lua${tag} kiwi_ipc_lua_wrapper)
   target_include_directories(kiwi_ipc_lua${tag} PRIVATE
     ${includes} ${PROJECT_SOURCE_DIR}/bindings/lua)
-  # Static: the module then needs no rpath. Not linked against Lua itself:
-  # the interpreter that loads the module provides the Lua API.
-  target_link_libraries(kiwi_ipc_lua${tag} PRIVATE kiwi_ipc_static)
+  # Static: the module then needs no rpath. On POSIX not linked against Lua
+  # itself: the interpreter that loads the module provides the Lua API.
+  target_link_libraries(kiwi_ipc_lua${tag} PRIVATE kiwi_ipc_static ${link})
   set_target_properties(kiwi_ipc_lua${tag} PROPERTIES
     PREFIX ""
     OUTPUT_NAME kiwi_ipc_core
@@ -153,7 +168,8 @@ function(_kiwi_ipc_add_lua tag dir abi label)
   # module so that the specs' LUA_CPATH finds it. Wherever the Lua specs are
   # registered (BUILD_TESTING), also without the C tests (the ASan build of
   # the bindings in scripts/run-reliability).
-  if(BUILD_TESTING)
+  # (POSIX threads: not built for Windows, where overlap_spec.lua skips.)
+  if(BUILD_TESTING AND NOT WIN32)
     find_package(Threads REQUIRED)
     add_library(kiwi_test_threads${tag} MODULE
       ${PROJECT_SOURCE_DIR}/tests_lua/lua_threads.c)
@@ -186,8 +202,23 @@ function(_kiwi_ipc_add_lua tag dir abi label)
   set_property(GLOBAL APPEND PROPERTY KIWI_IPC_LUA_FLAVOURS ${tag})
   set_property(GLOBAL PROPERTY KIWI_IPC_LUA_${tag}_DIR ${out})
   set_property(GLOBAL PROPERTY KIWI_IPC_LUA_${tag}_INTERPRETER
-    "${KIWI_IPC_LUA_${tag}_INTERPRETER}")
+    "${interpreter}")
 endfunction()
+
+if(WIN32)
+  # Cross-built for Windows (mingw-w64): Lua 5.4 for Windows as
+  # scripts/fetch-windows-deps lua builds it (lua.exe, lua54.dll,
+  # include/); pkg-config knows no Windows Lua. The module is
+  # <build>/lua/5.4/kiwi_ipc_core.dll, linked against lua54.dll:
+  #   LUA_CPATH=<build>/lua/5.4/?.dll  LUA_PATH=<build>/lua/5.4/?.lua
+  include(${PROJECT_SOURCE_DIR}/cmake/windows-lua.cmake)
+  message(STATUS "kiwi-ipc: building the Lua 5.4 module for Windows "
+                 "against ${KIWI_IPC_WIN_LUA_DIR}/lua54.dll")
+  _kiwi_ipc_lua_module(54 5.4 5.4 "Lua 5.4 for Windows"
+    "${KIWI_IPC_WIN_LUA_DIR}/include" "${KIWI_IPC_WIN_LUA_DIR}/lua54.dll"
+    "${KIWI_IPC_WIN_LUA_DIR}/lua.exe")
+  return()
+endif()
 
 _kiwi_ipc_add_lua(54 5.4 5.4 "Lua 5.4" VERSION_PREFIX "5\\.4"
   PACKAGES lua5.4 lua-5.4 lua54

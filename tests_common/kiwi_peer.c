@@ -3,7 +3,9 @@
  * of a pipe in another process, built on the C library (or, for raw and
  * hostile bytes, on a bare socket), and a runner that interrupts a script
  * with SIGINT. The Lua specs drive it (tests_lua/helpers.lua); any suite
- * that needs a raw or hostile peer program uses this one.
+ * that needs a raw or hostile peer program uses this one. What needs the
+ * OS is behind peer_os.h; on Windows (peer_win32.c) raw mode is a bare
+ * named pipe, and the stale and interrupt modes fail as "unsupported".
  *
  * Usage:
  *   kiwi_peer server NAME STEP...   ipc_create(NAME), then the steps
@@ -48,69 +50,48 @@
  *   readframe          (raw) read one frame; print "frame LEN HEX"
  *   eof                (raw) read until the peer closes; print "eof"
  *   close              close the pipe (or socket)
+ *   @FILE              the steps in FILE, one a line (for step lists longer
+ *                      than a command line may be: cmd.exe takes 8191
+ *                      characters, and io.popen on Windows goes through it)
  *
  * A failed step prints "fail STEP: CODE: DETAIL" and exits 1; success
  * prints "done". Every wait is bounded (10 s), and an alarm ends the
  * process after 60 s whatever happens, so no test leaves it behind.
  */
-#define _POSIX_C_SOURCE 200809L
-
 #include <kiwi_ipc.h>
 
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
+#include "peer_os.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#define WAIT_MS 10000
 #define LIFETIME_S 60
 
 static const char *step_name = "start";
 
-static void fail(const char *code, const char *detail)
+_Noreturn void peer_fail(const char *code, const char *detail)
 {
     printf("fail %s: %s: %s\n", step_name, code, detail);
     exit(1);
 }
 
-static void fail_ipc(int status)
+_Noreturn void peer_fail_ipc(int status)
 {
-    fail(ipc_errname(status), ipc_last_error());
+    peer_fail(ipc_errname(status), ipc_last_error());
 }
 
-static void fail_os(const char *what)
+_Noreturn void peer_fail_os(const char *what)
 {
-    fail(what, strerror(errno));
+    peer_fail(what, peer_os_error());
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static void *xmalloc(size_t n)
+void *peer_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (p == NULL) {
-        fail("no_memory", "malloc");
+        peer_fail("no_memory", "malloc");
     }
     return p;
 }
@@ -119,13 +100,13 @@ static unsigned char *decode_hex(const char *hex, size_t *len)
 {
     size_t n = strlen(hex);
     if (n % 2 != 0) {
-        fail("usage", "odd number of hex digits");
+        peer_fail("usage", "odd number of hex digits");
     }
-    unsigned char *out = xmalloc(n / 2);
+    unsigned char *out = peer_xmalloc(n / 2);
     for (size_t i = 0; i < n / 2; i++) {
         unsigned int byte;
         if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
-            fail("usage", "bad hex digit");
+            peer_fail("usage", "bad hex digit");
         }
         out[i] = (unsigned char)byte;
     }
@@ -135,7 +116,7 @@ static unsigned char *decode_hex(const char *hex, size_t *len)
 
 static unsigned char *make_pattern(size_t n)
 {
-    unsigned char *p = xmalloc(n);
+    unsigned char *p = peer_xmalloc(n);
     for (size_t i = 0; i < n; i++) {
         p[i] = (unsigned char)(i % 256);
     }
@@ -153,19 +134,72 @@ static void print_bytes(const char *label, const unsigned char *p, size_t n)
 
 static void await_file(const char *path)
 {
-    long long end = now_ms() + WAIT_MS;
-    struct stat st;
-    while (stat(path, &st) != 0) {
-        if (now_ms() > end) {
-            fail("timeout", path);
+    long long end = peer_now_ms() + PEER_WAIT_MS;
+    while (!peer_file_exists(path)) {
+        if (peer_now_ms() > end) {
+            peer_fail("timeout", path);
         }
-        sleep_ms(5);
+        peer_sleep_ms(5);
     }
 }
 
 /* ---------------------------------------------------------------------- */
 /* Pipe mode: the C library                                                */
 /* ---------------------------------------------------------------------- */
+
+/*
+ * The steps of argv[3..argc-1], with each @FILE replaced by the lines of
+ * FILE (a final newline is no empty step). Ends with NULL; never freed.
+ */
+static char **expand_steps(int argc, char **argv)
+{
+    size_t cap = (size_t)argc + 1, n = 0;
+    char **steps = peer_xmalloc(cap * sizeof(*steps));
+    for (int i = 3; i < argc; i++) {
+        if (argv[i][0] != '@') {
+            steps[n++] = argv[i];
+            continue;
+        }
+        FILE *f = fopen(argv[i] + 1, "rb");
+        if (f == NULL) {
+            step_name = argv[i];
+            peer_fail("usage", "cannot open the steps file");
+        }
+        /* Slurp it: steps point into the buffer. */
+        size_t len = 0, size = 4096;
+        char *text = peer_xmalloc(size);
+        size_t got;
+        while ((got = fread(text + len, 1, size - len - 1, f)) > 0) {
+            len += got;
+            if (size - len - 1 == 0) {
+                size *= 2;
+                text = realloc(text, size);
+                if (text == NULL) {
+                    peer_fail("no_memory", "realloc");
+                }
+            }
+        }
+        fclose(f);
+        text[len] = '\0';
+        for (char *line = text; *line != '\0';) {
+            char *end = strchr(line, '\n');
+            if (end != NULL) {
+                *end = '\0';
+            }
+            if (n + 2 > cap) {
+                cap *= 2;
+                steps = realloc(steps, cap * sizeof(*steps));
+                if (steps == NULL) {
+                    peer_fail("no_memory", "realloc");
+                }
+            }
+            steps[n++] = line;
+            line = end != NULL ? end + 1 : line + strlen(line);
+        }
+    }
+    steps[n] = NULL;
+    return steps;
+}
 
 static void pipe_step(int h, const char *step)
 {
@@ -174,67 +208,67 @@ static void pipe_step(int h, const char *step)
     int rc;
 
     if (strncmp(step, "send:", 5) == 0) {
-        rc = ipc_send_timeout(h, step + 5, strlen(step + 5), WAIT_MS);
+        rc = ipc_send_timeout(h, step + 5, strlen(step + 5), PEER_WAIT_MS);
         if (rc < 0) {
-            fail_ipc(rc);
+            peer_fail_ipc(rc);
         }
     } else if (strncmp(step, "hex:", 4) == 0) {
         unsigned char *bytes = decode_hex(step + 4, &len);
-        rc = ipc_send_timeout(h, bytes, len, WAIT_MS);
+        rc = ipc_send_timeout(h, bytes, len, PEER_WAIT_MS);
         free(bytes);
         if (rc < 0) {
-            fail_ipc(rc);
+            peer_fail_ipc(rc);
         }
     } else if (strncmp(step, "pattern:", 8) == 0) {
         len = strtoul(step + 8, NULL, 10);
         unsigned char *bytes = make_pattern(len);
-        rc = ipc_send_timeout(h, bytes, len, WAIT_MS);
+        rc = ipc_send_timeout(h, bytes, len, PEER_WAIT_MS);
         free(bytes);
         if (rc < 0) {
-            fail_ipc(rc);
+            peer_fail_ipc(rc);
         }
     } else if (strcmp(step, "recv") == 0) {
-        rc = ipc_recv_timeout(h, &msg, &len, WAIT_MS);
+        rc = ipc_recv_timeout(h, &msg, &len, PEER_WAIT_MS);
         if (rc < 0) {
-            fail_ipc(rc);
+            peer_fail_ipc(rc);
         }
         print_bytes("recv", msg, len);
         ipc_free(msg);
     } else if (strncmp(step, "expect-pattern:", 15) == 0) {
         size_t want = strtoul(step + 15, NULL, 10);
-        rc = ipc_recv_timeout(h, &msg, &len, WAIT_MS);
+        rc = ipc_recv_timeout(h, &msg, &len, PEER_WAIT_MS);
         if (rc < 0) {
-            fail_ipc(rc);
+            peer_fail_ipc(rc);
         }
         unsigned char *expected = make_pattern(want);
         int same = len == want && memcmp(msg, expected, want) == 0;
         free(expected);
         ipc_free(msg);
         if (!same) {
-            fail("mismatch", "not the expected pattern");
+            peer_fail("mismatch", "not the expected pattern");
         }
         printf("pattern ok %zu\n", len);
     } else if (strcmp(step, "expect-closed") == 0) {
-        rc = ipc_recv_timeout(h, &msg, &len, WAIT_MS);
+        rc = ipc_recv_timeout(h, &msg, &len, PEER_WAIT_MS);
         if (rc != IPC_ECLOSED) {
             ipc_free(msg);
-            fail(rc < 0 ? ipc_errname(rc) : "message", "expected closed");
+            peer_fail(rc < 0 ? ipc_errname(rc) : "message", "expected closed");
         }
         printf("closed\n");
     } else if (strcmp(step, "echo") == 0) {
         long count = 0;
         for (;;) {
-            rc = ipc_recv_timeout(h, &msg, &len, WAIT_MS);
+            rc = ipc_recv_timeout(h, &msg, &len, PEER_WAIT_MS);
             if (rc == IPC_ECLOSED) {
                 break;
             }
             if (rc < 0) {
-                fail_ipc(rc);
+                peer_fail_ipc(rc);
             }
-            rc = ipc_send_timeout(h, msg, len, WAIT_MS);
+            rc = ipc_send_timeout(h, msg, len, PEER_WAIT_MS);
             ipc_free(msg);
             if (rc < 0) {
-                fail_ipc(rc);
+                peer_fail_ipc(rc);
             }
             count++;
         }
@@ -242,16 +276,16 @@ static void pipe_step(int h, const char *step)
     } else if (strncmp(step, "max:", 4) == 0) {
         rc = ipc_set_max_message(h, strtoul(step + 4, NULL, 10));
         if (rc < 0) {
-            fail_ipc(rc);
+            peer_fail_ipc(rc);
         }
     } else if (strncmp(step, "sleep:", 6) == 0) {
-        sleep_ms(strtol(step + 6, NULL, 10));
+        peer_sleep_ms(strtol(step + 6, NULL, 10));
     } else if (strncmp(step, "await-file:", 11) == 0) {
         await_file(step + 11);
     } else if (strcmp(step, "close") == 0) {
         ipc_close(h);
     } else {
-        fail("usage", "unknown step");
+        peer_fail("usage", "unknown step");
     }
 }
 
@@ -259,256 +293,89 @@ static void pipe_step(int h, const char *step)
 /* Raw mode: a bare socket, for bytes the library would never write        */
 /* ---------------------------------------------------------------------- */
 
-static int raw_connect(const char *name)
-{
-    struct sockaddr_un addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    int rc = ipc_path(name, addr.sun_path, sizeof(addr.sun_path));
-    if (rc < 0) {
-        fail_ipc(rc);
-    }
-    long long end = now_ms() + WAIT_MS;
-    for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (fd < 0) {
-            fail_os("socket");
-        }
-        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-            return fd;
-        }
-        if ((errno != ENOENT && errno != ECONNREFUSED) || now_ms() > end) {
-            fail_os("connect");
-        }
-        close(fd);
-        sleep_ms(5);
-    }
-}
-
 /* With chunk:N, raw writes go out N bytes at a time, 1 ms apart. */
 static size_t chunk;
 
-static void raw_write(int fd, const unsigned char *p, size_t n)
+static void raw_write(struct peer_raw *r, const unsigned char *p, size_t n)
 {
     while (n > 0) {
         size_t part = chunk != 0 && chunk < n ? chunk : n;
         if (chunk != 0 && part < n) {
-            sleep_ms(1);
+            peer_sleep_ms(1);
         }
-        ssize_t w = write(fd, p, part);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0) {
-            fail_os("write");
-        }
+        size_t w = peer_raw_write_some(r, p, part);
         p += w;
-        n -= (size_t)w;
+        n -= w;
     }
 }
 
 /* Read exactly n bytes (or, with n == 0 and eof set, until EOF), waiting at
- * most WAIT_MS in all. Returns the bytes read. */
-static size_t raw_read(int fd, unsigned char *p, size_t n, int until_eof)
+ * most PEER_WAIT_MS in all. Returns the bytes read. */
+static size_t raw_read(struct peer_raw *r, unsigned char *p, size_t n,
+                       int until_eof)
 {
-    long long end = now_ms() + WAIT_MS;
+    long long end = peer_now_ms() + PEER_WAIT_MS;
     size_t got = 0;
     unsigned char sink[4096];
     while (until_eof || got < n) {
-        struct pollfd pfd = {fd, POLLIN, 0};
-        long long left = end - now_ms();
+        long long left = end - peer_now_ms();
         if (left <= 0) {
-            fail("timeout", "read");
+            peer_fail("timeout", "read");
         }
-        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
-            fail_os("poll");
+        long long k = until_eof
+                          ? peer_raw_read_some(r, sink, sizeof(sink), left)
+                          : peer_raw_read_some(r, p + got, n - got, left);
+        if (k < 0) {
+            continue; /* nothing yet */
         }
-        if (pfd.revents == 0) {
-            continue;
-        }
-        ssize_t r = until_eof ? read(fd, sink, sizeof(sink))
-                              : read(fd, p + got, n - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            fail_os("read");
-        }
-        if (r == 0) {
+        if (k == 0) {
             if (until_eof) {
                 break;
             }
-            fail("closed", "peer closed");
+            peer_fail("closed", "peer closed");
         }
-        got += (size_t)r;
+        got += (size_t)k;
     }
     return got;
 }
 
-static void raw_step(int fd, const char *step)
+static void raw_step(struct peer_raw *r, const char *step)
 {
     size_t len;
     if (strncmp(step, "send:", 5) == 0) {
-        raw_write(fd, (const unsigned char *)step + 5, strlen(step + 5));
+        raw_write(r, (const unsigned char *)step + 5, strlen(step + 5));
     } else if (strncmp(step, "hex:", 4) == 0) {
         unsigned char *bytes = decode_hex(step + 4, &len);
-        raw_write(fd, bytes, len);
+        raw_write(r, bytes, len);
         free(bytes);
     } else if (strncmp(step, "pattern:", 8) == 0) {
         len = strtoul(step + 8, NULL, 10);
         unsigned char *bytes = make_pattern(len);
-        raw_write(fd, bytes, len);
+        raw_write(r, bytes, len);
         free(bytes);
     } else if (strncmp(step, "chunk:", 6) == 0) {
         chunk = strtoul(step + 6, NULL, 10);
     } else if (strcmp(step, "readframe") == 0) {
         unsigned char head[4];
-        raw_read(fd, head, 4, 0);
+        raw_read(r, head, 4, 0);
         len = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
               (size_t)head[2] << 8 | head[3];
-        unsigned char *body = xmalloc(len);
-        raw_read(fd, body, len, 0);
+        unsigned char *body = peer_xmalloc(len);
+        raw_read(r, body, len, 0);
         print_bytes("frame", body, len);
         free(body);
     } else if (strcmp(step, "eof") == 0) {
-        raw_read(fd, NULL, 0, 1);
+        raw_read(r, NULL, 0, 1);
         printf("eof\n");
     } else if (strncmp(step, "sleep:", 6) == 0) {
-        sleep_ms(strtol(step + 6, NULL, 10));
+        peer_sleep_ms(strtol(step + 6, NULL, 10));
     } else if (strncmp(step, "await-file:", 11) == 0) {
         await_file(step + 11);
     } else if (strcmp(step, "close") == 0) {
-        close(fd);
+        peer_raw_close(r);
     } else {
-        fail("usage", "unknown step");
+        peer_fail("usage", "unknown step");
     }
-}
-
-static void make_stale(const char *name)
-{
-    struct sockaddr_un addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    int rc = ipc_path(name, addr.sun_path, sizeof(addr.sun_path));
-    if (rc < 0) {
-        fail_ipc(rc);
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        fail_os("bind");
-    }
-    /* Exit without unlinking: the file stays, and nobody listens. */
-    printf("stale %s\n", addr.sun_path);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Interrupt mode                                                          */
-/* ---------------------------------------------------------------------- */
-
-static int has_ready_line(const char *out, size_t len)
-{
-    for (size_t i = 0; i + 6 <= len; i++) {
-        if ((i == 0 || out[i - 1] == '\n') &&
-            memcmp(out + i, "READY\n", 6) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int run_interrupted(long delay_ms, char **argv)
-{
-    int fds[2];
-    if (pipe(fds) != 0) {
-        fail_os("pipe");
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        fail_os("fork");
-    }
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        signal(SIGINT, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(fds[1]);
-
-    /* Collect the output; interrupt once the script says it is ready. */
-    char *out = xmalloc(1);
-    size_t out_len = 0;
-    long long end = now_ms() + 2 * WAIT_MS; /* until READY */
-    long long sigint_at = -1, output_at = -1;
-    int hung = 0;
-    for (;;) {
-        if (sigint_at < 0 && has_ready_line(out, out_len)) {
-            sleep_ms(delay_ms);
-            kill(pid, SIGINT);
-            sigint_at = now_ms();
-            end = sigint_at + WAIT_MS; /* until it ends */
-        }
-        long long left = end - now_ms();
-        if (left <= 0) {
-            hung = 1;
-            break;
-        }
-        struct pollfd pfd = {fds[0], POLLIN, 0};
-        if (poll(&pfd, 1, (int)left) <= 0) {
-            continue;
-        }
-        char buf[4096];
-        ssize_t r = read(fds[0], buf, sizeof(buf));
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        out = realloc(out, out_len + (size_t)r + 1);
-        if (out == NULL) {
-            fail("no_memory", "realloc");
-        }
-        memcpy(out + out_len, buf, (size_t)r);
-        out_len += (size_t)r;
-        if (sigint_at >= 0 && output_at < 0) {
-            output_at = now_ms();
-        }
-    }
-    if (hung) {
-        kill(pid, SIGKILL);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    long long ended = now_ms();
-    close(fds[0]);
-
-    fwrite(out, 1, out_len, stdout);
-    if (out_len > 0 && out[out_len - 1] != '\n') {
-        printf("\n");
-    }
-    free(out);
-    if (hung) {
-        printf("HUNG\n");
-    } else if (WIFEXITED(status)) {
-        printf("status exit %d\n", WEXITSTATUS(status));
-    } else if (WIFSIGNALED(status)) {
-        printf("status signal %d\n", WTERMSIG(status));
-    }
-    if (sigint_at >= 0) {
-        printf("sigint-to-output-ms %lld\n",
-               (output_at >= 0 ? output_at : ended) - sigint_at);
-        printf("sigint-to-exit-ms %lld\n", ended - sigint_at);
-    } else {
-        printf("no READY\n");
-    }
-    return hung;
 }
 
 /* ---- soak (scripts/soak) ---------------------------------------------- */
@@ -517,9 +384,7 @@ static long long soak_sessions, soak_messages, soak_bytes, soak_errors;
 
 static double soak_now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)peer_now_ms() / 1e3;
 }
 
 static void soak_error(const char *role, const char *what, int rc)
@@ -691,8 +556,7 @@ static int run_soak(const char *role, const char *name, double secs,
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    signal(SIGPIPE, SIG_IGN);
-    alarm(LIFETIME_S);
+    peer_os_start(LIFETIME_S);
     if (argc < 3) {
         fprintf(stderr, "usage: see kiwi_peer.c\n");
         return 2;
@@ -703,7 +567,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: kiwi_peer interrupt DELAY_MS CMD...\n");
             return 2;
         }
-        return run_interrupted(strtol(argv[2], NULL, 10), argv + 3);
+        return peer_run_interrupted(strtol(argv[2], NULL, 10), argv + 3);
     }
     const char *name = argv[2];
     if (strcmp(mode, "soak-server") == 0 || strcmp(mode, "soak-client") == 0) {
@@ -712,40 +576,40 @@ int main(int argc, char **argv)
                             "       kiwi_peer soak-client NAME SECONDS SEED\n");
             return 2;
         }
-        alarm(0); /* a soak runs for minutes */
+        peer_os_start(0); /* a soak runs for minutes */
         uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 0) : 1;
         return run_soak(mode + 5, name, atof(argv[3]), seed);
     }
     if (strcmp(mode, "stale") == 0) {
-        make_stale(name);
+        peer_make_stale(name);
         return 0;
     }
     if (strcmp(mode, "raw") == 0) {
-        int fd = raw_connect(name);
+        struct peer_raw *r = peer_raw_connect(name);
         printf("connected\n");
-        for (int i = 3; i < argc; i++) {
-            step_name = argv[i];
-            raw_step(fd, argv[i]);
+        for (char **step = expand_steps(argc, argv); *step != NULL; step++) {
+            step_name = *step;
+            raw_step(r, *step);
         }
         printf("done\n");
         return 0;
     }
     int h;
     if (strcmp(mode, "server") == 0) {
-        h = ipc_create_timeout(name, WAIT_MS);
+        h = ipc_create_timeout(name, PEER_WAIT_MS);
     } else if (strcmp(mode, "client") == 0) {
-        h = ipc_connect_timeout(name, WAIT_MS);
+        h = ipc_connect_timeout(name, PEER_WAIT_MS);
     } else {
         fprintf(stderr, "kiwi_peer: unknown mode %s\n", mode);
         return 2;
     }
     if (h < 0) {
-        fail_ipc(h);
+        peer_fail_ipc(h);
     }
     printf("connected\n");
-    for (int i = 3; i < argc; i++) {
-        step_name = argv[i];
-        pipe_step(h, argv[i]);
+    for (char **step = expand_steps(argc, argv); *step != NULL; step++) {
+        step_name = *step;
+        pipe_step(h, *step);
     }
     ipc_close(h);
     printf("done\n");

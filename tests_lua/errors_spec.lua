@@ -73,7 +73,8 @@ describe("error codes", function()
     ipc.close(c)
   end)
 
-  it("'in_use' for a file that is not a socket, which is kept", function()
+  it("'in_use' for a file that is not a socket, which is kept #socket_file",
+     function()
     local name = H.name()
     H.write_file(name, "precious")
     fails_with("in_use", ipc.listen, name)
@@ -121,7 +122,7 @@ describe("error codes", function()
     fails_with("bad_handle", ipc.recv, s, 0) -- closed
   end)
 
-  it("'invalid' for bad names and sizes", function()
+  it("'invalid' for bad names and sizes #posix_paths", function()
     fails_with("invalid", ipc.listen, "anonymous")
     fails_with("invalid", ipc.connect, "", 0)
     fails_with("invalid", ipc.create, "a/b", 0)
@@ -129,6 +130,20 @@ describe("error codes", function()
     local s = H.pair()
     fails_with("invalid", ipc.set_max_message, s, ipc.MAX_MESSAGE + 1)
   end)
+
+  if H.windows then
+    -- Windows' names (win32/path.c): '/' is '\\', so "a/b" is a name;
+    -- what leaves \\.\pipe\ or is reserved is not.
+    it("'invalid' for bad names and sizes (Windows)", function()
+      fails_with("invalid", ipc.listen, "anonymous")
+      fails_with("invalid", ipc.listen, "ANONYMOUS")
+      fails_with("invalid", ipc.connect, "", 0)
+      fails_with("invalid", ipc.create, "..\\COM1", 0)
+      fails_with("invalid", ipc.path, ("x"):rep(300))
+      local s = H.pair()
+      fails_with("invalid", ipc.set_max_message, s, ipc.MAX_MESSAGE + 1)
+    end)
+  end
 
   it("'timeout' from send means nothing of that message was sent",
      function()
@@ -154,7 +169,7 @@ describe("error codes", function()
     assert.are.equal("next", ipc.recv(s, 5)) -- "another message" never went
   end)
 
-  it("'system' with the operating system's reason", function()
+  it("'system' with the operating system's reason #socket_file", function()
     local missing = H.dir() .. "/no/such/dir"
     local msg = fails_with("system", ipc.listen, missing .. "/p")
     assert.truthy(msg:find(missing, 1, true), msg)

@@ -20,7 +20,9 @@ describe("names", function()
     for _, p in ipairs { c, s } do
       assert.are.equal(name, p.name)
       assert.are.equal(path, p.path)
-      assert.truthy(tostring(p):find(path, 1, true), tostring(p))
+      -- (shown with %q: a Windows path's backslashes are doubled)
+      assert.truthy(tostring(p):find(("%q"):format(path), 1, true),
+                    tostring(p))
     end
     local r, msg, code = c:recv(0)
     assert.is_nil(r)

@@ -104,9 +104,19 @@ describe("Pipe", function()
 
   it("fileno and set_max_message", function()
     local s, c = pair()
-    local fd = s:fileno()
-    assert.is_number(fd)
-    assert.is_true(fd >= 0)
+    if H.windows then -- a named pipe has no descriptor: said, not faked
+      local fd, msg, code = s:fileno()
+      assert.is_nil(fd)
+      assert.are.equal("system", code)
+      assert.truthy(msg:find("no file descriptor", 1, true), msg)
+      local ok, err = pcall(s.getfd, s)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("getfd", 1, true), err)
+    else
+      local fd = s:fileno()
+      assert.is_number(fd)
+      assert.is_true(fd >= 0)
+    end
     assert.is_true(s:set_max_message(3))
     c:send("four")
     c:send("ok")
@@ -206,12 +216,14 @@ describe("Listener", function()
   after_each(H.cleanup)
   teardown(H.remove_dir)
 
-  it("listens, knows its path, accepts Pipes, and closes", function()
+  -- #backlog: see api_spec.lua.
+  it("listens, knows its path, accepts Pipes, and closes #backlog", function()
     local name = H.name()
     local l = H.track(assert(Listener.listen(name)))
-    assert.are.equal(name, l.path)
+    -- An absolute name is its own path on POSIX.
+    assert.are.equal(H.windows and ipc.path(name) or name, l.path)
     assert.are.equal(name, l.name)
-    assert.is_true(H.exists(name))
+    if H.socket_files then assert.is_true(H.exists(name)) end
     assert.is_true(l.handle > 0)
     assert.truthy(tostring(l):find("kiwi_ipc.Listener", 1, true))
     local clients, servers = {}, {}
@@ -228,7 +240,7 @@ describe("Listener", function()
     assert.is_true(l:close())
     assert.is_true(l:close())
     assert.is_true(l.closed)
-    assert.is_false(H.exists(name))
+    if H.socket_files then assert.is_false(H.exists(name)) end
     raises("closed kiwi_ipc.Listener", l.accept, l, 0)
   end)
 
@@ -239,7 +251,7 @@ describe("Listener", function()
     assert.are.equal("timeout", code)
     assert.is_string(msg)
     assert.are.equal("timeout", select(3, l:accept(0)))
-    assert.is_number(l:fileno())
+    if not H.windows then assert.is_number(l:fileno()) end -- see above
     raises("bad argument #1 to 'accept'", l.accept, l, -2)
   end)
 
@@ -272,6 +284,7 @@ describe("Listener", function()
     end
     collectgarbage()
     collectgarbage()
-    assert.is_false(H.exists(name))
+    if H.socket_files then assert.is_false(H.exists(name)) end
+    assert.are.equal("no_server", select(3, ipc.connect(name, 0)))
   end)
 end)

@@ -59,7 +59,9 @@ local function child_chunk(base)
   ]]):format(base, ROUNDS, tostring(ROUND_S))
 end
 
-describe("Ctrl-C with overlapping waits", function()
+-- #threads: kiwi_test_threads is POSIX threads (not built for Windows);
+-- #sigint: see interrupt_spec.lua.
+describe("Ctrl-C with overlapping waits #threads #sigint", function()
   after_each(H.cleanup)
   teardown(H.remove_dir)
 

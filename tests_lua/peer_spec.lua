@@ -34,7 +34,7 @@ describe("peer", function()
   after_each(H.cleanup)
   teardown(H.remove_dir)
 
-  it("of a pipe in this process is us, in integers", function()
+  it("of a pipe in this process is us, in integers #posix_ids", function()
     local server, client = pair()
     for _, p in ipairs { client:peer(), server:peer(),
                          ipc.get_peer(client.handle) } do
@@ -45,7 +45,7 @@ describe("peer", function()
     end
   end)
 
-  it("of a child process is its pid", function()
+  it("of a child process is its pid #posix_ids", function()
     local name = H.name()
     local child = H.lua_child(nil, [[
       local ipc = require "kiwi_ipc"
@@ -88,8 +88,8 @@ describe("same user", function()
   after_each(H.cleanup)
   teardown(H.remove_dir)
 
-  it("objects refuse a directory anyone may write to; any_user does not",
-     function()
+  it("objects refuse a directory anyone may write to; any_user does not "
+     .. "#socket_file", function()
     local dir = H.dir() .. "/open"
     H.run("mkdir", "-m", "0777", dir)
     H.run("chmod", "0777", dir)

@@ -54,7 +54,7 @@ describe("ipc.wait", function()
     for _, p in ipairs(pipes) do p:close() end
   end)
 
-  it("reports a listener with clients queued", function()
+  it("reports a listener with clients queued #backlog", function()
     local name = H.name()
     local l = H.track(assert(ipc.Listener.listen(name)))
     assert.are.same({}, ipc.wait({ l }, 0.03))
@@ -102,7 +102,7 @@ describe("the LuaSocket select protocol", function()
   after_each(H.cleanup)
   teardown(H.remove_dir)
 
-  it("getfd, dirty, settimeout, poll", function()
+  it("getfd, dirty, settimeout, poll #fd", function()
     local p = burst_peer(3)
     assert.is_true(p:getfd() >= 0)
     assert.is_true(p:poll(2))

@@ -307,10 +307,18 @@ function ipc.pending(h)
 end
 
 --- p:getfd() -> the descriptor (LuaSocket's select protocol; -1 once
--- closed, as a closed LuaSocket socket says).
+-- closed, as a closed LuaSocket socket says). Where a pipe has no
+-- descriptor (Windows: a named pipe HANDLE is none that select() could
+-- watch) it raises an error that says so: LuaSocket's select would
+-- otherwise skip the object silently, and copas or cqueues wait on it for
+-- ever.
 function Pipe:getfd()
   if self.closed then return -1 end
-  return core.fileno(self.handle)
+  local fd, message = core.fileno(self.handle)
+  if fd == nil then
+    error(message .. " (getfd: use ipc.wait or p:poll to wait for it)", 2)
+  end
+  return fd
 end
 
 --- p:dirty() -> true when a message is held inside the pipe (or the end

@@ -34,12 +34,12 @@
  *     kiwi_lua_wait_begin() keeps the blocked Lua thread in a thread-local
  *     for the hook. This needs no handler of ours and no system call, and
  *     it holds whoever has replaced which SIGINT handler since; or
- *  2. our own SIGINT handler saw the signal since this wait began (each
- *     wait, in each thread, notes the count of signals when it begins, so
+ *  2. our own Ctrl-C handler saw one since this wait began (each wait, in
+ *     each thread, notes the count of Ctrl-Cs when it begins, so
  *     overlapping waits never keep an old Ctrl-C alive). For other hosts,
  *     and in case the interpreter's hook is missed, we put a handler in
- *     front of the one SIGINT has, which records the signal and then calls
- *     the old one, so the host still does what it always does.
+ *     front of the host's, which records the Ctrl-C and passes it on, so
+ *     the host still does what it always does.
  *
  * The call then returns IPC_EINTR having lost nothing. If the interpreter's
  * hook is pending, the call returns nil, message, "interrupted" and the hook
@@ -47,38 +47,20 @@
  * coroutine on 5.4, another host) the binding raises the Lua error
  * "interrupted" itself.
  *
- * Our handler stays in place after the call. Looking at what SIGINT has is
- * a sigaction() system call, which costs a noticeable part of a small
- * message's round trip, so a blocking call looks only when we do not know
- * that ours is in place: we remember that we installed it, and on_sigint()
- * forgets it, because the handler it chains to may replace ours (lua.c's
- * does). A script run by lua5.4 or luajit thus makes one sigaction() at its
- * first blocking call and then none. The knowledge can also go stale
- * without a signal: lua.c's REPL resets SIGINT to SIG_DFL after each line,
- * and a host may install a handler of its own. For the stock interpreters
- * 1. does not depend on our handler. For the rest, the interrupt hook looks
- * again whenever it runs and finds no reason to stop, which is only after a
- * slice of waiting or a signal, never on the way of a message that is
- * already there, and puts ours back in front. A Ctrl-C in the first slice
- * of a wait after such a replacement goes to the new handler alone.
- *
- * When SIGINT is ignored or has its default action there is nothing to
- * chain: default Ctrl-C ends the process anyway, and an ignored one is
- * meant to be. As a handler may be installed at any time, such a process
- * keeps looking at each blocking call.
+ * How our handler is put in front of the host's, and kept there, is the
+ * OS's part (kiwi_ipc_lua_os.h): on POSIX a SIGINT handler chained to the
+ * one SIGINT had (kiwi_ipc_lua_posix.c), on Windows a console control
+ * handler (kiwi_ipc_lua_win32.c, which says why not the C runtime's
+ * signal()). This file includes no OS header.
  */
-#define _POSIX_C_SOURCE 200809L
-
 #include "kiwi_ipc_lua.h"
+#include "kiwi_ipc_lua_os.h"
 
 #include <kiwi_ipc.h>
 
 #include "kiwi_ipc_bind.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -354,13 +336,12 @@ struct allocator {
 #define MAX_ALLOCATORS 16
 static struct allocator allocators[MAX_ALLOCATORS];
 static int n_allocators;
-static pthread_mutex_t allocators_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The lasting record of allocator f with ud, or NULL if there is no room. */
 static const struct allocator *remember_allocator(lua_Alloc f, void *ud)
 {
     const struct allocator *found = NULL;
-    pthread_mutex_lock(&allocators_lock);
+    kiwi_lua_os_lock();
     for (int i = 0; i < n_allocators && found == NULL; i++) {
         if (allocators[i].f == f && allocators[i].ud == ud) {
             found = &allocators[i];
@@ -371,7 +352,7 @@ static const struct allocator *remember_allocator(lua_Alloc f, void *ud)
         allocators[n_allocators].ud = ud;
         found = &allocators[n_allocators++];
     }
-    pthread_mutex_unlock(&allocators_lock);
+    kiwi_lua_os_unlock();
     return found;
 }
 
@@ -449,68 +430,14 @@ static int kiwi_lua_recv(lua_State *L)
 static atomic_uint sigint_count;
 static _Thread_local unsigned wait_start;
 
-/* Whether we know that our handler is SIGINT's: set when we install it (or
- * find it), cleared by our handler, as the handler it chains to may
- * replace it. Lock-free, so the handler may store to it. */
-static atomic_int handler_known;
-
-/* Serialises installing our handler and the `chained` it reads. */
-static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sigaction chained; /* what SIGINT did before ours */
-
 /* The Lua state (thread) blocked in this thread, for the hook. */
 static _Thread_local lua_State *blocked;
 
-static void on_sigint(int sig, siginfo_t *info, void *context)
+/* Our handler saw a Ctrl-C (kiwi_ipc_lua_os.h): may run in a signal
+ * handler, or on a thread of the OS's own. */
+void kiwi_lua_ctrl_c(void)
 {
-    int saved_errno = errno;
     atomic_fetch_add_explicit(&sigint_count, 1, memory_order_relaxed);
-    atomic_store_explicit(&handler_known, 0, memory_order_relaxed);
-    if (chained.sa_flags & SA_SIGINFO) {
-        chained.sa_sigaction(sig, info, context);
-    } else if (chained.sa_handler != SIG_DFL && chained.sa_handler != SIG_IGN) {
-        chained.sa_handler(sig);
-    }
-    errno = saved_errno;
-}
-
-static int is_ours(const struct sigaction *sa)
-{
-    return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_sigint;
-}
-
-static int is_handler(const struct sigaction *sa)
-{
-    if (sa->sa_flags & SA_SIGINFO) {
-        return sa->sa_sigaction != NULL && !is_ours(sa);
-    }
-    return sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN;
-}
-
-/* Put our handler in front of SIGINT's if SIGINT has another handler, and
- * note whether ours is in place. */
-static void chain_sigint(void)
-{
-    pthread_mutex_lock(&install_lock);
-    struct sigaction current;
-    if (sigaction(SIGINT, NULL, &current) != 0) {
-        /* cannot tell: try again next time */
-    } else if (is_ours(&current)) {
-        atomic_store(&handler_known, 1);
-    } else if (is_handler(&current)) {
-        struct sigaction ours;
-        memset(&ours, 0, sizeof(ours));
-        ours.sa_sigaction = on_sigint;
-        ours.sa_flags = SA_SIGINFO;
-        sigemptyset(&ours.sa_mask);
-        chained = current; /* before ours can run */
-        /* Known before installed: a signal from then on clears it. */
-        atomic_store(&handler_known, 1);
-        if (sigaction(SIGINT, &ours, NULL) != 0) {
-            atomic_store(&handler_known, 0);
-        }
-    }
-    pthread_mutex_unlock(&install_lock);
 }
 
 /*
@@ -534,9 +461,7 @@ void kiwi_lua_wait_begin(lua_State *L)
 {
     wait_start = atomic_load_explicit(&sigint_count, memory_order_relaxed);
     blocked = L;
-    if (!atomic_load_explicit(&handler_known, memory_order_relaxed)) {
-        chain_sigint();
-    }
+    kiwi_lua_os_watch_ctrl_c();
 }
 
 void kiwi_lua_wait_end(void)
@@ -556,8 +481,8 @@ static int interrupt_hook(void *arg)
     if (L != NULL && interpreter_raises(main_thread(L))) {
         return 1;
     }
-    /* Off the fast path: make sure our handler is still the one. */
-    chain_sigint();
+    /* Off the fast path: make sure our handler is still in front. */
+    kiwi_lua_os_recheck_ctrl_c();
     return 0;
 }
 

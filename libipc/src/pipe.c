@@ -203,12 +203,22 @@ static int finish_rest(struct ipc__pipe *p, const struct ipc__who *who,
         return 0;
     }
     if (rc == IPC_ETIMEDOUT || rc == IPC_EINTR) {
+        const char *why = rc == IPC_EINTR ? "interrupted" : "timed out";
+        size_t left = p->rest_len - p->rest_done;
+        if (left == 0) {
+            /* All of it handed to the OS; a backend that writes from a
+             * buffer of its own (Windows) still waits for the last part. */
+            return ipc__fail_who(rc, 0, who,
+                                 "%s while the last part of an earlier "
+                                 "message was on its way to the peer; "
+                                 "nothing of this call's was done",
+                                 why);
+        }
         return ipc__fail_who(rc, 0, who,
                              "%s while finishing an earlier message (%zu "
                              "bytes of it still to go, kept for the next "
                              "call); nothing of this call's was done",
-                             rc == IPC_EINTR ? "interrupted" : "timed out",
-                             p->rest_len - p->rest_done);
+                             why, left);
     }
     drop_rest(p);
     return write_failed(p, who, rc);

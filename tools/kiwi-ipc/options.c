@@ -6,7 +6,6 @@
 #include "kiwi.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -340,8 +339,7 @@ int kiwi_parse_args(int argc, char **argv, struct kiwi_options *o)
 /* Read a whole file (or stdin) into a malloc'd buffer. */
 static int read_all(const char *path, char **data, size_t *len)
 {
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO
-                                    : open(path, O_RDONLY | O_CLOEXEC);
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : kiwi_open_read(path);
     if (fd < 0) {
         return -1;
     }

@@ -7,6 +7,7 @@
  *                                 (Ctrl-C), threads, time, files, lines
  *   spawn_posix.c / spawn_win32.c --exec's command: start it through the
  *                                 platform's shell, watch it, stop it
+ *   help_posix.c  / help_win32.c  what --help says of the platform
  *
  * Nothing above this header includes an OS header or tests _WIN32.
  */
@@ -67,6 +68,13 @@ int kiwi_open_read(const char *path);
  * Returns its length (the bytes may include NULs), or -1 at the end of
  * the input or on an error (ferror(in) tells which). */
 ssize_t kiwi_getline(char **line, size_t *cap, FILE *in);
+
+/* ---- --help (help_posix.c, help_win32.c) ------------------------------- */
+
+/* The --exec option's lines, and the closing paragraphs (names, exit
+ * statuses, interruption), as the platform has them. */
+extern const char kiwi_help_exec[];
+extern const char kiwi_help_platform[];
 
 /* ---- --exec's command (spawn_posix.c, spawn_win32.c) ------------------- */
 

@@ -35,8 +35,9 @@ int kiwi_main(int argc, char **argv);
 /* Once, first thing: make interruption (SIGINT/SIGTERM; Windows: Ctrl-C,
  * Ctrl-Break) set kiwi_signalled and interrupt the main thread's own
  * blocking read() and write(); ignore SIGPIPE (a closed stdout or --exec
- * command is an error to report, not death); on Windows, make stdin,
- * stdout and stderr binary, so that raw output and -f - are byte-exact. */
+ * command is an error to report, not death); on Windows, make stdin (but
+ * a console's), stdout and stderr binary, so that raw output and -f - are
+ * byte-exact. */
 void kiwi_os_setup(void);
 
 /* End the process as the platform ends one that was interrupted by `sig`

@@ -73,8 +73,12 @@ static BOOL WINAPI on_console_event(DWORD event)
 
 void kiwi_os_setup(void)
 {
-    /* Bytes in, bytes out: no CRLF translation, no end at a ^Z. */
-    _setmode(0, _O_BINARY);
+    /* Bytes in, bytes out: no CRLF translation, no end at a ^Z. But a
+     * console's input stays text, so that typing Ctrl-Z ends -l or -f -
+     * as a Windows user expects (its CR LF ends a line either way). */
+    if (GetFileType((HANDLE)_get_osfhandle(0)) != FILE_TYPE_CHAR) {
+        _setmode(0, _O_BINARY);
+    }
     _setmode(1, _O_BINARY);
     _setmode(2, _O_BINARY);
     DuplicateHandle(GetCurrentProcess(), GetCurrentThread(),

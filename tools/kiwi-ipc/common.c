@@ -1,15 +1,13 @@
 /*
  * common.c - what every part of the tool shares: the flags that stop it,
- * messages on stderr, the exit status of a library failure, and threads
- * that leave SIGINT and SIGTERM to the main thread. (Kept apart from
- * main.c, so that no part of the tool reaches back into another.)
+ * messages on stderr, the exit status of a library failure, and waiting
+ * for a thread's flag. (Kept apart from main.c, so that no part of the
+ * tool reaches back into another.)
  */
 #include "kiwi.h"
 
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #if ATOMIC_INT_LOCK_FREE != 2
@@ -64,29 +62,14 @@ int kiwi_ipc_failure(int status)
     return KIWI_EXIT_FAIL;
 }
 
-/* Start a thread with SIGINT and SIGTERM blocked, so that they go to the
- * main thread, whose write() and waits they must interrupt. */
-int kiwi_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    int rc = pthread_create(t, NULL, fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
-}
-
 /* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
 int kiwi_wait_flag(atomic_int *flag)
 {
-    const struct timespec slice = {0, 10 * 1000 * 1000};
     while (!atomic_load(flag)) {
         if (kiwi_signalled) {
             return KIWI_EXIT_SIGNAL;
         }
-        nanosleep(&slice, NULL);
+        kiwi_sleep_ms(10);
     }
     return 0;
 }

@@ -10,8 +10,8 @@
 
 #include <kiwi_ipc.h>
 
-#include <pthread.h>
-#include <signal.h>
+#include "os.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -55,7 +55,8 @@ struct kiwi_options {
     int quiet, verbose; /* -q, -v */
 };
 
-/* Set by the SIGINT/SIGTERM handler to the signal's number. The library's
+/* Set by the SIGINT/SIGTERM handler to the signal's number (Windows: by
+ * the Ctrl-C/Ctrl-Break handler, to SIGINT or SIGBREAK; os.h). The library's
  * interrupt hook (main.c) reads it, so that every blocking call returns
  * IPC_EINTR within IPC_INTERRUPT_SLICE_MS of the signal. An atomic rather
  * than a volatile sig_atomic_t because other threads read it too (a
@@ -93,16 +94,13 @@ int kiwi_session(int handle, const struct kiwi_options *o);
 
 /* Print "kiwi-ipc: " and a message on stderr (unless it is a warning and
  * -q was given: see kiwi_warn). */
-void kiwi_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void kiwi_error(const char *fmt, ...) KIWI_PRINTF(1, 2);
 void kiwi_note(const struct kiwi_options *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    KIWI_PRINTF(2, 3);
 /* Map a failed library call to an exit status, printing ipc_last_error()
  * (call, name, path, cause) for the failures. */
 int kiwi_ipc_failure(int status);
 
-/* A thread with SIGINT and SIGTERM blocked, so that the main thread gets
- * them. Returns pthread_create's status. */
-int kiwi_start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 /* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
 int kiwi_wait_flag(atomic_int *flag);
 /* Set when a -l thread was left blocked in read(): main must _exit(). */
@@ -110,8 +108,8 @@ extern int kiwi_detached_reader;
 
 /* bridge.c: --exec */
 struct kiwi_bridge;
-/* Start CMD with /bin/sh -c and a thread that sends each line it writes.
- * Returns NULL (printed) on failure. */
+/* Start CMD through the platform's shell (os.h) and a thread that sends each
+ * line it writes. Returns NULL (printed) on failure. */
 struct kiwi_bridge *kiwi_bridge_start(int handle, const struct kiwi_options *o);
 /* Give one received message to CMD's stdin. Returns 0, or -1 when CMD no
  * longer reads (it has ended), or KIWI_EXIT_SIGNAL. */

@@ -1,6 +1,7 @@
 /*
- * main.c - kiwi-ipc, the command-line tool: signals, the four verbs, exit
- * statuses. See kiwi-ipc --help and kiwi-ipc(1).
+ * main.c - kiwi-ipc, the command-line tool: the four verbs, exit statuses.
+ * (main() itself is the platform's: os_posix.c, os_win32.c.) See kiwi-ipc
+ * --help and kiwi-ipc(1).
  */
 #include "kiwi.h"
 
@@ -10,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static void on_signal(int sig)
-{
-    atomic_store(&kiwi_signalled, sig);
-}
 
 /* The library consults this while any call blocks (at least every
  * IPC_INTERRUPT_SLICE_MS, and at once when a signal interrupts its wait):
@@ -141,18 +137,9 @@ static int run(struct kiwi_options *o)
     return status;
 }
 
-int main(int argc, char **argv)
+int kiwi_main(int argc, char **argv)
 {
-    /* No SA_RESTART: a signal must interrupt our own write() and read()
-     * too, not only the library's waits. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    /* A closed stdout or --exec command is an error to report, not death. */
-    signal(SIGPIPE, SIG_IGN);
+    kiwi_os_setup(); /* signals (Windows: Ctrl-C), SIGPIPE, binary stdio */
     ipc_set_interrupt_hook(interrupt_hook, NULL);
 
     struct kiwi_options o;
@@ -163,12 +150,8 @@ int main(int argc, char **argv)
     kiwi_free_messages(&o);
 
     if (status == KIWI_EXIT_SIGNAL) {
-        /* Everything is cleaned up: die of the signal, as the shell
-         * expects of a program it interrupted. */
-        int sig = kiwi_signalled;
-        signal(sig, SIG_DFL);
-        raise(sig);
-        _exit(128 + sig);
+        /* Everything is cleaned up: end as an interrupted program does. */
+        kiwi_os_die_of_signal(kiwi_signalled);
     }
     if (kiwi_detached_reader) {
         /* A thread is still blocked reading stdin: do not let exit()'s

@@ -6,7 +6,6 @@
 #include "kiwi.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -55,12 +54,11 @@ static const char help_text[] =
     "  -t, --timeout SECONDS bound the connect or create, and each later\n"
     "                        wait (a receive, a send, the next client);\n"
     "                        decimals allowed; 0 = do not wait\n"
-    "      --echo            send each received message back\n"
-    "      --exec CMD        run /bin/sh -c CMD: each received message\n"
-    "                        becomes a line on its stdin (per --format),\n"
-    "                        each line it writes becomes a message; ends\n"
-    "                        when CMD exits or the peer closes; CMD must\n"
-    "                        flush each line (stdbuf -oL, python3 -u)\n"
+    "      --echo            send each received message back\n";
+
+/* Between the platform's --exec lines and its closing paragraphs
+ * (help_posix.c, help_win32.c). */
+static const char help_mid[] =
     "      --max-size BYTES  refuse (fail on) received messages larger\n"
     "                        than BYTES\n"
     "      --clients N       (listen) stop after serving N clients\n"
@@ -74,18 +72,10 @@ static const char help_text[] =
     "  -v, --verbose         notes on stderr: connections, sizes, closes\n"
     "      --help            show this help\n"
     "      --version         show the version\n"
-    "\n"
-    "A NAME starting with / is the socket path itself; any other NAME maps\n"
-    "to $TMPDIR/CoreFxPipe_NAME (or /tmp/CoreFxPipe_NAME), as .NET's does.\n"
-    "\n"
-    "Exit status: 0 success; 1 failure (the library's message, naming the\n"
-    "call, pipe, path and cause, is on stderr; also a non-zero exit of\n"
-    "--exec's CMD); 2 usage error (also an invalid NAME); 3 timeout; 4 the\n"
-    "peer closed before -n messages arrived. SIGINT and SIGTERM end it\n"
-    "promptly, remove any socket file it created, and it then dies of the\n"
-    "signal (a shell shows 130 or 143).\n"
-    "\n"
-    "See kiwi-ipc(1) for examples.\n";
+    "\n";
+
+static const char help_end[] = "\n"
+                               "See kiwi-ipc(1) for examples.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -269,6 +259,10 @@ int kiwi_parse_args(int argc, char **argv, struct kiwi_options *o)
         case OPT_HELP:
             fputs(usage_text, stdout);
             fputs(help_text, stdout);
+            fputs(kiwi_help_exec, stdout);
+            fputs(help_mid, stdout);
+            fputs(kiwi_help_platform, stdout);
+            fputs(help_end, stdout);
             return KIWI_EXIT_OK;
         case OPT_VERSION:
             printf("kiwi-ipc %s (library %s)\n", KIWI_IPC_VERSION,
@@ -340,8 +334,7 @@ int kiwi_parse_args(int argc, char **argv, struct kiwi_options *o)
 /* Read a whole file (or stdin) into a malloc'd buffer. */
 static int read_all(const char *path, char **data, size_t *len)
 {
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO
-                                    : open(path, O_RDONLY | O_CLOEXEC);
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : kiwi_open_read(path);
     if (fd < 0) {
         return -1;
     }

@@ -12,18 +12,16 @@
 #include "kiwi.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 int kiwi_detached_reader;
 
 /* -l: stdin's lines, sent as they come. */
 struct line_sender {
-    pthread_t thread;
+    kiwi_thread *thread;
     int handle;
     const struct kiwi_options *o;
     atomic_int done;
@@ -38,10 +36,7 @@ static void *send_lines(void *arg)
     size_t cap = 0;
     ssize_t n;
     s->status = KIWI_EXIT_OK;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        if (n > 0 && line[n - 1] == '\n') {
-            n--;
-        }
+    while ((n = kiwi_getline(&line, &cap, stdin)) >= 0) {
         int rc = ipc_send_timeout(s->handle, line, (size_t)n, s->o->timeout_ms);
         if (rc == IPC_ECLOSED) {
             s->closed = 1;
@@ -99,7 +94,7 @@ int kiwi_session(int h, const struct kiwi_options *o)
     struct line_sender lines = {.handle = h, .o = o};
     int have_lines = 0;
     if (o->lines) {
-        if (kiwi_start_thread(&lines.thread, send_lines, &lines) != 0) {
+        if (kiwi_thread_start(&lines.thread, send_lines, &lines) != 0) {
             kiwi_error("cannot start a thread for -l");
             return KIWI_EXIT_FAIL;
         }
@@ -187,7 +182,7 @@ int kiwi_session(int h, const struct kiwi_options *o)
             status = kiwi_wait_flag(&lines.done);
         }
         if (atomic_load(&lines.done)) {
-            pthread_join(lines.thread, NULL);
+            kiwi_thread_join(lines.thread);
             if (status == KIWI_EXIT_OK && lines.status != KIWI_EXIT_OK) {
                 status = lines.status;
                 if (lines.closed) {
@@ -198,7 +193,7 @@ int kiwi_session(int h, const struct kiwi_options *o)
         } else {
             /* Blocked reading stdin: it cannot be woken. main ends the
              * process with _exit(), which does not wait for it. */
-            pthread_detach(lines.thread);
+            kiwi_thread_detach(lines.thread);
             kiwi_detached_reader = 1;
         }
     }

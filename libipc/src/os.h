@@ -68,6 +68,20 @@ static inline int ipc__until_interrupted(const struct ipc__until *u)
     return u->hook != NULL && u->hook(u->arg) != 0;
 }
 
+/* For backends, after a wait slice ended with nothing to show: the hook
+ * first (so Ctrl-C wins over a deadline that passes at the same moment),
+ * then the deadline. IPC_EINTR, IPC_ETIMEDOUT, or 0: wait on. */
+static inline int ipc__until_ended(const struct ipc__until *u, int64_t now)
+{
+    if (ipc__until_interrupted(u)) {
+        return IPC_EINTR;
+    }
+    if (u->deadline >= 0 && now >= u->deadline) {
+        return IPC_ETIMEDOUT;
+    }
+    return 0;
+}
+
 /* For backends: how long the next wait may be, in ms, to reach `end` (a
  * time on ipc__os_now_ms()'s clock, or -1 for none; 0 when it has passed),
  * but no longer than a hook slice while a hook is set. -1: no limit. */

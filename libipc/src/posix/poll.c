@@ -70,13 +70,8 @@ int ipc__os_wait_any(const char *who, struct ipc__os_waitable *w, size_t n,
             rc = ipc__fail(IPC_ESYSTEM, errno, "%s: poll failed", who);
             break;
         }
-        /* A signal, or a slice ended: the hook first (as in sys.c). */
-        if (ipc__until_interrupted(u)) {
-            rc = IPC_EINTR;
-            break;
-        }
-        if (u->deadline >= 0 && ipc__os_now_ms() >= u->deadline) {
-            rc = IPC_ETIMEDOUT;
+        /* A signal, or a slice ended (os.h). */
+        if ((rc = ipc__until_ended(u, ipc__os_now_ms())) != 0) {
             break;
         }
     }

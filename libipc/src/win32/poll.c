@@ -249,13 +249,8 @@ static int wait_handles(const char *who, HANDLE *hs, DWORD n,
                            who);
             break;
         }
-        /* A slice ended: the hook first (as in sys.c). */
-        if (ipc__until_interrupted(u)) {
-            rc = IPC_EINTR;
-            break;
-        }
-        if (u->deadline >= 0 && ipc__os_now_ms() >= u->deadline) {
-            rc = IPC_ETIMEDOUT;
+        /* A signal, or a slice ended (os.h). */
+        if ((rc = ipc__until_ended(u, ipc__os_now_ms())) != 0) {
             break;
         }
     }

@@ -175,10 +175,7 @@ static BOOL CALLBACK writer_start(PINIT_ONCE once, void *param, void **ctx)
     (void)ctx;
     /* The thread runs our code until the process ends: keep the module
      * loaded that long (FreeLibrary would pull the code from under it). */
-    HMODULE self;
-    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
-                           GET_MODULE_HANDLE_EX_FLAG_PIN,
-                       (LPCWSTR)(void *)writer_main, &self);
+    ipc__w32_pin_module();
     writer = CreateThread(NULL, 64 * 1024, writer_main, NULL,
                           STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
     return TRUE;

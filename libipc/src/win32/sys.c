@@ -173,15 +173,20 @@ static void NTAPI fls_hook(void *value)
     run_dtor(IPC__TLS_HOOK, value);
 }
 
+void ipc__w32_pin_module(void)
+{
+    HMODULE self;
+    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                           GET_MODULE_HANDLE_EX_FLAG_PIN,
+                       (LPCWSTR)(void *)&ipc__w32_pin_module, &self);
+}
+
 static BOOL CALLBACK make_fls(PINIT_ONCE once, void *param, void **ctx)
 {
     (void)once;
     (void)param;
     (void)ctx;
-    HMODULE self;
-    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
-                           GET_MODULE_HANDLE_EX_FLAG_PIN,
-                       (LPCWSTR)(void *)&fls_error, &self);
+    ipc__w32_pin_module();
     atomic_store(&fls[IPC__TLS_ERROR], FlsAlloc(fls_error));
     atomic_store(&fls[IPC__TLS_HOOK], FlsAlloc(fls_hook));
     return TRUE;

@@ -31,6 +31,11 @@ int ipc__w32_widen(const char *s, wchar_t *out, int cap);
  * closed and the failure recorded, naming `who`. */
 int ipc__w32_stream_init(const char *who, HANDLE h, struct ipc__stream *s);
 
+/* Keep this module (the DLL, or the binding that links the library) loaded
+ * until the process ends: for code that runs on after a FreeLibrary could
+ * (thread-exit callbacks, the writer thread). */
+void ipc__w32_pin_module(void);
+
 /* The peer is gone (or we disconnected): how a pipe says so. */
 static inline int ipc__w32_peer_gone(DWORD e)
 {

@@ -111,6 +111,15 @@ function helpers.name()
   return helpers.dir() .. "/p" .. counter
 end
 
+--- A unique file path in the private directory (on Windows a pipe name
+--- is no path, so a file named after one would land in the working
+--- directory and stay there).
+function helpers.file(suffix)
+  counter = counter + 1
+  local sep = helpers.windows and "\\" or "/"
+  return helpers.dir() .. sep .. "f" .. counter .. (suffix or "")
+end
+
 --- Whether anything (a socket too) is at path.
 function helpers.exists(path)
   return os.rename(path, path) ~= nil

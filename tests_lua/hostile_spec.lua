@@ -142,7 +142,7 @@ describe("timeouts lose no frame", function()
   it("a timed-out send is committed and finished by the next send",
      function()
     -- The C peer reads nothing until the file exists.
-    local name, go = H.name(), H.name() .. ".go"
+    local name, go = H.name(), H.file(".go")
     local size = 16 * 1024 * 1024
     local l = H.track(assert(ipc.listen(name)))
     local peer = H.peer("client", name, "await-file:" .. go,

@@ -129,7 +129,7 @@ describe("Ctrl-C during a blocking call #sigint", function()
 
   it("interrupts send, whose begun message is committed and arrives whole",
      function()
-    local name, go = H.name(), H.name() .. ".go"
+    local name, go = H.name(), H.file(".go")
     local size = 16 * 1024 * 1024
     local peer = H.peer("client", name, "await-file:" .. go,
                         "expect-pattern:" .. size, "recv")

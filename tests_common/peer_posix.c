@@ -59,15 +59,21 @@ struct peer_raw {
     int fd;
 };
 
-struct peer_raw *peer_raw_connect(const char *name)
+/* The Unix socket address of pipe `name`, as the library maps it. */
+static void socket_address(const char *name, struct sockaddr_un *addr)
 {
-    struct sockaddr_un addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    int rc = ipc_path(name, addr.sun_path, sizeof(addr.sun_path));
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    int rc = ipc_path(name, addr->sun_path, sizeof(addr->sun_path));
     if (rc < 0) {
         peer_fail_ipc(rc);
     }
+}
+
+struct peer_raw *peer_raw_connect(const char *name)
+{
+    struct sockaddr_un addr;
+    socket_address(name, &addr);
     long long end = peer_now_ms() + PEER_WAIT_MS;
     for (;;) {
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -130,12 +136,7 @@ void peer_raw_close(struct peer_raw *r)
 void peer_make_stale(const char *name)
 {
     struct sockaddr_un addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    int rc = ipc_path(name, addr.sun_path, sizeof(addr.sun_path));
-    if (rc < 0) {
-        peer_fail_ipc(rc);
-    }
+    socket_address(name, &addr);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
         peer_fail_os("bind");

@@ -203,7 +203,11 @@ static void stage_write(struct ipc__stream *s, DWORD len, int handover)
 {
     memset(&s->wov, 0, sizeof(s->wov));
     s->wov.hEvent = s->wr_ev;
-    ResetEvent(s->wr_ev); /* the APC may run after the caller waits */
+    /* Reset here, on every path: the APC may run after the caller began
+     * to wait, and without it (tried) wine's WriteFile left the last
+     * write's signal up, the wait ended at once and GetOverlappedResult
+     * said ERROR_IO_INCOMPLETE. */
+    ResetEvent(s->wr_ev);
     s->stage_len = len;
     s->w_err = 0;
     atomic_store(&s->w_started, 0);

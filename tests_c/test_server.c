@@ -346,6 +346,151 @@ static void non_socket_at_path_untouched(void **state)
     expect_file(file, "precious data", ino);
 }
 
+/* ---------------------------------------------------------------------- */
+/* The claim touches no other name                                        */
+/* ---------------------------------------------------------------------- */
+
+/* Leave a stale socket at path, so that a create has to reclaim it (the
+ * path that takes turns with other creates). */
+static void leave_stale(const char *path)
+{
+    int fd = tu_raw_bind(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+/* "<path>.lock" is a user's file like any other: no create or listen of
+ * <path> opens it for writing or removes it, reclaiming or not. */
+static void users_lock_file_untouched(void **state)
+{
+    (void)state;
+    const char *path = tu_name();
+    char lock[PATH_MAX];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    write_file(lock, "the user's own lock file");
+    ino_t ino = inode_of(lock);
+    assert_int_equal(chmod(lock, 0444), 0);
+    for (int stale = 0; stale < 2; stale++) {
+        if (stale)
+            leave_stale(path);
+        int l = assert_handle(ipc_listen(path));
+        expect_file(lock, "the user's own lock file", ino);
+        assert_ok(ipc_close(l));
+        if (stale)
+            leave_stale(path);
+        pthread_t t;
+        opener *o = start_open(&t, path, 0, 10000);
+        int s = assert_handle(ipc_create_timeout(path, 10000));
+        int c = join_open(t, o);
+        check_connected(c, s);
+        assert_ok(ipc_close(c));
+        assert_ok(ipc_close(s));
+        expect_file(lock, "the user's own lock file", ino);
+        struct stat st;
+        assert_int_equal(lstat(lock, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0444);
+    }
+}
+
+/* The pipe named "X.lock" is just another pipe: while its server runs,
+ * "X" is created and listened on as usual, and both stay alive. */
+static void pipe_named_like_a_lock_is_its_own(void **state)
+{
+    (void)state;
+    const char *path = tu_name();
+    char other[PATH_MAX];
+    snprintf(other, sizeof other, "%s.lock", path);
+    int lo = assert_handle(ipc_listen(other));
+    for (int stale = 0; stale < 2; stale++) {
+        if (stale)
+            leave_stale(path);
+        int l = assert_handle(ipc_listen(path));
+        assert_true(tu_is_listening(path));
+        assert_true(tu_is_listening(other));
+        assert_ok(ipc_close(l));
+        assert_false(path_exists(path));
+    }
+    /* And a client of "X.lock" is served while "X" is created. */
+    pthread_t t;
+    opener *o = start_open(&t, path, 0, 10000);
+    int s = assert_handle(ipc_create_timeout(path, 10000));
+    int c = join_open(t, o);
+    int c2 = assert_handle(ipc_connect_timeout(other, 5000));
+    int s2 = assert_handle(ipc_accept(lo, 5000));
+    check_connected(c, s);
+    check_connected(c2, s2);
+    assert_ok(ipc_close(c));
+    assert_ok(ipc_close(s));
+    assert_ok(ipc_close(c2));
+    assert_ok(ipc_close(s2));
+    assert_ok(ipc_close(lo));
+    assert_false(path_exists(other));
+}
+
+#ifdef __linux__
+#include <sys/inotify.h>
+
+/* A create makes no file but its socket, not even for a moment: a client
+ * of another pipe never meets a file that is not a socket at its path,
+ * and a creator that dies leaves nothing that could block anybody. The
+ * kernel tells every file made in the directory (inotify). */
+static void create_makes_no_other_file(void **state)
+{
+    (void)state;
+    const char *path = tu_name();
+    const char *leaf = strrchr(path, '/') + 1;
+    leave_stale(path);
+    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    assert_true(in >= 0);
+    assert_true(inotify_add_watch(in, tu_dir(), IN_CREATE | IN_MOVED_TO) >= 0);
+    int l = assert_handle(ipc_listen(path));
+    assert_ok(ipc_close(l));
+    pthread_t t;
+    opener *o = start_open(&t, path, 0, 10000);
+    int s = assert_handle(ipc_create_timeout(path, 10000));
+    int c = join_open(t, o);
+    assert_ok(ipc_close(c));
+    assert_ok(ipc_close(s));
+    /* The control: a file made here is seen, so the watch works. */
+    write_file(tu_path("control"), "x");
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int seen = 0;
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if (ev->len > 0 && strcmp(ev->name, "control") == 0)
+                seen++;
+            else if (ev->len > 0 && strcmp(ev->name, leaf) != 0)
+                fail_msg("creating %s made the file %s/%s", path, tu_dir(),
+                         ev->name);
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    close(in);
+    assert_int_equal(seen, 1);
+}
+#endif
+
+/* With $TMPDIR naming a missing directory, the error names the socket
+ * path of the pipe and the cause, nothing else. */
+static void missing_directory_named(void **state)
+{
+    (void)state;
+    const char *dir = tu_path("missing");
+    assert_int_equal(setenv("TMPDIR", dir, 1), 0);
+    char path[PATH_MAX];
+    assert_true(ipc_path("orphan", path, sizeof path) > 0);
+    assert_status(ipc_create_timeout("orphan", 100), IPC_ESYSTEM);
+    assert_last_error_has(path);
+    assert_last_error_has("does not exist");
+    if (strstr(ipc_last_error(), ".lock") != NULL)
+        fail_msg("the error names a lock file: %s", ipc_last_error());
+    assert_status(ipc_listen("orphan"), IPC_ESYSTEM);
+    assert_last_error_has(path);
+    assert_false(path_exists(dir));
+}
+
 /* A live listener (raw, in this process) is refused, and never connected
  * to: its accept queue stays empty. */
 static void live_listener_refused_without_connecting(void **state)
@@ -1027,6 +1172,12 @@ int main(int argc, char **argv)
         T(connect_not_a_socket_fails_at_once),
         T(stale_socket_reclaimed),
         T(non_socket_at_path_untouched),
+        T(users_lock_file_untouched),
+        T(pipe_named_like_a_lock_is_its_own),
+#ifdef __linux__
+        T(create_makes_no_other_file),
+#endif
+        T(missing_directory_named),
         T(live_listener_refused_without_connecting),
         T(live_listener_in_other_process_refused),
         T(waiting_create_keeps_its_name),

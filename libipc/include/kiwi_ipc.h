@@ -31,6 +31,25 @@
  * - Timeouts are in milliseconds; IPC_FOREVER waits without limit and 0
  *   means "do not wait" (one attempt).
  * - Every file descriptor is close-on-exec, and no call ever raises SIGPIPE.
+ * - fork() (POSIX): a child inherits every handle, sharing its socket with
+ *   the parent as it would share any socket. Use each pipe in one process
+ *   only, and close it in the other (or let that one exit). What the child
+ *   does never breaks the parent's pipes:
+ *   - only the process that created a listener (or a pipe waiting in
+ *     ipc_create()) removes its socket file: a child that closes an
+ *     inherited listener, or exits and is cleaned up (Python finalizing
+ *     its objects), leaves the parent's name alive, as Python's sockets
+ *     and multiprocessing do;
+ *   - only the process that committed a message writes its kept rest
+ *     (ipc_send_timeout()): in any other, ipc_send*() and ipc_flush() on
+ *     that pipe fail with IPC_EINVAL, doing nothing, until the pipe is
+ *     closed there (closing writes nothing); ipc_recv*() works, but takes
+ *     replies meant for whoever else reads;
+ *   - every copy of the library keeps its own handle range in the child,
+ *     and a copy first loaded in the child gets a range of its own.
+ *   A child that sends or receives on a pipe its parent also uses gets the
+ *   interleaving any shared socket gets: kiwi-ipc cannot lock across
+ *   processes.
  */
 #ifndef KIWI_IPC_H
 #define KIWI_IPC_H
@@ -120,6 +139,17 @@ typedef enum ipc_status { IPC_STATUS_MAP(IPC__STATUS_ENUM) } ipc_status;
  * to that server (a waiting Kiwi server would take the probe for its one
  * client). Anything at the path that is not a socket is never removed.
  *
+ * Creates of paths in one directory take turns from that check to listen(),
+ * so that two of them cannot both judge one stale socket stale and the
+ * second remove the first's new socket: each holds an flock() on the
+ * directory itself for those microseconds. No other file is made, opened
+ * for writing or removed (a "<path>.lock" of yours is yours, and the pipe
+ * named "X.lock" is just another pipe); a creator that dies loses its lock
+ * with its life. A create that waits over 5 s for the lock returns
+ * IPC_EINUSE naming the directory. Where the directory cannot be locked
+ * (not readable, or a file system without flock) creates go on unordered,
+ * as .NET's always do.
+ *
  * Windows: a named pipe of one instance (as Kiwi's .NET server makes),
  * owner-only, refusing remote clients. It exists while its handle is open,
  * so while the pipe returned is open the name stays taken: another
@@ -164,7 +194,9 @@ IPC_API int ipc_connect(const char *name);
  * Blocks while the peer's buffer is full. The caller keeps ownership of
  * `data`; it is not used after the call returns. Returns 0, or:
  *   IPC_EBADHANDLE  unknown handle, or a listener
- *   IPC_EINVAL      data is NULL and len is not 0
+ *   IPC_EINVAL      data is NULL and len is not 0; or, in a forked child,
+ *                   the rest of a message its parent committed is still
+ *                   to be written (see fork() above)
  *   IPC_ETOOBIG     len > IPC_MAX_MESSAGE
  *   IPC_ECLOSED     the peer has gone, or the handle was closed meanwhile
  *   IPC_EPROTO      the handle is broken by an earlier protocol error
@@ -264,7 +296,8 @@ IPC_API int ipc_send_timeout(int handle, const void *data, size_t len,
  *
  * Returns 0 at once when nothing is pending, else when the rest is out;
  * IPC_ETIMEDOUT or IPC_EINTR (the rest stays kept), IPC_ECLOSED (the peer
- * has gone: the rest is dropped), IPC_EBADHANDLE, IPC_ESYSTEM. Call it
+ * has gone: the rest is dropped), IPC_EBADHANDLE, IPC_ESYSTEM, IPC_EINVAL
+ * (in a process other than the one that committed it: see fork() above). Call it
  * before ipc_close() to be sure that a message the peer has not yet taken
  * arrives whole. Thread-safe.
  */

@@ -127,6 +127,10 @@ enum { IPC__TLS_ERROR, IPC__TLS_HOOK, IPC__TLS_SLOTS };
 void *ipc__os_tls_get(int slot);
 int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *));
 
+/* This process's id: tells a forked child from its parent (fork() copies
+ * the library's state; see pipe.c's kept rest and the listener's path). */
+long ipc__os_process_id(void);
+
 /* A number for this copy of the library, unique among the copies loaded
  * in this process (each binding links its own): 0 for the first, then 1,
  * 2, ...; claimed once per copy and kept until the process ends. 0 where

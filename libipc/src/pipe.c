@@ -37,6 +37,7 @@ struct ipc__pipe {
     unsigned char *rest; /* the unsent rest of a committed frame, or NULL */
     size_t rest_len;     /* its length */
     size_t rest_done;    /* bytes of it written since */
+    long rest_owner;     /* the process that committed it (see fork) */
     atomic_int has_rest; /* rest != NULL, readable without send_lock */
 
     ipc__mutex recv_lock;
@@ -46,10 +47,20 @@ struct ipc__pipe {
 /* Write as much of the kept rest as the peer takes now, without waiting. */
 static void flush_rest_now(struct ipc__pipe *p);
 
+/* Whether this process committed the kept rest. After fork() parent and
+ * child share the stream but each holds a copy of the rest: if both wrote
+ * it the peer would get its bytes twice. Only the committing process
+ * writes it; in any other the rest is not there to finish, and nothing may
+ * be sent on the stream (it would land in the middle of that frame). */
+static int rest_is_ours(const struct ipc__pipe *p)
+{
+    return p->rest_owner == ipc__os_process_id();
+}
+
 static void pipe_free(void *obj)
 {
     struct ipc__pipe *p = obj;
-    if (p->rest != NULL && !atomic_load(&p->closing)) {
+    if (p->rest != NULL && !atomic_load(&p->closing) && rest_is_ours(p)) {
         flush_rest_now(p);
     }
     ipc__os_stream_close(&p->s);
@@ -195,6 +206,14 @@ static int finish_rest(struct ipc__pipe *p, const struct ipc__who *who,
     if (p->rest == NULL) {
         return 0;
     }
+    if (!rest_is_ours(p)) {
+        return ipc__fail_who(IPC_EINVAL, 0, who,
+                             "the rest of a message committed by process %ld "
+                             "is still to be written, and only that process "
+                             "writes it (this is process %ld, forked from "
+                             "it?); nothing of this call's was done",
+                             p->rest_owner, ipc__os_process_id());
+    }
     struct ipc__out out = {p->rest, p->rest_len, NULL, 0, p->rest_done};
     int rc = ipc__os_write(&p->s, who, &out, u);
     p->rest_done = out.done;
@@ -264,6 +283,7 @@ static int keep_rest(struct ipc__pipe *p, const struct ipc__who *who,
     p->rest = rest;
     p->rest_len = n;
     p->rest_done = 0;
+    p->rest_owner = ipc__os_process_id();
     atomic_store(&p->has_rest, 1);
     return 0;
 }
@@ -450,6 +470,11 @@ static int recv_finishes_rest(struct ipc__pipe *p, const struct ipc__who *who,
                               const struct ipc__until *u)
 {
     if (!ipc__mutex_trylock(&p->send_lock)) {
+        return 0;
+    }
+    if (!rest_is_ours(p)) {
+        /* Another process's to write (fork): receiving is not sending. */
+        ipc__mutex_unlock(&p->send_lock);
         return 0;
     }
     int rc = finish_rest(p, who, u);

@@ -25,6 +25,7 @@ struct ipc__os_listener {
     atomic_int closing;
     dev_t dev;   /* identity of the socket file we bound, so that close */
     ino_t ino;   /* never removes a file somebody else put there since */
+    pid_t owner; /* the process that bound it: only it removes the file */
     int backlog; /* for ipc__os_listener_reopen */
     char path[IPC_PATH_MAX];
 };
@@ -68,79 +69,86 @@ static int probe_alive(const char *path)
  * socket, bind, listen. Two creates doing that at once over one stale
  * socket could both judge it stale; the second would then remove the
  * first's live socket and take the name, and the first would wait for a
- * client that can never reach it. So creates of one path take turns: each
- * holds an flock(2) on "<path>.lock" from the check to listen().
+ * client that can never reach it. (A socket bound but not yet listening
+ * looks stale too.) So creates in one directory take turns: each holds an
+ * flock(2) on the directory itself from the check to listen().
  *
- * Why a lock file: flock is released by the kernel when its holder dies,
- * so a crash never leaves the name locked; it needs nothing but the
- * directory we bind in anyway. (Binding a temporary name and renaming it
- * into place would replace a live socket just as blindly.) The holder
- * removes the lock file before it lets go, so none is left behind; a
- * waiter that then gets the lock on the removed file sees that the path
- * no longer names it and opens the new one. The lock is held for
- * microseconds, so waiting for it is a short poll, given up after
- * CLAIM_WAIT_MS (a holder stopped in the debugger, say).
+ * Why the directory: it is there anyway (we bind in it), and locking it
+ * creates, opens for writing and removes no file, so no file of a user's
+ * (a "<path>.lock" of their own) is ever touched, and no name of another
+ * pipe is ever used for the lock. flock is released by the kernel when
+ * its holder dies, so a crash never leaves the name locked, and clients
+ * never look at it. The lock is held for microseconds, so waiting for it
+ * is a short poll, given up after CLAIM_WAIT_MS (a holder stopped in the
+ * debugger, say). Where the directory cannot be opened for reading (a
+ * -wx directory) or does not take flock (some network file systems), the
+ * create goes on unordered, as .NET's always does.
  *
  * It orders kiwi-ipc's creates among themselves; .NET's servers take no
  * lock (and .NET takes over even a live server's path: see DESIGN.md).
  */
 #define CLAIM_WAIT_MS 5000
 
-static int claim_lock(const char *who, const char *path, char *lock_path,
-                      size_t cap, int *out)
+/* The directory part of `path` into dir (cap bytes): "." or "/" at the
+ * least. */
+static void dir_of(const char *path, char *dir, size_t cap)
 {
-    if ((size_t)snprintf(lock_path, cap, "%s.lock", path) >= cap) {
-        return ipc__fail(IPC_EINVAL, 0, "%s: %s.lock is too long", who, path);
-    }
-    int64_t give_up = ipc__os_now_ms() + CLAIM_WAIT_MS;
-    for (;;) {
-        int fd =
-            open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) {
-            int e = errno;
-            struct stat other;
-            if (e == EACCES && lstat(lock_path, &other) == 0 &&
-                other.st_uid != geteuid()) {
-                /* Another user's create holds the name this very moment
-                 * (or crashed holding it; its next create clears it). */
-                return ipc__fail(IPC_EINUSE, 0,
-                                 "%s: another user (uid %ld) is creating %s "
-                                 "(%s is theirs)",
-                                 who, (long)other.st_uid, path, lock_path);
-            }
-            return ipc__fail(IPC_ESYSTEM, e, "%s: cannot open %s", who,
-                             lock_path);
-        }
-        while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-            if (errno != EWOULDBLOCK && errno != EINTR) {
-                int rc = ipc__fail(IPC_ESYSTEM, errno, "%s: cannot lock %s",
-                                   who, lock_path);
-                close(fd);
-                return rc;
-            }
-            if (ipc__os_now_ms() >= give_up) {
-                close(fd);
-                return ipc__fail(IPC_EINUSE, 0,
-                                 "%s: another create of %s holds %s for "
-                                 "over %d ms",
-                                 who, path, lock_path, CLAIM_WAIT_MS);
-            }
-            usleep(200);
-        }
-        struct stat held, now;
-        if (fstat(fd, &held) == 0 && stat(lock_path, &now) == 0 &&
-            held.st_dev == now.st_dev && held.st_ino == now.st_ino) {
-            *out = fd;
-            return 0;
-        }
-        close(fd); /* removed by the holder before we got it: again */
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        snprintf(dir, cap, ".");
+    } else if (slash == path) {
+        snprintf(dir, cap, "/");
+    } else {
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
     }
 }
 
-static void claim_unlock(const char *lock_path, int fd)
+/* Take the directory's lock: 0 with *out the locked descriptor (or -1 when
+ * the directory cannot be locked, see above), or a status. */
+static int claim_lock(const char *who, const char *path, int *out)
 {
-    unlink(lock_path);
-    close(fd);
+    char dir[PATH_MAX];
+    dir_of(path, dir, sizeof(dir));
+    *out = -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR) {
+            return ipc__fail(IPC_ESYSTEM, e,
+                             "%s: cannot create %s: the directory %s does "
+                             "not exist",
+                             who, path, dir);
+        }
+        return 0; /* unordered, see above */
+    }
+    int64_t give_up = ipc__os_now_ms() + CLAIM_WAIT_MS;
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            close(fd);
+            return 0; /* unordered, see above */
+        }
+        if (ipc__os_now_ms() >= give_up) {
+            close(fd);
+            return ipc__fail(IPC_EINUSE, 0,
+                             "%s: cannot create %s: another process has "
+                             "held the lock of the directory %s for over "
+                             "%d ms",
+                             who, path, dir, CLAIM_WAIT_MS);
+        }
+        usleep(200);
+    }
+    *out = fd;
+    return 0;
+}
+
+static void claim_unlock(int fd)
+{
+    if (fd >= 0) {
+        /* Unlock before close: a child forked meanwhile shares the open
+         * file description, and would otherwise hold the lock on. */
+        (void)flock(fd, LOCK_UN);
+        close(fd);
+    }
 }
 
 /* Make the path free for bind: nothing there, or a stale socket removed. */
@@ -182,14 +190,13 @@ static int listen_claimed(const char *who, const char *path, int backlog,
 int ipc__os_listen(const char *who, const char *path, int backlog,
                    struct ipc__os_listener **out)
 {
-    char lock_path[PATH_MAX];
-    int lock_fd = -1;
-    int rc = claim_lock(who, path, lock_path, sizeof(lock_path), &lock_fd);
+    int lock_fd;
+    int rc = claim_lock(who, path, &lock_fd);
     if (rc < 0) {
         return rc;
     }
     rc = listen_claimed(who, path, backlog, out);
-    claim_unlock(lock_path, lock_fd);
+    claim_unlock(lock_fd);
     return rc;
 }
 
@@ -237,6 +244,7 @@ static int listen_claimed(const char *who, const char *path, int backlog,
     }
     l->dev = st.st_dev;
     l->ino = st.st_ino;
+    l->owner = getpid();
     l->backlog = backlog;
     *out = l;
     return 0;
@@ -320,13 +328,16 @@ void ipc__os_listener_wake(struct ipc__os_listener *l)
     shutdown(l->fd, SHUT_RDWR);
 }
 
-/* Remove the socket file, but only if it is still the one we bound: a
- * newer server may have taken the name since. */
+/* Remove the socket file, but only if it is still the one we bound (a
+ * newer server may have taken the name since), and only in the process
+ * that bound it: a forked child that closes the listener it inherited, or
+ * exits and is cleaned up (Python finalizes its objects), must leave its
+ * parent's name alive, as Python's socketserver and multiprocessing do. */
 static void release_path(struct ipc__os_listener *l)
 {
     struct stat st;
-    if (lstat(l->path, &st) == 0 && st.st_dev == l->dev &&
-        st.st_ino == l->ino) {
+    if (l->owner == getpid() && lstat(l->path, &st) == 0 &&
+        st.st_dev == l->dev && st.st_ino == l->ino) {
         unlink(l->path);
     }
 }
@@ -381,6 +392,7 @@ int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who)
     l->fd = fresh->fd;
     l->dev = fresh->dev;
     l->ino = fresh->ino;
+    l->owner = fresh->owner;
     free(fresh);
     return 0;
 }

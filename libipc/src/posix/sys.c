@@ -203,35 +203,77 @@ int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *))
  * the kernel: copy k is whoever holds a Unix socket bound to the abstract
  * name "\0kiwi-ipc/<pid>/copy/<k>" (Linux only: abstract names vanish with
  * their socket, so a crashed process leaves nothing behind). The socket
- * is kept open, close-on-exec, for the copy's life. A forked child keeps
- * its parent's numbers, as it keeps the handle tables.
+ * is kept open, close-on-exec, for the copy's life.
+ *
+ * A forked child keeps its parent's numbers, as it keeps the handle tables,
+ * but the names it inherits carry the parent's pid: a copy first loaded in
+ * the child would find its own pid's names free and take number 0 again.
+ * So each copy that holds a number binds it again under the child's pid,
+ * in a pthread_atfork() child handler, before fork() returns there.
  */
+#if defined(__linux__) && !defined(KIWI_IPC_PORTABLE)
+static int copy_k = -1;  /* this copy's number, once claimed */
+static int copy_fd = -1; /* the socket that holds it */
+
+/* A socket bound to copy k's name for process `pid`; -1 with errno. */
+static int bind_copy_name(int k, long pid)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    int n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1,
+                     "kiwi-ipc/%ld/copy/%d", pid, k);
+    socklen_t len =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    if (bind(fd, (struct sockaddr *)&addr, len) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* In the child of a fork: hold our number under the child's pid, and let
+ * the parent's name go with the parent. Only async-signal-safe calls. If
+ * the bind fails, a copy loaded later may take our number: it can do no
+ * worse than before fork-awareness, and there is no one to tell. */
+static void copy_after_fork(void)
+{
+    if (copy_fd >= 0) {
+        close(copy_fd);
+    }
+    copy_fd = bind_copy_name(copy_k, (long)getpid());
+}
+#endif
+
 int ipc__os_copy_index(void)
 {
 #if defined(__linux__) && !defined(KIWI_IPC_PORTABLE)
     for (int k = 0; k <= 32; k++) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            return 0;
+        int fd = bind_copy_name(k, (long)getpid());
+        if (fd >= 0) {
+            /* fd stays open: the number is ours. */
+            copy_k = k;
+            copy_fd = fd;
+            (void)pthread_atfork(NULL, NULL, copy_after_fork);
+            return k;
         }
-        struct sockaddr_un addr;
-        memset(&addr, 0, sizeof(addr));
-        addr.sun_family = AF_UNIX;
-        int n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1,
-                         "kiwi-ipc/%ld/copy/%d", (long)getpid(), k);
-        socklen_t len =
-            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-        if (bind(fd, (struct sockaddr *)&addr, len) == 0) {
-            return k; /* fd stays open: the number is ours */
-        }
-        int e = errno;
-        close(fd);
-        if (e != EADDRINUSE) {
+        if (errno != EADDRINUSE) {
             return 0;
         }
     }
 #endif
     return 0;
+}
+
+long ipc__os_process_id(void)
+{
+    return (long)getpid();
 }
 
 /* ---- error text --------------------------------------------------------- */

@@ -240,6 +240,13 @@ int ipc__os_copy_index(void)
     return 0;
 }
 
+/* Windows has no fork(): a process's id is all that tells processes apart
+ * (pipe.c's kept rest asks). */
+long ipc__os_process_id(void)
+{
+    return (long)GetCurrentProcessId();
+}
+
 /* ---- error text --------------------------------------------------------- */
 
 /* FormatMessage's text for a GetLastError() code, in UTF-8 and without

@@ -19,6 +19,11 @@ if(NOT EXISTS "${KIWI_IPC_WIN_PYTHON_DIR}/python3.dll" OR
     "${KIWI_IPC_WIN_PYTHON_DIR}: run scripts/fetch-windows-deps python")
 endif()
 
+if(NOT KIWI_IPC_SWIG_ABI3)
+  message(FATAL_ERROR "kiwi-ipc: the Windows Python module is abi3, and "
+    ${KIWI_IPC_SWIG_ABI3_WHY})
+endif()
+
 set(KIWI_IPC_PYTHON_DIR "${PROJECT_BINARY_DIR}/python" CACHE INTERNAL
   "Directory to put on PYTHONPATH to import kiwi_ipc from the build tree")
 set(_kiwi_py_pkg "${KIWI_IPC_PYTHON_DIR}/kiwi_ipc")

@@ -35,6 +35,11 @@ endif()
 option(KIWI_IPC_PYTHON_ABI3
   "Build the Python module for the stable ABI (abi3, CPython >= 3.9)"
   ${_kiwi_py_abi3_default})
+if(KIWI_IPC_PYTHON_ABI3 AND NOT KIWI_IPC_SWIG_ABI3)
+  message(FATAL_ERROR "kiwi-ipc: KIWI_IPC_PYTHON_ABI3 is ON, but "
+    ${KIWI_IPC_SWIG_ABI3_WHY} "; or configure with "
+    "-DKIWI_IPC_PYTHON_ABI3=OFF for a module of this Python version only")
+endif()
 set(_kiwi_py_components Interpreter Development.Module)
 if(KIWI_IPC_PYTHON_ABI3 AND CMAKE_VERSION VERSION_GREATER_EQUAL 3.26)
   list(APPEND _kiwi_py_components Development.SABIModule)
@@ -152,8 +157,13 @@ add_dependencies(kiwi_ipc_python kiwi_ipc_python_package)
 # are tested on every build. Not installed.
 option(KIWI_IPC_PYTHON_TEST_ABI3
   "Also build an abi3 Python module in the build tree and test it" ON)
+if(KIWI_IPC_PYTHON_TEST_ABI3 AND NOT KIWI_IPC_PYTHON_ABI3 AND
+   NOT KIWI_IPC_SWIG_ABI3)
+  message(STATUS "kiwi-ipc: no abi3 test module (python_abi3_tests): "
+    ${KIWI_IPC_SWIG_ABI3_WHY})
+endif()
 if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING AND KIWI_IPC_PYTHON_TEST_ABI3
-   AND NOT KIWI_IPC_PYTHON_ABI3)
+   AND NOT KIWI_IPC_PYTHON_ABI3 AND KIWI_IPC_SWIG_ABI3)
   set(KIWI_IPC_PYTHON_ABI3_DIR "${PROJECT_BINARY_DIR}/python-abi3" CACHE
     INTERNAL "Directory to put on PYTHONPATH to test the abi3 module")
   set(_kiwi_py3_pkg "${KIWI_IPC_PYTHON_ABI3_DIR}/kiwi_ipc")

@@ -297,9 +297,9 @@ IPC_API int ipc_send_timeout(int handle, const void *data, size_t len,
  * Returns 0 at once when nothing is pending, else when the rest is out;
  * IPC_ETIMEDOUT or IPC_EINTR (the rest stays kept), IPC_ECLOSED (the peer
  * has gone: the rest is dropped), IPC_EBADHANDLE, IPC_ESYSTEM, IPC_EINVAL
- * (in a process other than the one that committed it: see fork() above). Call it
- * before ipc_close() to be sure that a message the peer has not yet taken
- * arrives whole. Thread-safe.
+ * (in a process other than the one that committed it: see fork() above).
+ * Call it before ipc_close() to be sure that a message the peer has not yet
+ * taken arrives whole. Thread-safe.
  */
 IPC_API int ipc_flush(int handle, int timeout_ms);
 
@@ -652,18 +652,22 @@ IPC_API void ipc_set_interrupt_hook(ipc_interrupt_hook hook, void *arg);
 /* ---------------------------------------------------------------------- */
 
 /* ipc_poll() events and results. IN and OUT are asked for; HUP, ERR and
- * NVAL are reported whether asked for or not (as poll(2) does). */
-#define IPC_POLLIN 0x001 /* a recv (accept) returns without waiting */
-#define IPC_POLLOUT                                                            \
-    0x004 /* a send of a message that fits in the OS's                         \
-             buffer returns without waiting */
-#define IPC_POLLERR                                                            \
-    0x008 /* the pipe is broken (a protocol error), or the                     \
-             OS reports an error: recv says which */
-#define IPC_POLLHUP                                                            \
-    0x010                  /* the peer has gone; frames it sent before are     \
-                              still received, then IPC_ECLOSED */
-#define IPC_POLLNVAL 0x020 /* unknown or closed handle */
+ * NVAL are reported whether asked for or not (as poll(2) does):
+ * IPC_POLLIN:   a recv (accept) returns without waiting.
+ * IPC_POLLOUT:  a send of a message that fits in the OS's buffer returns
+ *               without waiting.
+ * IPC_POLLERR:  the pipe is broken (a protocol error), or the OS reports
+ *               an error: recv says which.
+ * IPC_POLLHUP:  the peer has gone; frames it sent before are still
+ *               received, then IPC_ECLOSED.
+ * IPC_POLLNVAL: unknown or closed handle. */
+/* clang-format off */
+#define IPC_POLLIN   0x001
+#define IPC_POLLOUT  0x004
+#define IPC_POLLERR  0x008
+#define IPC_POLLHUP  0x010
+#define IPC_POLLNVAL 0x020
+/* clang-format on */
 
 /* One handle to watch: `events` in, `revents` out. */
 struct ipc_pollitem {

@@ -292,21 +292,14 @@ int ipc__os_listener_reopen(struct ipc__os_listener *l, const char *who);
  *
  * POSIX (posix/poll.c): one poll(2) over the descriptors.
  *
- * Windows (win32/, to come): WaitForMultipleObjects over one event per
- * entry: a stream's event is that of a pending overlapped read (a
- * zero-byte ReadFile signals when data or the end arrives, without taking
- * bytes) or, for IPC_POLLOUT, of the overlapped write in flight (none in
- * flight: writable at once); a listener's is the event of its pending
- * overlapped ConnectNamedPipe. WaitForMultipleObjects waits for at most
- * MAXIMUM_WAIT_OBJECTS (64) handles, one of which the backend keeps for
- * its own wake event (the interrupt slice, ipc__os_stream_wake), so 63
- * entries per wait. Beyond 63 the limit is lifted by waiting in groups:
- * each further group of 63 is waited for by a helper thread (or a thread
- * pool wait, RegisterWaitForSingleObject) that sets one event of the
- * caller's wait when its group fires, so a single wait covers
- * 63 * 63 entries, and more by nesting; an I/O completion port holding
- * every stream is the alternative without a limit. Callers of ipc_poll()
- * see no limit either way.
+ * Windows (win32/poll.c): WaitForMultipleObjects over one or two events
+ * per entry: a stream's IPC_POLLIN is a zero-byte overlapped ReadFile of
+ * its own (signalled when bytes or the end arrive; it takes no bytes), its
+ * IPC_POLLOUT the event of a staged write still in flight (none: writable
+ * at once), a listener's the event its pending ConnectNamedPipe sets.
+ * Beyond MAXIMUM_WAIT_OBJECTS (64) handles, a thread per further group of
+ * 63 waits for its group and sets one "fired" event of the caller's wait,
+ * so callers of ipc_poll() see no limit.
  */
 
 struct ipc__os_waitable {

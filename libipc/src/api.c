@@ -4,13 +4,13 @@
  */
 #include "kiwi_ipc.h"
 
-#include "client.h"
 #include "error.h"
 #include "handles.h"
 #include "listener.h"
 #include "path.h"
 #include "peer.h"
 #include "pipe.h"
+#include "wait.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,18 +61,32 @@ int ipc_path(const char *name, char *buf, size_t cap)
     return len;
 }
 
+/* The one wording of a handle this copy does not hold. */
+static int unknown_handle(const char *call, int id)
+{
+    return ipc__fail(IPC_EBADHANDLE, 0, "%s(%d): no such handle (%s)", call, id,
+                     ipc__handle_foreign(id)
+                         ? "it belongs to another copy of kiwi-ipc in this "
+                           "process: each binding links its own"
+                         : "never opened, or closed");
+}
+
+/* `call(handle) on "name" (path)` for a borrowed handle, into who. */
+static void who_handle(char *who, size_t cap, const char *call, int id,
+                       const struct ipc__handle *h)
+{
+    struct ipc__who w = {call, id, h->kind->pipe_name(h->obj),
+                         h->kind->path(h->obj)};
+    ipc__who_format(who, cap, &w);
+}
+
 /* Borrow a handle of the given kind, or record why not. */
 static struct ipc__handle *borrow(const char *call, int id,
                                   const struct ipc__kind *kind, int *rc)
 {
     struct ipc__handle *h = ipc__handle_get(id);
     if (h == NULL) {
-        *rc = ipc__fail(IPC_EBADHANDLE, 0, "%s(%d): no such handle (%s)", call,
-                        id,
-                        ipc__handle_foreign(id)
-                            ? "it belongs to another copy of kiwi-ipc in this "
-                              "process: each binding links its own"
-                            : "never opened, or closed");
+        *rc = unknown_handle(call, id);
         return NULL;
     }
     if (h->kind != kind) {
@@ -99,62 +113,31 @@ static int add_pipe(const char *who, struct ipc__stream *s, const char *name,
     return h;
 }
 
+/* The Kiwi-shaped calls are their _ex twins with Kiwi's rule: anyone may
+ * connect (the _ex calls' same-user checks are opt-out, IPC_ANY_USER). */
 int ipc_create(const char *name)
 {
-    return ipc_create_timeout(name, IPC_FOREVER);
+    return ipc_create_ex(name, IPC_FOREVER, IPC_ANY_USER);
 }
 
 int ipc_create_timeout(const char *name, int timeout_ms)
 {
-    struct ipc__listener *l;
-    int rc = ipc__listen("create", name, CREATE_BACKLOG, &l);
-    if (rc < 0) {
-        return rc;
-    }
-    char who[IPC_PATH_MAX + 32];
-    ipc__who_name(who, sizeof(who), "create", name);
-    struct ipc__stream s;
-    rc = ipc__accept(l, who, 1, timeout_ms, &s);
-    if (rc == 0) {
-        rc = add_pipe(who, &s, name, ipc__listener_path(l));
-    }
-    /* One client per create: stop listening and give the name back, so a
-     * second client waits in connect for the next create (as Kiwi users
-     * expect) instead of sitting in a backlog nobody will accept. */
-    ipc__listener_free(l);
-    return rc;
+    return ipc_create_ex(name, timeout_ms, IPC_ANY_USER);
 }
 
 int ipc_connect(const char *name)
 {
-    return ipc_connect_timeout(name, IPC_FOREVER);
+    return ipc_connect_ex(name, IPC_FOREVER, IPC_ANY_USER);
 }
 
 int ipc_connect_timeout(const char *name, int timeout_ms)
 {
-    struct ipc__stream s;
-    char path[IPC_PATH_MAX];
-    int rc = ipc__connect("connect", name, timeout_ms, &s, path);
-    if (rc < 0) {
-        return rc;
-    }
-    char who[IPC_PATH_MAX + 32];
-    ipc__who_name(who, sizeof(who), "connect", name);
-    return add_pipe(who, &s, name, path);
+    return ipc_connect_ex(name, timeout_ms, IPC_ANY_USER);
 }
 
 int ipc_listen(const char *name)
 {
-    struct ipc__listener *l;
-    int rc = ipc__listen("listen", name, LISTEN_BACKLOG, &l);
-    if (rc < 0) {
-        return rc;
-    }
-    rc = ipc__handle_add(&ipc__listener_kind, l);
-    if (rc < 0) {
-        return ipc__fail(rc, 0, "listen(\"%s\"): out of memory", name);
-    }
-    return rc;
+    return ipc_listen_ex(name, IPC_ANY_USER);
 }
 
 int ipc_accept(int listener, int timeout_ms)
@@ -167,10 +150,11 @@ int ipc_accept(int listener, int timeout_ms)
     }
     struct ipc__listener *l = h->obj;
     char who[2 * IPC_PATH_MAX + 64];
-    snprintf(who, sizeof(who), "accept(%d) on \"%s\"", listener,
-             ipc__listener_name(l));
+    who_handle(who, sizeof(who), "accept", listener, h);
+    struct ipc__until u;
+    ipc__until_init(&u, timeout_ms);
     struct ipc__stream s;
-    rc = ipc__accept_checked(l, who, 0, timeout_ms, &s);
+    rc = ipc__accept_checked(l, who, 0, &u, &s);
     if (rc == 0) {
         rc = add_pipe(who, &s, ipc__listener_name(l), ipc__listener_path(l));
     }
@@ -254,10 +238,7 @@ int ipc_close(int handle)
 {
     struct ipc__handle *h = ipc__handle_take(handle);
     if (h == NULL) {
-        return ipc__fail(IPC_EBADHANDLE, 0,
-                         "close(%d): no such handle (never opened, or "
-                         "closed)",
-                         handle);
+        return unknown_handle("close", handle);
     }
     /* Others still hold it: wake them. The last one out frees it. */
     if (atomic_load(&h->refs) > 1) {
@@ -271,8 +252,7 @@ int ipc_fileno(int handle)
 {
     struct ipc__handle *h = ipc__handle_get(handle);
     if (h == NULL) {
-        return ipc__fail(IPC_EBADHANDLE, 0, "fileno(%d): no such handle",
-                         handle);
+        return unknown_handle("fileno", handle);
     }
     int fd = h->kind->fd(h->obj);
     ipc__handle_put(h);
@@ -285,9 +265,7 @@ static int handle_string(const char *call, int handle, int want_path, char *buf,
 {
     struct ipc__handle *h = ipc__handle_get(handle);
     if (h == NULL) {
-        return ipc__fail(IPC_EBADHANDLE, 0,
-                         "%s(%d): no such handle (never opened, or closed)",
-                         call, handle);
+        return unknown_handle(call, handle);
     }
     const char *s =
         want_path ? h->kind->path(h->obj) : h->kind->pipe_name(h->obj);
@@ -345,8 +323,8 @@ int ipc_get_peer(int handle, struct ipc_peer *peer)
     if (h == NULL) {
         return rc;
     }
-    char who[32];
-    snprintf(who, sizeof(who), "get_peer(%d)", handle);
+    char who[2 * IPC_PATH_MAX + 64];
+    who_handle(who, sizeof(who), "get_peer", handle, h);
     rc = ipc__os_peer(who, ipc__pipe_stream(h->obj), peer);
     ipc__handle_put(h);
     return rc;
@@ -359,9 +337,11 @@ int ipc_check_path(const char *name)
 
 int ipc_connect_ex(const char *name, int timeout_ms, int flags)
 {
+    struct ipc__until u;
+    ipc__until_init(&u, timeout_ms);
     struct ipc__stream s;
     char path[IPC_PATH_MAX];
-    int rc = ipc__connect_checked("connect", name, timeout_ms, flags, &s, path);
+    int rc = ipc__connect_checked("connect", name, &u, flags, &s, path);
     if (rc < 0) {
         return rc;
     }
@@ -396,12 +376,17 @@ int ipc_create_ex(const char *name, int timeout_ms, int flags)
     }
     char who[IPC_PATH_MAX + 32];
     ipc__who_name(who, sizeof(who), "create", name);
+    struct ipc__until u;
+    ipc__until_init(&u, timeout_ms);
     struct ipc__stream s;
-    rc = ipc__accept_checked(l, who, 1, timeout_ms, &s);
+    rc = ipc__accept_checked(l, who, 1, &u, &s);
     if (rc == 0) {
         rc = add_pipe(who, &s, name, ipc__listener_path(l));
     }
-    ipc__listener_free(l); /* as ipc_create_timeout */
+    /* One client per create: stop listening and give the name back, so a
+     * second client waits in connect for the next create (as Kiwi users
+     * expect) instead of sitting in a backlog nobody will accept. */
+    ipc__listener_free(l);
     return rc;
 }
 

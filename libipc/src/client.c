@@ -15,7 +15,7 @@
 #define BACKOFF_FIRST_MS 1
 #define BACKOFF_MAX_MS 32
 
-int ipc__connect(const char *call, const char *name, int timeout_ms,
+int ipc__connect(const char *call, const char *name, const struct ipc__until *u,
                  struct ipc__stream *s, char path[])
 {
     int rc = ipc__resolve(call, name, path);
@@ -24,22 +24,20 @@ int ipc__connect(const char *call, const char *name, int timeout_ms,
     }
     char who[IPC_PATH_MAX + 32];
     ipc__who_name(who, sizeof(who), call, name);
-    struct ipc__until u;
-    ipc__until_init(&u, timeout_ms);
     int64_t start = ipc__os_now_ms();
     int64_t backoff = BACKOFF_FIRST_MS;
     for (;;) {
-        rc = ipc__os_connect(who, path, &u, s);
+        rc = ipc__os_connect(who, path, u, s);
         if (rc != IPC_ENOSERVER) {
             return rc;
         }
-        if (u.deadline >= 0 && ipc__os_now_ms() >= u.deadline) {
+        if (u->deadline >= 0 && ipc__os_now_ms() >= u->deadline) {
             return ipc__fail(IPC_ENOSERVER, 0,
                              "%s: no server listening at %s (gave up after "
                              "%lld ms)",
                              who, path, (long long)(ipc__os_now_ms() - start));
         }
-        rc = ipc__os_sleep_until(who, ipc__os_now_ms() + backoff, &u);
+        rc = ipc__os_sleep_until(who, ipc__os_now_ms() + backoff, u);
         if (rc == IPC_EINTR) {
             return ipc__fail(rc, 0,
                              "%s: interrupted while waiting for a server at %s",

@@ -6,10 +6,10 @@
 
 #include "os.h"
 
-/* Connect to ipc_path(name), waiting up to timeout_ms for a server; the
+/* Connect to ipc_path(name), waiting within `u` for a server; the
  * connected stream goes to *s, and the path to `path` (IPC_PATH_MAX
  * bytes). `call` names the public call in messages. */
-int ipc__connect(const char *call, const char *name, int timeout_ms,
+int ipc__connect(const char *call, const char *name, const struct ipc__until *u,
                  struct ipc__stream *s, char path[]);
 
 #endif

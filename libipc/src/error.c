@@ -67,9 +67,25 @@ static struct last_error *this_thread(int create)
     return le;
 }
 
+void ipc__who_format(char *buf, size_t cap, const struct ipc__who *who)
+{
+    if (who->handle <= 0) {
+        snprintf(buf, cap, "%s(\"%s\")", who->call, who->name);
+    } else if (who->name == NULL) {
+        snprintf(buf, cap, "%s(%d)", who->call, who->handle);
+    } else if (who->path == NULL) {
+        snprintf(buf, cap, "%s(%d) on \"%s\"", who->call, who->handle,
+                 who->name);
+    } else {
+        snprintf(buf, cap, "%s(%d) on \"%s\" (%s)", who->call, who->handle,
+                 who->name, who->path);
+    }
+}
+
 void ipc__who_name(char *who, size_t cap, const char *call, const char *name)
 {
-    snprintf(who, cap, "%s(\"%s\")", call, name);
+    struct ipc__who w = {call, 0, name, NULL};
+    ipc__who_format(who, cap, &w);
 }
 
 static int vfail(int status, int os_error, const char *prefix, const char *fmt,
@@ -89,12 +105,8 @@ int ipc__fail_who(int status, int os_error, const struct ipc__who *who,
 {
     /* A name is at most a path long (ipc_path() refused longer ones). */
     char prefix[2 * IPC_PATH_MAX + 64];
-    if (who->name != NULL) {
-        snprintf(prefix, sizeof(prefix), "%s(%d) on \"%s\" (%s): ", who->call,
-                 who->handle, who->name, who->path);
-    } else {
-        snprintf(prefix, sizeof(prefix), "%s(%d): ", who->call, who->handle);
-    }
+    ipc__who_format(prefix, sizeof(prefix) - 2, who);
+    strcat(prefix, ": ");
     va_list ap;
     va_start(ap, fmt);
     int rc = vfail(status, os_error, prefix, fmt, ap);

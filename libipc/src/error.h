@@ -30,7 +30,14 @@ int ipc__fail_who(int status, int os_error, const struct ipc__who *who,
                   const char *fmt, ...)
     __attribute__((format(IPC__PRINTF_FORMAT, 4, 5)));
 
-/* Write `call("name")` into who (cap bytes), as messages start. */
+/* The one way a message names its caller, written into buf (cap bytes):
+ *   call(handle) on "name" (path)   a handle with a name (path if known)
+ *   call(handle)                    a handle without one
+ *   call("name")                    a call by name (handle <= 0)
+ * ipc__fail_who() starts its message with it. */
+void ipc__who_format(char *buf, size_t cap, const struct ipc__who *who);
+
+/* ipc__who_format() of a call by name: `call("name")`. */
 void ipc__who_name(char *who, size_t cap, const char *call, const char *name);
 
 #endif

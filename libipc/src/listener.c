@@ -44,11 +44,20 @@ int ipc__listen(const char *call, const char *name, int backlog,
 }
 
 int ipc__accept(struct ipc__listener *l, const char *who, int last,
-                int timeout_ms, struct ipc__stream *s)
+                const struct ipc__until *u, struct ipc__stream *s)
 {
-    struct ipc__until u;
-    ipc__until_init(&u, timeout_ms);
-    return ipc__os_accept(l->os, who, last, &u, s);
+    int rc = ipc__os_accept(l->os, who, last, u, s);
+    /* The backends leave the end of a wait to us: one wording for all. */
+    if (rc == IPC_ETIMEDOUT) {
+        return ipc__fail(rc, 0, "%s: no client connected to %s in time", who,
+                         l->path);
+    }
+    if (rc == IPC_EINTR) {
+        return ipc__fail(rc, 0,
+                         "%s: interrupted while waiting for a client at %s",
+                         who, l->path);
+    }
+    return rc;
 }
 
 const char *ipc__listener_name(const struct ipc__listener *l)

@@ -18,11 +18,11 @@ extern const struct ipc__kind ipc__listener_kind;
 int ipc__listen(const char *call, const char *name, int backlog,
                 struct ipc__listener **out);
 
-/* Wait up to timeout_ms for a client; with `last`, serve only this one
+/* Wait within `u` for a client; with `last`, serve only this one
  * (ipc_create). The stream goes to *s. `who` names the call, e.g.
  * "accept(3)". */
 int ipc__accept(struct ipc__listener *l, const char *who, int last,
-                int timeout_ms, struct ipc__stream *s);
+                const struct ipc__until *u, struct ipc__stream *s);
 
 /* The name it was made with, and its path (for messages and pipes). */
 const char *ipc__listener_name(const struct ipc__listener *l);

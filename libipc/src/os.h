@@ -217,7 +217,8 @@ int ipc__os_listen(const char *who, const char *path, int backlog,
  * Wait within `u` for the next client, set up *s for it. With `last` the
  * listener serves this one client only (ipc_create): the path is given
  * back before the client is accepted, so that no second client can slip
- * into the queue.
+ * into the queue. IPC_ETIMEDOUT and IPC_EINTR are returned unrecorded:
+ * listener.c words them, once for every backend.
  */
 int ipc__os_accept(struct ipc__os_listener *l, const char *who, int last,
                    const struct ipc__until *u, struct ipc__stream *s);

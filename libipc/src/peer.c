@@ -25,17 +25,18 @@ int ipc__check_name(const char *call, const char *name)
     return ipc__os_check_path(who, path);
 }
 
-int ipc__connect_checked(const char *call, const char *name, int timeout_ms,
-                         int flags, struct ipc__stream *s, char path[])
+int ipc__connect_checked(const char *call, const char *name,
+                         const struct ipc__until *u, int flags,
+                         struct ipc__stream *s, char path[])
 {
     if (flags & IPC_ANY_USER) {
-        return ipc__connect(call, name, timeout_ms, s, path);
+        return ipc__connect(call, name, u, s, path);
     }
     int rc = ipc__check_name(call, name);
     if (rc < 0) {
         return rc;
     }
-    rc = ipc__connect(call, name, timeout_ms, s, path);
+    rc = ipc__connect(call, name, u, s, path);
     if (rc < 0) {
         return rc;
     }
@@ -50,20 +51,13 @@ int ipc__connect_checked(const char *call, const char *name, int timeout_ms,
 }
 
 int ipc__accept_checked(struct ipc__listener *l, const char *who, int last,
-                        int timeout_ms, struct ipc__stream *s)
+                        const struct ipc__until *u, struct ipc__stream *s)
 {
     if (ipc__listener_flags(l) & IPC_ANY_USER) {
-        return ipc__accept(l, who, last, timeout_ms, s);
+        return ipc__accept(l, who, last, u, s);
     }
-    int64_t deadline =
-        timeout_ms < 0 ? -1 : ipc__os_now_ms() + (int64_t)timeout_ms;
     for (;;) {
-        int left = timeout_ms;
-        if (deadline >= 0) {
-            int64_t now = ipc__os_now_ms();
-            left = now >= deadline ? 0 : (int)(deadline - now);
-        }
-        int rc = ipc__accept(l, who, last, left, s);
+        int rc = ipc__accept(l, who, last, u, s);
         if (rc < 0) {
             return rc;
         }

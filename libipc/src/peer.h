@@ -11,13 +11,14 @@
 /* ipc__connect() under `flags`: without IPC_ANY_USER the path is checked
  * before the first attempt and the server's user right after connecting;
  * a refused stream is closed before anything is sent. */
-int ipc__connect_checked(const char *call, const char *name, int timeout_ms,
-                         int flags, struct ipc__stream *s, char path[]);
+int ipc__connect_checked(const char *call, const char *name,
+                         const struct ipc__until *u, int flags,
+                         struct ipc__stream *s, char path[]);
 
 /* ipc__accept() under the listener's flags: a client of another user is
- * closed at once and the wait goes on, within the same timeout. */
+ * closed at once and the wait goes on, within the same `u`. */
 int ipc__accept_checked(struct ipc__listener *l, const char *who, int last,
-                        int timeout_ms, struct ipc__stream *s);
+                        const struct ipc__until *u, struct ipc__stream *s);
 
 /* ipc_check_path() for `call` and `name`. */
 int ipc__check_name(const char *call, const char *name);

@@ -250,16 +250,10 @@ static int listen_claimed(const char *who, const char *path, int backlog,
     return 0;
 }
 
-static int wait_failed(struct ipc__os_listener *l, const char *who, int rc)
+static int wait_failed(const char *who, int rc)
 {
-    if (rc == IPC_ETIMEDOUT) {
-        return ipc__fail(rc, 0, "%s: no client connected to %s in time", who,
-                         l->path);
-    }
-    if (rc == IPC_EINTR) {
-        return ipc__fail(rc, 0,
-                         "%s: interrupted while waiting for a client at %s",
-                         who, l->path);
+    if (rc == IPC_ETIMEDOUT || rc == IPC_EINTR) {
+        return rc; /* worded by listener.c */
     }
     return ipc__fail(rc, errno, "%s: poll failed", who);
 }
@@ -316,7 +310,7 @@ static int accept_any(struct ipc__os_listener *l, const char *who,
         }
         int rc = ipc__px_wait(l->fd, POLLIN, u);
         if (rc != 0) {
-            return wait_failed(l, who, rc);
+            return wait_failed(who, rc);
         }
     }
 }
@@ -357,7 +351,7 @@ int ipc__os_accept(struct ipc__os_listener *l, const char *who, int last,
      * into a queue that is then destroyed. */
     int rc = ipc__px_wait(l->fd, POLLIN, u);
     if (rc != 0) {
-        return wait_failed(l, who, rc);
+        return wait_failed(who, rc);
     }
     release_path(l);
     return accept_any(l, who, u, s);

@@ -225,16 +225,10 @@ fail:
     return rc;
 }
 
-static int wait_failed(struct ipc__os_listener *l, const char *who, int rc)
+static int wait_failed(const char *who, int rc)
 {
-    if (rc == IPC_ETIMEDOUT) {
-        return ipc__fail(rc, 0, "%s: no client connected to %s in time", who,
-                         l->path);
-    }
-    if (rc == IPC_EINTR) {
-        return ipc__fail(rc, 0,
-                         "%s: interrupted while waiting for a client at %s",
-                         who, l->path);
+    if (rc == IPC_ETIMEDOUT || rc == IPC_EINTR) {
+        return rc; /* worded by listener.c */
     }
     if (rc == 1) {
         return ipc__fail(IPC_ECLOSED, 0, "%s: the listener was closed", who);
@@ -259,10 +253,10 @@ static int wait_client(struct ipc__os_listener *l, const char *who,
         }
         int rc = ipc__w32_wait(l->conn_ev, l->wake_ev, u);
         if (rc != 0) {
-            return wait_failed(l, who, rc);
+            return wait_failed(who, rc);
         }
         if (atomic_load(&l->closing)) {
-            return wait_failed(l, who, 1);
+            return wait_failed(who, 1);
         }
         DWORD n;
         DWORD e = GetOverlappedResult(l->next, &l->ov, &n, FALSE)
@@ -324,7 +318,7 @@ int ipc__os_accept(struct ipc__os_listener *l, const char *who, int last,
     if (!ipc__mutex_trylock(&l->lock)) {
         int rc = ipc__mutex_lock_until(&l->lock, u);
         if (rc != 0) {
-            return wait_failed(l, who, rc);
+            return wait_failed(who, rc);
         }
     }
     int rc = accept_locked(l, who, last, u, s);

@@ -40,6 +40,7 @@ from ._errors import (
     InvalidArgumentError,
     IpcError,
     IpcMemoryError,
+    IpcPermissionError,
     IpcTimeoutError,
     MessageTooBigError,
     NameInUseError,
@@ -47,7 +48,8 @@ from ._errors import (
     PipeClosedError,
     ProtocolError,
 )
-from ._pipe import Buffer as _Buffer, Listener, Name, Pipe, _max_bytes
+from ._pipe import Buffer as _Buffer, Listener, Name, Peer, Pipe, _max_bytes
+from ._wait import BufferTooShortError, wait
 
 __all__ = [
     "__version__",
@@ -60,8 +62,11 @@ __all__ = [
     "recv_bytes",
     "set_max_message",
     "path",
+    "check_path",
     "Pipe",
     "Listener",
+    "Peer",
+    "wait",
     "IpcError",
     "InvalidArgumentError",
     "BadHandleError",
@@ -72,13 +77,16 @@ __all__ = [
     "NoServerError",
     "MessageTooBigError",
     "IpcMemoryError",
+    "IpcPermissionError",
+    "BufferTooShortError",
 ]
 
 # Show the public classes where users find them (kiwi_ipc.Pipe, not
 # kiwi_ipc._pipe.Pipe), in reprs, tracebacks and pickles.
-for _cls in (Pipe, Listener, IpcError, InvalidArgumentError, BadHandleError,
-             IpcTimeoutError, PipeClosedError, ProtocolError, NameInUseError,
-             NoServerError, MessageTooBigError, IpcMemoryError):
+for _cls in (Pipe, Listener, Peer, IpcError, InvalidArgumentError,
+             BadHandleError, IpcTimeoutError, PipeClosedError, ProtocolError,
+             NameInUseError, NoServerError, MessageTooBigError,
+             IpcMemoryError, IpcPermissionError, BufferTooShortError):
     _cls.__module__ = __name__
 del _cls
 
@@ -158,17 +166,6 @@ def path(name: Name) -> str:
     return _kiwi_ipc.ipc_path(name)
 
 
-# -- who is on the other end ------------------------------------------------
-
-from ._errors import IpcPermissionError  # noqa: E402
-from ._pipe import Peer  # noqa: E402
-
-__all__ += ["check_path", "Peer", "IpcPermissionError"]
-for _cls in (Peer, IpcPermissionError):
-    _cls.__module__ = __name__
-del _cls
-
-
 def check_path(name: Name) -> None:
     """Raise IpcPermissionError if another user could redirect the socket
     path of ``name``: a directory on the way that another user owns, or
@@ -178,10 +175,3 @@ def check_path(name: Name) -> None:
     do, so call it to warn before using them. Connects to nothing."""
     _kiwi_ipc.ipc_check_path(name)
 
-
-# -- many pipes at once: wait(), and kiwi_ipc.aio for asyncio ---------------
-
-from ._wait import BufferTooShortError, wait  # noqa: E402
-
-__all__ += ["wait", "BufferTooShortError"]
-BufferTooShortError.__module__ = __name__

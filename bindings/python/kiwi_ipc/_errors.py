@@ -26,6 +26,7 @@ __all__ = [
     "NoServerError",
     "MessageTooBigError",
     "IpcMemoryError",
+    "IpcPermissionError",
 ]
 
 
@@ -128,6 +129,14 @@ class IpcMemoryError(IpcError, MemoryError):
     """IPC_ENOMEM: the C library ran out of memory. Also a MemoryError."""
 
 
+class IpcPermissionError(IpcError, PermissionError):
+    """IPC_EPERM: a same-user call (Pipe.connect, Pipe.create, Listener,
+    the default same_user=True) refused a peer run by another user - the
+    message names the path and its uid - or a path that another user could
+    redirect (a directory others may write without the sticky bit, a
+    symbolic link another user owns). Also a PermissionError."""
+
+
 _BY_STATUS: Dict[int, Type[IpcError]] = {
     _c.IPC_EINVAL: InvalidArgumentError,
     _c.IPC_EBADHANDLE: BadHandleError,
@@ -138,6 +147,7 @@ _BY_STATUS: Dict[int, Type[IpcError]] = {
     _c.IPC_ENOSERVER: NoServerError,
     _c.IPC_ETOOBIG: MessageTooBigError,
     _c.IPC_ENOMEM: IpcMemoryError,
+    _c.IPC_EPERM: IpcPermissionError,
 }
 
 
@@ -146,17 +156,3 @@ def _from_status(code: int, message: str, errno: Optional[int] = 0) -> IpcError:
     cls = _BY_STATUS.get(code, IpcError)
     return cls(code, message, errno or 0)
 
-
-# -- who is on the other end ------------------------------------------------
-
-
-class IpcPermissionError(IpcError, PermissionError):
-    """IPC_EPERM: a same-user call (Pipe.connect, Pipe.create, Listener,
-    the default same_user=True) refused a peer run by another user - the
-    message names the path and its uid - or a path that another user could
-    redirect (a directory others may write without the sticky bit, a
-    symbolic link another user owns). Also a PermissionError."""
-
-
-__all__.append("IpcPermissionError")
-_BY_STATUS[_c.IPC_EPERM] = IpcPermissionError

@@ -41,11 +41,13 @@
  *     front of the host's, which records the Ctrl-C and passes it on, so
  *     the host still does what it always does.
  *
- * The call then returns IPC_EINTR having lost nothing. If the interpreter's
- * hook is pending, the call returns nil, message, "interrupted" and the hook
- * raises the interpreter's usual "interrupted!" at once; otherwise (a
- * coroutine on 5.4, another host) the binding raises the Lua error
- * "interrupted" itself.
+ * The call then returns IPC_EINTR having lost nothing, and the binding
+ * raises the Lua error from within the C function, so that it is raised
+ * inside whatever pcall surrounds the call, on every Lua (see
+ * raise_interrupted): the interpreter's usual "interrupted!" if its hook is
+ * pending on the calling thread (the binding clears the hook, which has
+ * then done its work), otherwise (a coroutine on 5.4, another host)
+ * "interrupted".
  *
  * How our handler is put in front of the host's, and kept there, is the
  * OS's part (kiwi_ipc_lua_os.h): on POSIX a SIGINT handler chained to the
@@ -183,15 +185,38 @@ static int interpreter_raises(lua_State *L)
            lua_gethookcount(L) == 1;
 }
 
+/*
+ * Ctrl-C is not a result to branch on: it ends the script, with an error
+ * raised here, inside the blocking call, so that the protected call around
+ * it catches it on every Lua. When the interpreter's hook is pending on L,
+ * it is taken over: cleared, as the hook clears itself when it fires, and
+ * its "interrupted!" raised here. Left pending, it would fire at the next
+ * Lua instruction: on 5.4 as this function returns, still inside the
+ * pcall, but on LuaJIT only at the next instruction of a Lua function,
+ * which after pcall(ipc.recv, h), or a tail call into recv (Pipe:recv),
+ * is the caller's, outside the pcall. (Nor may it stay pending while ours
+ * is raised: it would fire inside a Lua message handler, "error in error
+ * handling".) A hook pending on another thread (5.4 arms it on the main
+ * thread only) is left to fire there.
+ */
+static int raise_interrupted(lua_State *L)
+{
+    /* No position: Ctrl-C is no fault of a line (and the caller may be
+     * kiwi_ipc.lua's Pipe:recv rather than the script). */
+    if (interpreter_raises(L)) {
+        lua_sethook(L, NULL, 0, 0); /* first: no hook while we push */
+        lua_pushliteral(L, "interrupted!");
+    } else {
+        lua_pushliteral(L, "interrupted");
+    }
+    return lua_error(L);
+}
+
 int kiwi_lua_failure(lua_State *L, int status)
 {
     const char *msg = ipc_last_error();
-    if (status == IPC_EINTR && !interpreter_raises(L)) {
-        /* Ctrl-C is not a result to branch on: it ends the script. (Were
-         * the interpreter's error pending too, raising ours would make it
-         * fire inside the message handler: "error in error handling".) */
-        lua_pushliteral(L, "interrupted");
-        return lua_error(L);
+    if (status == IPC_EINTR) {
+        return raise_interrupted(L);
     }
     lua_pushnil(L);
     lua_pushstring(L, msg[0] != '\0' ? msg : ipc_strerror(status));

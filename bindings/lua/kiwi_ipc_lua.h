@@ -36,9 +36,10 @@ size_t kiwi_lua_checksize(lua_State *L, int idx);
 
 /*
  * Report a failed call: push nil, ipc_last_error() and ipc_errname(status),
- * and return 3, the number of results. IPC_EINTR (Ctrl-C) raises the Lua
- * error "interrupted" instead, unless the interpreter's own Ctrl-C error
- * ("interrupted!", from a debug hook) is about to be raised anyway.
+ * and return 3, the number of results. IPC_EINTR (Ctrl-C) raises a Lua
+ * error instead, from here, so inside the caller's pcall: the interpreter's
+ * own "interrupted!" when its Ctrl-C debug hook is pending on L (the hook
+ * is cleared, as it would clear itself), else "interrupted".
  */
 int kiwi_lua_failure(lua_State *L, int status);
 

@@ -65,6 +65,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,15 +105,41 @@ static int to_integer(lua_State *L, int idx, lua_Integer *out)
 #endif
 }
 
-int kiwi_lua_checkhandle(lua_State *L, int idx)
+/*
+ * A handle beyond C's int is no handle at all: the call is made with 0,
+ * which never is one either, so the library answers it like any other
+ * unknown handle ("bad_handle"), but its message would then name handle 0.
+ * So the handle the caller passed is noted here, per thread, and
+ * kiwi_lua_failure() names it instead. Every check of a handle sets or
+ * clears the note, and every failure clears it, so it never outlives the
+ * call that made it: between the check and the call's failure no Lua code
+ * runs.
+ */
+static _Thread_local struct {
+    int set;
+    lua_Integer value;
+} out_of_range;
+
+/* The handle at idx, or 0 (*beyond set) if it is beyond C's int. */
+static int check_handle(lua_State *L, int idx, int *beyond, lua_Integer *value)
 {
-    lua_Integer h;
-    if (!to_integer(L, idx, &h)) {
+    *beyond = 0;
+    *value = 0;
+    if (!to_integer(L, idx, value)) {
         return type_error(L, idx, "integer handle");
     }
-    /* Out of int range is no handle at all; 0 never is one either, so the
-     * library answers it like any other unknown handle. */
-    return h < INT_MIN || h > INT_MAX ? 0 : (int)h;
+    *beyond = *value < INT_MIN || *value > INT_MAX;
+    return *beyond ? 0 : (int)*value;
+}
+
+int kiwi_lua_checkhandle(lua_State *L, int idx)
+{
+    int beyond;
+    lua_Integer value;
+    int h = check_handle(L, idx, &beyond, &value);
+    out_of_range.set = beyond;
+    out_of_range.value = value;
+    return h;
 }
 
 const char *kiwi_lua_checkname(lua_State *L, int idx)
@@ -149,11 +176,14 @@ int kiwi_lua_opttimeout(lua_State *L, int idx)
     /* The rule both bindings share (kiwi_bind_timeout_ms): round up to
      * whole milliseconds, cap at about 24.8 days, math.huge is forever. */
     int ms;
-    if (kiwi_bind_timeout_ms((double)lua_tonumber(L, idx), &ms) !=
-        KIWI_BIND_TIMEOUT_OK) { /* negative or NaN */
+    switch (kiwi_bind_timeout_ms((double)lua_tonumber(L, idx), &ms)) {
+    case KIWI_BIND_TIMEOUT_OK:
+        return ms;
+    case KIWI_BIND_TIMEOUT_NAN: /* is not negative: say what it is */
+        return luaL_argerror(L, idx, "timeout must not be NaN");
+    default:
         return luaL_argerror(L, idx, "timeout must not be negative");
     }
-    return ms;
 }
 
 size_t kiwi_lua_checksize(lua_State *L, int idx)
@@ -212,14 +242,41 @@ static int raise_interrupted(lua_State *L)
     return lua_error(L);
 }
 
-int kiwi_lua_failure(lua_State *L, int status)
+/*
+ * Push the message of a failure with status: the library's, or for the
+ * handle beyond C's int that kiwi_lua_checkhandle() noted, one that names
+ * it, in the library's words: "send(4294967296): no such handle (out of
+ * range)" rather than "send(0): ...".
+ */
+static void push_message_of(lua_State *L, int status)
 {
     const char *msg = ipc_last_error();
+    int beyond = out_of_range.set;
+    out_of_range.set = 0;
+    if (beyond && status == IPC_EBADHANDLE) {
+        /* "<call>(0): ...": the call made with 0 for that handle */
+        const char *open = strchr(msg, '(');
+        if (open != NULL && strncmp(open, "(0):", 4) == 0) {
+            char value[32];
+            snprintf(value, sizeof(value), "%lld",
+                     (long long)out_of_range.value);
+            lua_pushlstring(L, msg, (size_t)(open - msg));
+            lua_pushfstring(L, "(%s): no such handle (out of range)", value);
+            lua_concat(L, 2);
+            return;
+        }
+    }
+    lua_pushstring(L, msg[0] != '\0' ? msg : ipc_strerror(status));
+}
+
+int kiwi_lua_failure(lua_State *L, int status)
+{
     if (status == IPC_EINTR) {
+        out_of_range.set = 0;
         return raise_interrupted(L);
     }
     lua_pushnil(L);
-    lua_pushstring(L, msg[0] != '\0' ? msg : ipc_strerror(status));
+    push_message_of(L, status);
     lua_pushstring(L, ipc_errname(status));
     return 3;
 }
@@ -544,8 +601,10 @@ static int kiwi_lua_poll(lua_State *L)
     struct ipc_pollitem *it =
         lua_newuserdata(L, (n > 0 ? n : 1) * sizeof(*it)); /* freed by GC */
     for (size_t i = 0; i < n; i++) {
+        int beyond; /* such a handle is reported as IPC_POLLNVAL */
+        lua_Integer value;
         lua_rawgeti(L, 1, (int)(i + 1));
-        it[i].handle = kiwi_lua_checkhandle(L, -1);
+        it[i].handle = check_handle(L, -1, &beyond, &value);
         it[i].events = events;
         it[i].revents = 0;
         lua_pop(L, 1);

@@ -110,10 +110,12 @@ static int to_integer(lua_State *L, int idx, lua_Integer *out)
  * which never is one either, so the library answers it like any other
  * unknown handle ("bad_handle"), but its message would then name handle 0.
  * So the handle the caller passed is noted here, per thread, and
- * kiwi_lua_failure() names it instead. Every check of a handle sets or
- * clears the note, and every failure clears it, so it never outlives the
- * call that made it: between the check and the call's failure no Lua code
- * runs.
+ * kiwi_lua_failure() names it instead. Between the check and the call's
+ * failure no Lua code runs. Every check of a handle sets or clears the
+ * note and every failure clears it, so a note left by a call that raised
+ * after the check (a bad timeout) is gone by the next call that takes a
+ * handle; and only a "bad_handle" failure, which only such a call can
+ * have, reads it.
  */
 static _Thread_local struct {
     int set;

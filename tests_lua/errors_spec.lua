@@ -4,6 +4,8 @@
 local ipc = require "kiwi_ipc"
 local H = require "helpers"
 
+local unpack = table.unpack or unpack
+
 -- Call f(...) and check that it failed with `code`: nil, message, code.
 local function fails_with(code, f, ...)
   local r, msg, got = f(...)
@@ -122,6 +124,31 @@ describe("error codes", function()
     fails_with("bad_handle", ipc.recv, s, 0) -- closed
   end)
 
+  it("'bad_handle' for a handle beyond C's int names that handle",
+     function()
+    -- Not send(0): the handle is the one the caller passed.
+    for _, case in ipairs {
+      { "send(4294967296)", ipc.send, 4294967296, "x" },
+      { "send(-4294967296)", ipc.send, -4294967296, "x" },
+      { "send(2147483648)", ipc.send, 2147483648, "x" },
+      { "recv(4294967296)", ipc.recv, 4294967296, 0 },
+      { "accept(4294967296)", ipc.accept, 4294967296, 0 },
+      { "fileno(4294967296)", ipc.fileno, 4294967296 },
+      { "set_max_message(4294967296)", ipc.set_max_message, 4294967296, 5 },
+    } do
+      local msg = fails_with("bad_handle", select(2, unpack(case)))
+      assert.are.equal(case[1] .. ": no such handle (out of range)", msg)
+    end
+    local p = ipc.Pipe.wrap(4294967296)
+    local msg = fails_with("bad_handle", p.send, p, "x")
+    assert.truthy(msg:find("send(4294967296)", 1, true), msg)
+    -- a real handle after it is reported as itself again
+    local s = H.pair()
+    ipc.close(s)
+    msg = fails_with("bad_handle", ipc.recv, s, 0)
+    assert.truthy(msg:find(("recv(%d)"):format(s), 1, true), msg)
+  end)
+
   it("'invalid' for bad names and sizes #posix_paths", function()
     fails_with("invalid", ipc.listen, "anonymous")
     fails_with("invalid", ipc.connect, "", 0)
@@ -193,11 +220,30 @@ describe("misuse raises an error", function()
 
   it("for timeouts that are negative or not numbers", function()
     local s = H.pair()
-    for _, bad in ipairs { -0.001, -1, -math.huge, 0 / 0 } do
+    for _, bad in ipairs { -0.001, -1, -math.huge } do
       raises("negative", ipc.recv, s, bad)
       raises("negative", ipc.send, s, "x", bad)
       raises("negative", ipc.connect, "/tmp/x", bad)
     end
+    -- NaN is not negative: it is no number of seconds at all
+    for _, f in ipairs { function() return ipc.recv(s, 0 / 0) end,
+                         function() return ipc.send(s, "x", 0 / 0) end,
+                         function() return ipc.connect("/tmp/x", 0 / 0) end,
+                         function() return ipc.wait({ s }, 0 / 0) end } do
+      raises("timeout must not be NaN", f)
+    end
+    -- and the objects say so too
+    local p = H.track(ipc.Pipe.wrap(s))
+    for _, f in ipairs { function() return p:recv(0 / 0) end,
+                         function() return p:send("x", 0 / 0) end,
+                         function() return p:settimeout(0 / 0) end,
+                         function() return p:poll(0 / 0) end } do
+      raises("bad argument #%d to '%a+' %(timeout must not be NaN%)", f)
+    end
+    local ok, err = pcall(p.recv, p, -1)
+    assert.is_false(ok)
+    assert.truthy(err:find("non-negative number of seconds or nil " ..
+                           "expected, got number", 1, true), err)
     for _, bad in ipairs { "1", {}, true } do
       raises("number of seconds or nil expected", ipc.recv, s, bad)
       raises("number of seconds or nil expected", ipc.accept, s, bad)

@@ -221,11 +221,24 @@ def test_recv_into_too_small_keeps_the_message(pair):
         assert server.recv_into(bytearray(4), timeout=0) == 4
 
 
-def test_recv_into_refuses_read_only(pair):
+@pytest.mark.parametrize(
+    "buffer, why",
+    [
+        (b"read-only", "bytes is read-only"),
+        (memoryview(b"read-only"), "memoryview is read-only"),
+        (memoryview(bytearray(16))[::2], "contiguous"),
+    ],
+    ids=["bytes", "read-only-memoryview", "strided-memoryview"],
+)
+def test_recv_into_refuses_a_buffer_it_cannot_write(pair, buffer, why):
+    # TypeError, as socket.recv_into() raises (not the BufferError of the
+    # buffer protocol), saying why the buffer will not do.
     server, client = pair
     client.send_bytes(b"x")
-    with pytest.raises((TypeError, BufferError)):
-        server.recv_into(b"readonly", timeout=5)
+    with pytest.raises(TypeError, match="writable") as e:
+        server.recv_into(buffer, timeout=5)
+    if ANY_BUFFER:  # else: "takes a bytearray here"
+        assert why in str(e.value)
     assert server.recv_bytes(timeout=5) == b"x"
 
 

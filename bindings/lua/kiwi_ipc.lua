@@ -50,17 +50,24 @@ end
 
 -- Method arguments are checked here, so that errors count arguments as the
 -- caller wrote them (p:send(m): m is argument #1) and point at the caller.
-local function check(ok, n, method, expected, value)
+-- (level: of the method's caller, seen from check's caller: 3, or 4 from
+-- a helper of the method's, as check_timeout is)
+local function check(ok, n, method, expected, value, level)
   if not ok then
     error(("bad argument #%d to '%s' (%s expected, got %s)")
           :format(n, method, expected, value == nil and "no value"
-                  or type(value)), 3)
+                  or type(value)), level or 3)
   end
 end
 
+-- The rule of the C calls (kiwi_lua_opttimeout), with the method's name.
 local function check_timeout(timeout, n, method)
+  if timeout ~= timeout then -- NaN: not negative, nor any number of seconds
+    error(("bad argument #%d to '%s' (timeout must not be NaN)")
+          :format(n, method), 3)
+  end
   check(timeout == nil or (type(timeout) == "number" and timeout >= 0),
-        n, method, "non-negative number of seconds or nil", timeout)
+        n, method, "non-negative number of seconds or nil", timeout, 4)
 end
 
 -- A closed object is misuse, as for Lua's files ("attempt to use a closed

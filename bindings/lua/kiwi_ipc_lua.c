@@ -41,11 +41,13 @@
  *     front of the host's, which records the Ctrl-C and passes it on, so
  *     the host still does what it always does.
  *
- * The call then returns IPC_EINTR having lost nothing. If the interpreter's
- * hook is pending, the call returns nil, message, "interrupted" and the hook
- * raises the interpreter's usual "interrupted!" at once; otherwise (a
- * coroutine on 5.4, another host) the binding raises the Lua error
- * "interrupted" itself.
+ * The call then returns IPC_EINTR having lost nothing, and the binding
+ * raises the Lua error from within the C function, so that it is raised
+ * inside whatever pcall surrounds the call, on every Lua (see
+ * raise_interrupted): the interpreter's usual "interrupted!" if its hook is
+ * pending on the calling thread (the binding clears the hook, which has
+ * then done its work), otherwise (a coroutine on 5.4, another host)
+ * "interrupted".
  *
  * How our handler is put in front of the host's, and kept there, is the
  * OS's part (kiwi_ipc_lua_os.h): on POSIX a SIGINT handler chained to the
@@ -63,6 +65,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,15 +105,43 @@ static int to_integer(lua_State *L, int idx, lua_Integer *out)
 #endif
 }
 
-int kiwi_lua_checkhandle(lua_State *L, int idx)
+/*
+ * A handle beyond C's int is no handle at all: the call is made with 0,
+ * which never is one either, so the library answers it like any other
+ * unknown handle ("bad_handle"), but its message would then name handle 0.
+ * So the handle the caller passed is noted here, per thread, and
+ * kiwi_lua_failure() names it instead. Between the check and the call's
+ * failure no Lua code runs. Every check of a handle sets or clears the
+ * note and every failure clears it, so a note left by a call that raised
+ * after the check (a bad timeout) is gone by the next call that takes a
+ * handle; and only a "bad_handle" failure, which only such a call can
+ * have, reads it.
+ */
+static _Thread_local struct {
+    int set;
+    lua_Integer value;
+} out_of_range;
+
+/* The handle at idx, or 0 (*beyond set) if it is beyond C's int. */
+static int check_handle(lua_State *L, int idx, int *beyond, lua_Integer *value)
 {
-    lua_Integer h;
-    if (!to_integer(L, idx, &h)) {
+    *beyond = 0;
+    *value = 0;
+    if (!to_integer(L, idx, value)) {
         return type_error(L, idx, "integer handle");
     }
-    /* Out of int range is no handle at all; 0 never is one either, so the
-     * library answers it like any other unknown handle. */
-    return h < INT_MIN || h > INT_MAX ? 0 : (int)h;
+    *beyond = *value < INT_MIN || *value > INT_MAX;
+    return *beyond ? 0 : (int)*value;
+}
+
+int kiwi_lua_checkhandle(lua_State *L, int idx)
+{
+    int beyond;
+    lua_Integer value;
+    int h = check_handle(L, idx, &beyond, &value);
+    out_of_range.set = beyond;
+    out_of_range.value = value;
+    return h;
 }
 
 const char *kiwi_lua_checkname(lua_State *L, int idx)
@@ -147,11 +178,14 @@ int kiwi_lua_opttimeout(lua_State *L, int idx)
     /* The rule both bindings share (kiwi_bind_timeout_ms): round up to
      * whole milliseconds, cap at about 24.8 days, math.huge is forever. */
     int ms;
-    if (kiwi_bind_timeout_ms((double)lua_tonumber(L, idx), &ms) !=
-        KIWI_BIND_TIMEOUT_OK) { /* negative or NaN */
+    switch (kiwi_bind_timeout_ms((double)lua_tonumber(L, idx), &ms)) {
+    case KIWI_BIND_TIMEOUT_OK:
+        return ms;
+    case KIWI_BIND_TIMEOUT_NAN: /* is not negative: say what it is */
+        return luaL_argerror(L, idx, "timeout must not be NaN");
+    default:
         return luaL_argerror(L, idx, "timeout must not be negative");
     }
-    return ms;
 }
 
 size_t kiwi_lua_checksize(lua_State *L, int idx)
@@ -183,18 +217,68 @@ static int interpreter_raises(lua_State *L)
            lua_gethookcount(L) == 1;
 }
 
-int kiwi_lua_failure(lua_State *L, int status)
+/*
+ * Ctrl-C is not a result to branch on: it ends the script, with an error
+ * raised here, inside the blocking call, so that the protected call around
+ * it catches it on every Lua. When the interpreter's hook is pending on L,
+ * it is taken over: cleared, as the hook clears itself when it fires, and
+ * its "interrupted!" raised here. Left pending, it would fire at the next
+ * Lua instruction: on 5.4 as this function returns, still inside the
+ * pcall, but on LuaJIT only at the next instruction of a Lua function,
+ * which after pcall(ipc.recv, h), or a tail call into recv (Pipe:recv),
+ * is the caller's, outside the pcall. (Nor may it stay pending while ours
+ * is raised: it would fire inside a Lua message handler, "error in error
+ * handling".) A hook pending on another thread (5.4 arms it on the main
+ * thread only) is left to fire there.
+ */
+static int raise_interrupted(lua_State *L)
+{
+    /* No position: Ctrl-C is no fault of a line (and the caller may be
+     * kiwi_ipc.lua's Pipe:recv rather than the script). */
+    if (interpreter_raises(L)) {
+        lua_sethook(L, NULL, 0, 0); /* first: no hook while we push */
+        lua_pushliteral(L, "interrupted!");
+    } else {
+        lua_pushliteral(L, "interrupted");
+    }
+    return lua_error(L);
+}
+
+/*
+ * Push the message of a failure with status: the library's, or for the
+ * handle beyond C's int that kiwi_lua_checkhandle() noted, one that names
+ * it, in the library's words: "send(4294967296): no such handle (out of
+ * range)" rather than "send(0): ...".
+ */
+static void push_message_of(lua_State *L, int status)
 {
     const char *msg = ipc_last_error();
-    if (status == IPC_EINTR && !interpreter_raises(L)) {
-        /* Ctrl-C is not a result to branch on: it ends the script. (Were
-         * the interpreter's error pending too, raising ours would make it
-         * fire inside the message handler: "error in error handling".) */
-        lua_pushliteral(L, "interrupted");
-        return lua_error(L);
+    int beyond = out_of_range.set;
+    out_of_range.set = 0;
+    if (beyond && status == IPC_EBADHANDLE) {
+        /* "<call>(0): ...": the call made with 0 for that handle */
+        const char *open = strchr(msg, '(');
+        if (open != NULL && strncmp(open, "(0):", 4) == 0) {
+            char value[32];
+            snprintf(value, sizeof(value), "%lld",
+                     (long long)out_of_range.value);
+            lua_pushlstring(L, msg, (size_t)(open - msg));
+            lua_pushfstring(L, "(%s): no such handle (out of range)", value);
+            lua_concat(L, 2);
+            return;
+        }
+    }
+    lua_pushstring(L, msg[0] != '\0' ? msg : ipc_strerror(status));
+}
+
+int kiwi_lua_failure(lua_State *L, int status)
+{
+    if (status == IPC_EINTR) {
+        out_of_range.set = 0;
+        return raise_interrupted(L);
     }
     lua_pushnil(L);
-    lua_pushstring(L, msg[0] != '\0' ? msg : ipc_strerror(status));
+    push_message_of(L, status);
     lua_pushstring(L, ipc_errname(status));
     return 3;
 }
@@ -519,8 +603,10 @@ static int kiwi_lua_poll(lua_State *L)
     struct ipc_pollitem *it =
         lua_newuserdata(L, (n > 0 ? n : 1) * sizeof(*it)); /* freed by GC */
     for (size_t i = 0; i < n; i++) {
+        int beyond; /* such a handle is reported as IPC_POLLNVAL */
+        lua_Integer value;
         lua_rawgeti(L, 1, (int)(i + 1));
-        it[i].handle = kiwi_lua_checkhandle(L, -1);
+        it[i].handle = check_handle(L, -1, &beyond, &value);
         it[i].events = events;
         it[i].revents = 0;
         lua_pop(L, 1);

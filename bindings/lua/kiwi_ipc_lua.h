@@ -17,7 +17,9 @@
 
 #include <lua.h>
 
-/* A pipe or listener handle: an integer (3.0 is accepted, 3.5 is not). */
+/* A pipe or listener handle: an integer (3.0 is accepted, 3.5 is not).
+ * One beyond C's int is returned as 0, no handle, and noted so that the
+ * call's failure names it (kiwi_lua_failure). */
 int kiwi_lua_checkhandle(lua_State *L, int idx);
 
 /* A pipe name: a string without NUL bytes (nil and numbers are errors). */
@@ -28,17 +30,20 @@ const char *kiwi_lua_checkpayload(lua_State *L, int idx, size_t *len);
 
 /* An optional timeout in seconds: nil, absent or math.huge wait forever;
  * otherwise a number >= 0, rounded up to whole milliseconds and capped at
- * about 24.8 days (kiwi_bind_timeout_ms(), the rule of both bindings). */
+ * about 24.8 days (kiwi_bind_timeout_ms(), the rule of both bindings).
+ * Negative or NaN raises an argument error that says which. */
 int kiwi_lua_opttimeout(lua_State *L, int idx);
 
 /* A byte count: an integer >= 0. */
 size_t kiwi_lua_checksize(lua_State *L, int idx);
 
 /*
- * Report a failed call: push nil, ipc_last_error() and ipc_errname(status),
- * and return 3, the number of results. IPC_EINTR (Ctrl-C) raises the Lua
- * error "interrupted" instead, unless the interpreter's own Ctrl-C error
- * ("interrupted!", from a debug hook) is about to be raised anyway.
+ * Report a failed call: push nil, ipc_last_error() (naming the handle the
+ * caller passed, if it was beyond C's int) and ipc_errname(status), and
+ * return 3, the number of results. IPC_EINTR (Ctrl-C) raises a Lua
+ * error instead, from here, so inside the caller's pcall: the interpreter's
+ * own "interrupted!" when its Ctrl-C debug hook is pending on L (the hook
+ * is cleared, as it would clear itself), else "interrupted".
  */
 int kiwi_lua_failure(lua_State *L, int status);
 

@@ -703,6 +703,49 @@ static void *kiwi_py_into_alloc(void *arg, size_t len)
 }
 
 /*
+ * recv_into's buffer: PyObject_GetBuffer(PyBUF_WRITABLE), but a bytes-like
+ * object that cannot give a writable, contiguous buffer raises TypeError,
+ * as socket.recv_into() does, rather than the buffer protocol's
+ * BufferError, and says which of the two it is not: read-only (bytes, a
+ * memoryview of bytes), or not contiguous. An object that is no buffer at
+ * all has its TypeError already.
+ */
+static int kiwi_py_writable_buffer(PyObject *buffer, kiwi_py_buffer *view)
+{
+    kiwi_py_buffer probe;
+    PyObject *type_name;
+    int readonly = 0;
+
+    if (PyObject_GetBuffer(buffer, view, PyBUF_WRITABLE) == 0)
+        return 0;
+    if (!PyErr_ExceptionMatches(PyExc_BufferError))
+        return -1;
+    PyErr_Clear();
+    if (PyObject_GetBuffer(buffer, &probe, PyBUF_SIMPLE) == 0) {
+        readonly = probe.readonly;
+        PyBuffer_Release(&probe);
+    } else {
+        PyErr_Clear(); /* not contiguous either */
+    }
+    /* The type object is opaque in the limited API. */
+    type_name = PyObject_GetAttrString((PyObject *)Py_TYPE(buffer), "__name__");
+    if (type_name == NULL)
+        return -1;
+    if (readonly)
+        PyErr_Format(PyExc_TypeError,
+                     "recv_into() needs a writable buffer, and %.200U is "
+                     "read-only",
+                     type_name);
+    else
+        PyErr_Format(PyExc_TypeError,
+                     "recv_into() needs a writable, contiguous buffer, which "
+                     "this %.200U does not give",
+                     type_name);
+    Py_DECREF(type_name);
+    return -1;
+}
+
+/*
  * recv_into(handle, buffer, timeout_ms): one message into the caller's
  * writable, contiguous buffer (bytearray, memoryview, array, mmap, numpy),
  * straight from the socket for a large one: no allocation per message, and
@@ -721,7 +764,7 @@ PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms)
 
     view.obj = NULL;
     if (kiwi_py_use_buffer) {
-        if (PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE) < 0)
+        if (kiwi_py_writable_buffer(buffer, &view) < 0)
             return NULL;
         ctx.buf = (char *)view.buf;
         ctx.cap = (size_t)view.len;

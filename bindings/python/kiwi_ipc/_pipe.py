@@ -419,7 +419,8 @@ class Pipe(_Owner):
         buffer reused for every message costs no allocation and no page
         faults. A message longer than the buffer raises
         BufferTooShortError (its ``size`` is the length needed) and stays
-        in the pipe for the next receive. Otherwise as recv_bytes()."""
+        in the pipe for the next receive; a buffer that is read-only or
+        not contiguous raises TypeError. Otherwise as recv_bytes()."""
         h = self._live()
         try:
             return _c.recv_into(h, buffer, _timeout_ms(timeout))

@@ -300,3 +300,72 @@ describe("misuse raises an error", function()
     raises("bad argument #3 to '.-' %(no value expected%)", ipc.recv, 1, 2, 3)
   end)
 end)
+
+-- The core module reports every failure by one rule (lua_typemaps.i: the
+-- typemaps on int), with no list of functions to keep: this walks every
+-- function it has, makes each fail, and checks nil, message, code. A
+-- function added to the module and not placed in one of the two tables
+-- below fails the test, so whoever adds it decides which it is.
+describe("one rule for every function of the core module", function()
+  after_each(H.cleanup)
+  teardown(H.remove_dir)
+
+  it("returns nil, message, code for every failure, never a number", function()
+    local core = require "kiwi_ipc_core"
+    local bad = assert(core.listen(H.name()))
+    assert.is_true(core.close(bad)) -- closed: every call on it fails
+    -- How to make each status-returning function fail, and the code.
+    local failing = {
+      accept = {"bad_handle", bad, 0},
+      check_path = {"invalid", ""},
+      connect = {"invalid", ""},
+      connect_ex = {"invalid", "", 0, 0},
+      create = {"invalid", ""},
+      create_ex = {"invalid", "", 0, 0},
+      fileno = {"bad_handle", bad},
+      flush = {"bad_handle", bad, 0},
+      get_peer = {"bad_handle", bad},
+      handle_path = {"bad_handle", bad},
+      listen = {"invalid", ""},
+      listen_ex = {"invalid", "", 0},
+      name = {"bad_handle", bad},
+      path = {"invalid", ""},
+      pending = {"bad_handle", bad},
+      recv = {"bad_handle", bad, 0},
+      send = {"bad_handle", bad, "x", 0},
+      set_max_message = {"bad_handle", bad, 1},
+    }
+    -- What returns no status: close (an unknown handle is harmless, as in
+    -- Kiwi), the texts, last_os_error (an errno value), timeout_ms (a
+    -- conversion that raises on misuse); and poll, hand-written in
+    -- kiwi_ipc_lua.c, whose only failures (an OS error, Ctrl-C) no test
+    -- can cause on demand: it returns them through kiwi_lua_failure too.
+    local not_status = {close = true, version = true, strerror = true,
+                        errname = true, last_error = true,
+                        last_os_error = true, timeout_ms = true,
+                        poll = true}
+    local seen = 0
+    for fname, f in pairs(core) do
+      if type(f) == "function" and not not_status[fname] then
+        local case = failing[fname]
+        assert(case, "core." .. fname .. " is new: say in errors_spec.lua " ..
+               "how it fails (or that it returns no status)")
+        local r, msg, code = f(unpack(case, 2))
+        assert(r == nil, ("core.%s returned %s on failure"):format(
+          fname, tostring(r)))
+        assert.are.equal(case[1], code, fname)
+        assert.is_string(msg)
+        assert.truthy(#msg > 0, fname)
+        seen = seen + 1
+      end
+    end
+    for fname in pairs(failing) do
+      assert(core[fname], "core." .. fname .. " is gone: update the spec")
+    end
+    assert.are.equal(seen, (function()
+      local n = 0
+      for _ in pairs(failing) do n = n + 1 end
+      return n
+    end)())
+  end)
+end)

@@ -72,6 +72,26 @@ def _is_socket(path: str) -> bool:
         return False
 
 
+def _wait_listening(run: Run, proc, path: str) -> None:
+    """Wait until the server at `path` listens, not only has bound: .NET
+    binds, then listens, and a socket file that does not listen yet looks
+    just like a stale one (Mono leaves a visible gap between the two).
+    /proc/net/unix shows the listening flag (__SO_ACCEPTCON, 0x10000)
+    without connecting, which would take the server's one client."""
+    run.wait_socket(proc, path)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        with open("/proc/net/unix") as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split(None, 7)
+                if (len(fields) == 8 and fields[7] == path
+                        and int(fields[3], 16) & 0x10000):
+                    return
+        if proc.popen.poll() is not None or time.monotonic() > deadline:
+            run.fail("%s never listened at %s" % (proc.label, path))
+        time.sleep(0.005)
+
+
 def _wait_exit(run: Run, proc, status: int) -> None:
     try:
         proc.popen.wait(START_TIMEOUT)
@@ -165,7 +185,7 @@ def test_live_server_is_refused_without_a_probe(run, dotnet):
     client, still gets the real one."""
     path = os.path.join(run.root, "s")
     srv = run.start(dotnet, "server", path, ["recv-close=1"], run.tmpdir)
-    run.wait_socket(srv, path)
+    _wait_listening(run, srv, path)
     with pytest.raises(kiwi_ipc.NameInUseError):
         kiwi_ipc.Pipe.create(path, timeout=1)
     with pytest.raises(kiwi_ipc.NameInUseError):

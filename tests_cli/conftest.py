@@ -5,8 +5,14 @@ environment; by hand, the defaults look in a build tree at ../build:
 
   PYTHONPATH             must let `import kiwi_ipc` work (<build>/python)
   KIWI_CLI               the kiwi-ipc binary (<build>/tools/kiwi-ipc/kiwi-ipc)
-  KIWI_CLI_DOTNET_PEER   KiwiPeer.exe; if empty, compiled here with mcs
+  KIWI_CLI_DOTNET_PEER   KiwiPeer.exe (KiwiPeer.runtimeconfig.json beside
+                         it); if empty, compiled here with mcs
   KIWI_CLI_MONO          the mono runtime (default: from PATH)
+  KIWI_CLI_CORECLR       the dotnet host of Microsoft's CoreCLR (default:
+                         <repo>/.venv/dotnet/dotnet, then PATH)
+
+Every test that takes the `dotnet` fixture runs twice, its .NET peer on
+Mono ([mono]) and on CoreCLR ([coreclr]; ctest's cli_tests_coreclr).
 
 Every pipe lives in a private directory under /tmp; every process started
 here is killed at the end of its test if it is still running; every wait
@@ -202,30 +208,56 @@ def wait_for_path(path: str, timeout: float = 10.0) -> None:
 
 
 @pytest.fixture(scope="session")
-def dotnet(tmp_path_factory) -> List[str]:
-    """The command that runs the .NET peer (KiwiPeer.exe under mono)."""
+def dotnet_exe(tmp_path_factory) -> str:
+    """KiwiPeer.exe: CMake's, or compiled here (or why not, as a str)."""
+    exe = _env("KIWI_CLI_DOTNET_PEER")
+    if exe:
+        return exe if os.path.exists(exe) else "!%s does not exist" % exe
+    mcs = shutil.which("mcs")
+    if not mcs:
+        return "!mcs not found (apt-get install mono-mcs)"
+    d = tmp_path_factory.mktemp("peer")
+    exe = str(d / "KiwiPeer.exe")
+    subprocess.run([mcs, "-nologo", "-out:" + exe,
+                    os.path.join(HERE, "peers", "KiwiPeer.cs"),
+                    os.path.join(ROOT, "tests_interop", "peers", "KiwiIpc.cs")],
+                   check=True, timeout=120)
+    shutil.copy(os.path.join(ROOT, "cmake", "dotnet.runtimeconfig.json"),
+                str(d / "KiwiPeer.runtimeconfig.json"))
+    return exe
+
+
+def _coreclr_host() -> str:
+    host = _env("KIWI_CLI_CORECLR")
+    if host:
+        return host
+    venv = _env("KIWI_IPC_VENV", os.path.join(ROOT, ".venv"))
+    host = os.path.join(venv, "dotnet", "dotnet")
+    return host if os.access(host, os.X_OK) else (shutil.which("dotnet") or "")
+
+
+@pytest.fixture(scope="session", params=["mono", "coreclr"])
+def dotnet(request, dotnet_exe) -> List[str]:
+    """The command that runs the .NET peer: KiwiPeer.exe on Mono, then on
+    CoreCLR (with DOTNET_EnableDiagnostics=0: no files in $TMPDIR)."""
     def missing(why: str):
         if os.environ.get("CI"):
             pytest.fail(".NET peer unavailable: " + why, pytrace=False)
         pytest.skip(".NET peer unavailable: " + why)
 
-    mono = _env("KIWI_CLI_MONO") or shutil.which("mono")
-    if not mono:
-        missing("mono not found (apt-get install mono-runtime)")
-    exe = _env("KIWI_CLI_DOTNET_PEER")
-    if not exe:
-        mcs = shutil.which("mcs")
-        if not mcs:
-            missing("mcs not found (apt-get install mono-mcs)")
-        exe = str(tmp_path_factory.mktemp("peer") / "KiwiPeer.exe")
-        subprocess.run([mcs, "-nologo", "-out:" + exe,
-                        os.path.join(HERE, "peers", "KiwiPeer.cs"),
-                        os.path.join(ROOT, "tests_interop", "peers",
-                                     "KiwiIpc.cs")],
-                       check=True, timeout=120)
-    elif not os.path.exists(exe):
-        missing("%s does not exist" % exe)
-    return [mono, exe]
+    if request.param == "mono":
+        host = _env("KIWI_CLI_MONO") or shutil.which("mono")
+        if not host:
+            missing("mono not found (apt-get install mono-runtime)")
+    else:
+        host = _coreclr_host()
+        if not host:
+            missing("CoreCLR not found (scripts/install-deps puts CoreCLR 8 "
+                    "in .venv/dotnet)")
+        os.environ.setdefault("DOTNET_EnableDiagnostics", "0")
+    if dotnet_exe.startswith("!"):
+        missing(dotnet_exe[1:])
+    return [host, dotnet_exe]
 
 
 @pytest.fixture

@@ -14,14 +14,25 @@ environment; run by hand, the defaults below look in a build tree at
   KIWI_INTEROP_LUAJIT         the same for LuaJIT
   KIWI_INTEROP_LUAJIT_DIR     (<build>/lua/jit)
   KIWI_INTEROP_DOTNET_PEER    Peer.exe, built from peers/Peer.cs and
-                              peers/KiwiIpc.cs; if empty, it is compiled
-                              here with the mcs found on PATH
-  KIWI_INTEROP_MONO           the mono runtime (default: from PATH)
+                              peers/KiwiIpc.cs (with Peer.runtimeconfig.json
+                              beside it); if empty, it is compiled here with
+                              the mcs found on PATH
+  KIWI_INTEROP_MONO           the mono runtime (default: from PATH): the
+                              "mono" peer runs Peer.exe on it
+  KIWI_INTEROP_CORECLR        the dotnet host of Microsoft's CoreCLR
+                              (default: <repo>/.venv/dotnet/dotnet, then
+                              PATH): the "coreclr" peer runs Peer.exe on it
   KIWI_INTEROP_REQUIRE_ALL    if set (or CI is set), a missing peer fails
                               the run instead of skipping its pairs
 
-Options: --servers=c,python,... runs only the pairs with those servers
-(ctest runs one pytest per server language, so that ctest -j spreads them).
+CoreCLR peers run with DOTNET_EnableDiagnostics=0 (set here unless the
+environment says otherwise): no dotnet-diagnostic-* or clr-debug-pipe-*
+files in their $TMPDIR. Only test_coreclr.py turns them on, on purpose.
+
+Options: --servers=c,python,... and --clients=... run only the pairs with
+those servers and those clients (ctest runs one pytest per server
+language, so that ctest -j spreads them, and the pairs with a CoreCLR side
+apart, under the label coreclr).
 """
 
 from __future__ import annotations
@@ -40,7 +51,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, "peers")
 BUILD = os.path.join(os.path.dirname(HERE), "build")
 
-LANGS = ["c", "python", "lua5.4", "luajit", "dotnet"]
+ROOT = os.path.dirname(HERE)
+
+# "mono" and "coreclr" are one peer, Peer.exe (our stand-in for Kiwi), on
+# two .NET runtimes.
+LANGS = ["c", "python", "lua5.4", "luajit", "mono", "coreclr"]
+DOTNET = ("mono", "coreclr")
+
+os.environ.setdefault("DOTNET_EnableDiagnostics", "0")
 
 
 @dataclass
@@ -48,7 +66,7 @@ class Peer:
     lang: str
     argv: List[str] = field(default_factory=list)  # command before ROLE
     missing: Optional[str] = None  # why it cannot run, if it cannot
-    binary_safe: bool = True  # False: the .NET peer (text only)
+    binary_safe: bool = True  # False: the .NET peers (text only)
 
 
 def _env(name: str, default: str = "") -> str:
@@ -75,27 +93,56 @@ def _lua_peer(lang: str, var: str, interpreter: str, subdir: str) -> Peer:
     return Peer(lang, [exe, "-e", setup, os.path.join(PEERS, "peer.lua")])
 
 
-def _dotnet_peer(workdir: str) -> Peer:
-    mono = _env("KIWI_INTEROP_MONO") or shutil.which("mono")
+def _coreclr_host() -> str:
+    """The dotnet host: the venv's (scripts/install-deps), then PATH."""
+    host = _env("KIWI_INTEROP_CORECLR")
+    if host:
+        return host
+    venv = _env("KIWI_IPC_VENV", os.path.join(ROOT, ".venv"))
+    host = os.path.join(venv, "dotnet", "dotnet")
+    return host if os.access(host, os.X_OK) else (shutil.which("dotnet") or "")
+
+
+def _dotnet_exe(workdir: str):
+    """Peer.exe (and its runtimeconfig.json): CMake's, or built here.
+    Returns (path, None) or (None, why not)."""
     exe = _env("KIWI_INTEROP_DOTNET_PEER")
-    if not mono or not os.access(mono, os.X_OK):
-        return Peer("dotnet", missing="mono not found: the .NET pairs are "
-                    "skipped (install it: apt-get install mono-runtime mono-mcs)")
-    if not exe:
-        mcs = shutil.which("mcs")
-        if not mcs:
-            return Peer("dotnet", missing="mcs not found: the .NET pairs are "
-                        "skipped (install it: apt-get install mono-mcs)")
-        exe = os.path.join(workdir, "Peer.exe")
-        build = subprocess.run(
-            [mcs, "-nologo", "-out:" + exe, os.path.join(PEERS, "Peer.cs"),
-             os.path.join(PEERS, "KiwiIpc.cs")],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if build.returncode != 0:
-            pytest.exit("mcs could not build the .NET peer:\n" + build.stdout, 1)
-    elif not os.path.exists(exe):
-        return Peer("dotnet", missing="%s does not exist" % exe)
-    return Peer("dotnet", [mono, exe], binary_safe=False)
+    if exe:
+        if not os.path.exists(exe):
+            return None, "%s does not exist" % exe
+        return exe, None
+    exe = os.path.join(workdir, "Peer.exe")
+    if os.path.exists(exe):
+        return exe, None
+    mcs = shutil.which("mcs")
+    if not mcs:
+        return None, "mcs not found (install it: apt-get install mono-mcs)"
+    build = subprocess.run(
+        [mcs, "-nologo", "-out:" + exe, os.path.join(PEERS, "Peer.cs"),
+         os.path.join(PEERS, "KiwiIpc.cs")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if build.returncode != 0:
+        pytest.exit("mcs could not build the .NET peer:\n" + build.stdout, 1)
+    shutil.copy(os.path.join(ROOT, "cmake", "dotnet.runtimeconfig.json"),
+                os.path.join(workdir, "Peer.runtimeconfig.json"))
+    return exe, None
+
+
+def _dotnet_peer(workdir: str, runtime: str) -> Peer:
+    if runtime == "mono":
+        host = _env("KIWI_INTEROP_MONO") or shutil.which("mono")
+        install = "apt-get install mono-runtime"
+    else:
+        host = _coreclr_host()
+        install = "scripts/install-deps puts CoreCLR 8 in .venv/dotnet"
+    if not host or not os.access(host, os.X_OK):
+        return Peer(runtime, missing="%s not found: its .NET pairs are "
+                    "skipped (%s)" % ("mono" if runtime == "mono"
+                                      else "CoreCLR (dotnet)", install))
+    exe, why = _dotnet_exe(workdir)
+    if why:
+        return Peer(runtime, missing=why)
+    return Peer(runtime, [host, exe], binary_safe=False)
 
 
 def _find_peers(workdir: str) -> Dict[str, Peer]:
@@ -107,7 +154,8 @@ def _find_peers(workdir: str) -> Dict[str, Peer]:
         "python": Peer("python", [python, os.path.join(PEERS, "peer.py")]),
         "lua5.4": _lua_peer("lua5.4", "LUA54", "lua5.4", "5.4"),
         "luajit": _lua_peer("luajit", "LUAJIT", "luajit", "jit"),
-        "dotnet": _dotnet_peer(workdir),
+        "mono": _dotnet_peer(workdir, "mono"),
+        "coreclr": _dotnet_peer(workdir, "coreclr"),
     }
     try:
         import kiwi_ipc  # noqa: F401
@@ -120,18 +168,21 @@ def _find_peers(workdir: str) -> Dict[str, Peer]:
 def pytest_addoption(parser):
     parser.addoption("--servers", default=",".join(LANGS),
                      help="comma-separated server languages to run (default: all)")
+    parser.addoption("--clients", default=",".join(LANGS),
+                     help="comma-separated client languages to run (default: all)")
 
 
 def pytest_configure(config):
     workdir = tempfile.mkdtemp(prefix="kiwi-interop-")
     config._kiwi_workdir = workdir
     config._kiwi_peers = _find_peers(workdir)
-    servers = config.getoption("--servers").split(",")
-    for s in servers:
-        if s not in LANGS:
-            raise pytest.UsageError("--servers: unknown language %r (known: %s)"
-                                    % (s, ", ".join(LANGS)))
-    config._kiwi_servers = servers
+    for option in ("servers", "clients"):
+        langs = config.getoption("--" + option).split(",")
+        for s in langs:
+            if s not in LANGS:
+                raise pytest.UsageError("--%s: unknown language %r (known: %s)"
+                                        % (option, s, ", ".join(LANGS)))
+        setattr(config, "_kiwi_" + option, langs)
 
 
 def pytest_unconfigure(config):

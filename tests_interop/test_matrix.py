@@ -1,7 +1,9 @@
 """The cross-language interop matrix.
 
 Every ordered (server, client) pair of peers in {C, Python, Lua 5.4, LuaJIT,
-.NET} runs, each side in its own process (tests_interop/peers/):
+.NET on Mono, .NET on CoreCLR} runs, each side in its own process
+(tests_interop/peers/; the two .NET peers are one program, our stand-in for
+Kiwi, on two runtimes):
 
 - test_exchange_client_first: every vector of vectors.txt, large ones too,
   in the reference's order: the client is started (and waiting in connect)
@@ -12,8 +14,8 @@ Every ordered (server, client) pair of peers in {C, Python, Lua 5.4, LuaJIT,
   elsewhere, and left untouched);
 - test_server_closes / test_client_closes: one side sends N messages and
   closes (for .NET: Dispose); the other gets all N, then "closed";
-- test_default_tmp (pairs with a .NET side): TMPDIR unset on both sides, so
-  the name maps to /tmp/CoreFxPipe_NAME.
+- test_default_tmp (pairs with a .NET side, Mono or CoreCLR): TMPDIR unset
+  on both sides, so the name maps to /tmp/CoreFxPipe_NAME.
 
 Every pair runs with TMPDIR set to a private directory on both sides, so
 runs never collide. When a .NET peer takes part, the vectors that are not
@@ -25,6 +27,7 @@ it overruns or the test fails; none outlives its test.
 from __future__ import annotations
 
 import ctypes
+import glob
 import itertools
 import os
 import shutil
@@ -38,13 +41,13 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import HERE, LANGS, Peer, require
+from conftest import DOTNET, HERE, LANGS, Peer, require
 
 VECTORS = os.environ.get("KIWI_INTEROP_VECTORS") or os.path.join(HERE, "vectors.txt")
 CLOSE_AFTER = 10  # messages sent before the closing side closes
 CLIENT_HEAD_START = 0.1  # seconds the client waits alone in client-first runs
 
-# Seconds. Mono alone takes about half a second to start.
+# Seconds. Mono or CoreCLR alone take 0.1 to 0.5 s to start.
 START_TIMEOUT = 30
 RUN_TIMEOUT = 120
 
@@ -224,9 +227,11 @@ def pytest_generate_tests(metafunc):
     if "server" not in metafunc.fixturenames:
         return
     servers = metafunc.config._kiwi_servers
-    pairs = [(s, c) for s in LANGS for c in LANGS if s in servers]
+    clients = metafunc.config._kiwi_clients
+    pairs = [(s, c) for s in LANGS for c in LANGS
+             if s in servers and c in clients]
     if metafunc.function.__name__ == "test_default_tmp":
-        pairs = [(s, c) for s, c in pairs if "dotnet" in (s, c)]
+        pairs = [(s, c) for s, c in pairs if s in DOTNET or c in DOTNET]
     metafunc.parametrize("server,client", pairs,
                          ids=["%s-%s" % p for p in pairs])
 
@@ -336,6 +341,12 @@ def test_default_tmp(run, server_peer, client_peer):
         _exchange(run, server_peer, client_peer, name, quick=True,
                   client_first=False, tmpdir=None, socket_path=path)
         assert not os.path.exists(path)
+        # CoreCLR peers run with DOTNET_EnableDiagnostics=0: none of its
+        # dotnet-diagnostic-PID-* or clr-debug-pipe-PID-* files in /tmp.
+        for p in run.procs:
+            pid = p.popen.pid
+            assert glob.glob("/tmp/dotnet-diagnostic-%d-*" % pid) == []
+            assert glob.glob("/tmp/clr-debug-pipe-%d-*" % pid) == []
     finally:
         try:
             os.unlink(path)

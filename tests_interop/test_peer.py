@@ -1,9 +1,11 @@
-"""Peer credentials with the .NET peer (issue 18): Pipe.peer names the Mono
-process at the other end, whichever end .NET is, and a same-user Pipe
-(the default) talks to a .NET peer run by our own user.
+"""Peer credentials with the .NET peer (issue 18): Pipe.peer names the .NET
+process at the other end (on Mono, and on CoreCLR, Kiwi's own runtime),
+whichever end .NET is, and a same-user Pipe (the default) talks to a .NET
+peer run by our own user.
 
-Runs with the .NET server pairs (interop_matrix_dotnet, or a plain pytest
-run), not once per server language.
+Runs for each runtime with its server pairs (interop_matrix_mono,
+interop_matrix_coreclr_server, or a plain pytest run), not once per server
+language.
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ import pytest
 
 import kiwi_ipc
 
-from conftest import HERE, require
+from conftest import DOTNET, HERE, require
 
 VECTORS = os.environ.get("KIWI_INTEROP_VECTORS") or os.path.join(HERE, "vectors.txt")
 
 
-@pytest.fixture
+@pytest.fixture(params=DOTNET)
 def dotnet(request, peers):
-    if "dotnet" not in request.config._kiwi_servers:
-        pytest.skip("runs with --servers=dotnet")
-    peer = peers["dotnet"]
+    runtime = request.param
+    if runtime not in request.config._kiwi_servers:
+        pytest.skip("runs with --servers=%s" % runtime)
+    peer = peers[runtime]
     require(peer)
     return peer
 

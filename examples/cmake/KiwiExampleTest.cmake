@@ -11,6 +11,7 @@
 #   [REQUIRES <condition>...]       generator expressions that must all be 1;
 #                                   otherwise the test is reported as skipped
 #   [SKIP_MESSAGE <text>]           why, when it is skipped
+#   [LABELS <label>...]             besides "example"
 #   [TIMEOUT <seconds>])            default 60
 #
 # "pid=<digits>" is replaced with "pid=N" on both sides before comparing,
@@ -26,7 +27,7 @@ string(SUBSTRING "${_kiwi_ipc_example_tree}" 0 10 KIWI_IPC_EXAMPLE_TREE_ID)
 function(kiwi_ipc_example_test name)
   cmake_parse_arguments(PARSE_ARGV 1 arg ""
     "EXPECTED;WORKING_DIRECTORY;TIMEOUT;SKIP_MESSAGE"
-    "COMMAND;ENVIRONMENT;REQUIRES")
+    "COMMAND;ENVIRONMENT;REQUIRES;LABELS")
   if(NOT arg_WORKING_DIRECTORY)
     set(arg_WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
   endif()
@@ -49,8 +50,9 @@ function(kiwi_ipc_example_test name)
   set_tests_properties(${name} PROPERTIES
     ENVIRONMENT "${arg_ENVIRONMENT}"
     SKIP_REGULAR_EXPRESSION "kiwi-ipc example skipped: "
-    TIMEOUT ${ctest_timeout}
-    LABELS example)
+    TIMEOUT ${ctest_timeout})
+  set(labels example ${arg_LABELS})
+  set_tests_properties(${name} PROPERTIES LABELS "${labels}")
 endfunction()
 
 # Where the bindings are built. examples/ is configured before swig/, so
@@ -89,28 +91,34 @@ macro(kiwi_ipc_example_lua tag)
 endmacro()
 
 # kiwi_ipc_example_standin(<target> <source.cs>) - build a Kiwi stand-in
-# (a C# transliteration of a .kiwi script, compiled with the KiwiIpc class
-# of tests_interop/peers) with Mono's mcs, as <target>.exe in this
-# directory of the build tree. Sets KIWI_IPC_EXAMPLE_STANDIN_REQUIRES
-# (false when mcs or mono is missing: the tests are then skipped) and
-# KIWI_IPC_EXAMPLE_MONO.
-find_program(KIWI_IPC_MCS mcs DOC "Mono's C# compiler, for the .NET peer")
-find_program(KIWI_IPC_MONO mono DOC "Mono's runtime, for the .NET peer")
+# (a C# transliteration of a .kiwi script, compiled with the shared KiwiIpc
+# stand-in, cmake/KiwiDotnet.cmake) as <target>.exe in this directory of
+# the build tree. Sets, in the caller's scope, for each runtime <rt> (MONO,
+# CORECLR):
+#   KIWI_IPC_EXAMPLE_<rt>           the command that runs a .NET program
+#   KIWI_IPC_EXAMPLE_<rt>_REQUIRES  conditions for kiwi_ipc_example_test
+#                                   (false when mcs or the runtime is
+#                                   missing: the test is then skipped)
+#   KIWI_IPC_EXAMPLE_<rt>_ENV       its environment (CoreCLR: no
+#                                   diagnostics files in $TMPDIR)
 function(kiwi_ipc_example_standin target source)
-  set(KIWI_IPC_EXAMPLE_MONO ${KIWI_IPC_MONO} PARENT_SCOPE)
-  if(NOT KIWI_IPC_MCS OR NOT KIWI_IPC_MONO)
-    set(KIWI_IPC_EXAMPLE_STANDIN_REQUIRES 0 PARENT_SCOPE)
-    return()
+  kiwi_ipc_dotnet_program(${target} ${target} ${source})
+  set(built 0)
+  if(${target}_EXE)
+    set(built 1)
   endif()
-  set(exe ${CMAKE_CURRENT_BINARY_DIR}/${target}.exe)
-  set(kiwi_ipc_cs ${PROJECT_SOURCE_DIR}/tests_interop/peers/KiwiIpc.cs)
-  add_custom_command(
-    OUTPUT ${exe}
-    COMMAND ${KIWI_IPC_MCS} -nologo -warnaserror+ -out:${exe}
-            ${CMAKE_CURRENT_SOURCE_DIR}/${source} ${kiwi_ipc_cs}
-    DEPENDS ${source} ${kiwi_ipc_cs}
-    COMMENT "Building the Kiwi stand-in ${target}.exe with mcs"
-    VERBATIM)
-  add_custom_target(${target} ALL DEPENDS ${exe})
-  set(KIWI_IPC_EXAMPLE_STANDIN_REQUIRES 1 PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_MONO ${KIWI_IPC_MONO} PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_CORECLR ${KIWI_IPC_CORECLR} PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_MONO_ENV "" PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_CORECLR_ENV ${KIWI_IPC_CORECLR_ENV} PARENT_SCOPE)
+  if(built AND KIWI_IPC_MONO)
+    set(KIWI_IPC_EXAMPLE_MONO_REQUIRES 1 PARENT_SCOPE)
+  else()
+    set(KIWI_IPC_EXAMPLE_MONO_REQUIRES 0 PARENT_SCOPE)
+  endif()
+  if(built AND KIWI_IPC_CORECLR)
+    set(KIWI_IPC_EXAMPLE_CORECLR_REQUIRES 1 PARENT_SCOPE)
+  else()
+    set(KIWI_IPC_EXAMPLE_CORECLR_REQUIRES 0 PARENT_SCOPE)
+  endif()
 endfunction()

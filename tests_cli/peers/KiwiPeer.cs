@@ -3,6 +3,8 @@
 // makes the same System.IO.Pipes calls as Kiwi's ipc package.
 //
 // Usage: mono KiwiPeer.exe server|client NAME STEP...
+//        dotnet KiwiPeer.exe ...   (CoreCLR, KiwiPeer.runtimeconfig.json
+//                                   beside it)
 //   send:HEX       send the message whose UTF-8 bytes are HEX ("-" = empty)
 //   sendrep:HEX:N  send HEX repeated N times (large messages)
 //   recv           receive one message; print "RECV <hex of its UTF-8>"
@@ -13,6 +15,7 @@
 // DONE at the end; exits 1 on any failure (explained on stderr).
 //
 // Build: mcs -out:KiwiPeer.exe KiwiPeer.cs ../../tests_interop/peers/KiwiIpc.cs
+//        (CMake does it: cmake/KiwiDotnet.cmake)
 
 using System;
 using System.Text;
@@ -85,7 +88,7 @@ namespace KiwiStandIn
                             KiwiIpc.Recv(h);
                             throw new Exception("expected the peer's close, got a message");
                         }
-                        catch (PipeClosedException)
+                        catch (KiwiError e) when (e.ClosedBetweenMessages)
                         {
                             Console.WriteLine("CLOSED");
                         }

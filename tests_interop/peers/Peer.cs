@@ -3,12 +3,20 @@
 // Kiwi's ipc package makes, and Encoding.UTF8 both ways).
 //
 // Usage: mono Peer.exe ROLE NAME VECTORS [OPTION...]
-// with the same arguments as every other peer (see peer.c and README.md).
+//        dotnet Peer.exe ROLE NAME VECTORS [OPTION...]   (CoreCLR; needs
+//                                     Peer.runtimeconfig.json beside it)
+// with the same arguments as every other peer (see peer.c and README.md),
+// and one more, for test_coreclr.py: with send-close=N, end=exit ends the
+// process with status 3 instead of closing (as a Kiwi script ends on an
+// error it does not catch), end=throw with an unhandled .NET exception;
+// either way nothing is disposed. It prints CONNECTED once create or
+// connect has returned.
 // Since Kiwi's strings are UTF-8 text, the vectors flagged "binary" are
 // always left out here ("text" is implied); the driver passes "text" to the
 // other side too.
 //
 // Build: mcs -out:Peer.exe Peer.cs KiwiIpc.cs
+//        cp ../../cmake/dotnet.runtimeconfig.json Peer.runtimeconfig.json
 
 using System;
 using System.Collections.Generic;
@@ -28,6 +36,12 @@ namespace KiwiStandIn
     class PeerFailure : Exception
     {
         public PeerFailure(string message) : base(message) { }
+    }
+
+    // end=throw: left uncaught on purpose.
+    class Abandoned : Exception
+    {
+        public Abandoned() : base("end=throw: the pipe abandoned") { }
     }
 
     static class Peer
@@ -151,7 +165,7 @@ namespace KiwiStandIn
                 throw new PeerFailure("expected the peer's close, got a "
                     + "message of " + Encoding.UTF8.GetByteCount(m) + " bytes");
             }
-            catch (PipeClosedException)
+            catch (KiwiError e) when (e.ClosedBetweenMessages)
             {
             }
         }
@@ -161,13 +175,15 @@ namespace KiwiStandIn
             if (args.Length < 3 || (args[0] != "server" && args[0] != "client"))
             {
                 Console.Error.WriteLine("usage: mono Peer.exe server|client NAME "
-                    + "VECTORS [quick] [text] [send-close=N|recv-close=N]");
+                    + "VECTORS [quick] [text] [send-close=N [end=exit|throw]"
+                    + "|recv-close=N]");
                 return 2;
             }
             bool server = args[0] == "server";
             string name = args[1];
             bool quick = false;
             int sendClose = -1, recvClose = -1;
+            string end = "close";
             for (int i = 3; i < args.Length; i++)
             {
                 if (args[i] == "quick")
@@ -178,6 +194,8 @@ namespace KiwiStandIn
                     sendClose = int.Parse(args[i].Substring(11));
                 else if (args[i].StartsWith("recv-close="))
                     recvClose = int.Parse(args[i].Substring(11));
+                else if (args[i] == "end=exit" || args[i] == "end=throw")
+                    end = args[i].Substring(4);
                 else
                 {
                     Console.Error.WriteLine("Peer.cs: unknown option " + args[i]);
@@ -190,11 +208,21 @@ namespace KiwiStandIn
                 Console.WriteLine("READY");
                 Console.Out.Flush();
                 long h = server ? KiwiIpc.Create(name) : KiwiIpc.Connect(name);
+                Console.WriteLine("CONNECTED");
+                Console.Out.Flush();
 
                 if (sendClose >= 0)
                 {
                     for (int i = 1; i <= sendClose; i++)
                         Send(h, "message " + i + " of " + sendClose);
+                    if (end == "exit")
+                    {
+                        Console.WriteLine("EXIT sent={0}", sent);
+                        Console.Out.Flush();
+                        return 3;
+                    }
+                    if (end == "throw")
+                        throw new Abandoned();
                     KiwiIpc.Close(h);
                     Console.WriteLine("OK sent={0} received={1}", sent, received);
                     return 0;
@@ -231,7 +259,7 @@ namespace KiwiStandIn
                 Console.WriteLine("OK sent={0} received={1}", sent, received);
                 return 0;
             }
-            catch (Exception e)
+            catch (Exception e) when (!(e is Abandoned))
             {
                 Console.Error.WriteLine("Peer.cs {0}: {1}", args[0], e);
                 return 1;

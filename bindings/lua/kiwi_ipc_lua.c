@@ -401,7 +401,9 @@ static int kiwi_lua_recv(lua_State *L)
     kiwi_lua_wait_end();
     if (rc < 0) {
         /* A message cut short by a timeout keeps its buffer for the next
-         * call (it asked for it); nothing asked for: see scratch_trim. */
+         * call (it asked for it). The calls after it ask for nothing until
+         * the message is complete (the library holds the part that came),
+         * so scratch_trim gives a large buffer back meanwhile. */
         s->busy = 0;
         scratch_trim(s);
         return kiwi_lua_failure(L, rc);

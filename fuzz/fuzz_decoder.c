@@ -31,7 +31,10 @@
  *     frame's size + 1, and a space straight into a payload stays within
  *     grow of what has arrived (the caller's buffer being the caller's);
  *   - the allocator is asked for exactly the payload's length, once per
- *     attempt, and never for a message over the max;
+ *     attempt, and never for a message over the max; only before a
+ *     payload's first byte or once it is complete, never while the decoder
+ *     holds part of it (that would copy the part again on every call: a
+ *     loop of short timeouts turned quadratic, issue 22);
  *   - a call ended mid-message keeps every byte, the caller's buffer being
  *     scribbled on and freed at once;
  *   - at the end, ipc__dec_at_boundary() is true exactly when the reference
@@ -238,7 +241,9 @@ static void *alloc_ext(void *ctx, size_t len)
 {
     struct harness *h = ctx;
     CHECK(h->ext == NULL); /* once per attempt */
-    CHECK(len <= info(h).max);
+    struct ipc__dec_info i = info(h);
+    CHECK(len <= i.max);
+    CHECK(i.have == 0 || i.state == IPC__DEC_READY);
     if (h->fail_alloc && rng_next(&h->r) % 4 == 0) {
         return NULL;
     }

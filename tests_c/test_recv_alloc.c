@@ -238,6 +238,105 @@ static void timeout_mid_message_then_either_kind(void **state)
     assert_ok(ipc_close(h));
 }
 
+/*
+ * A large message that arrives in pieces, each read by a call that times
+ * out (issue 22, part 5): it arrives whole, and the allocator is asked for
+ * its memory twice at most (by the call that saw the header, and by the one
+ * that completes it), not once per call. Asking again on every call meant
+ * copying the part received so far into each new buffer: a receive loop
+ * with short timeouts was quadratic in the message's size.
+ */
+#define SLICE (64 * 1024)
+#define SLICED_LEN ((size_t)4 << 20)
+
+/* Write the frame `f` (len + 4 bytes) a SLICE at a time, each followed by
+ * one ipc_recv_alloc() that does not wait. Every call but the last times
+ * out; the last one's status is returned (with `fail_last`, its allocator
+ * call returns NULL). Counts the allocator's calls in *g; the buffers of
+ * failed calls are scribbled on and freed at once. */
+static int recv_in_slices(int h, int raw, const unsigned char *f, size_t len,
+                          grant *g, size_t *n, int fail_last)
+{
+    size_t total = len + 4;
+    for (size_t at = 0; at < total;) {
+        size_t k = total - at < SLICE ? total - at : SLICE;
+        assert_int_equal(tu_write_all(raw, f + at, k), 0);
+        at += k;
+        *n = 12345;
+        if (at == total) {
+            g->fail_next = fail_last;
+            return ipc_recv_alloc(h, grant_alloc, g, n, 0);
+        }
+        assert_status(ipc_recv_alloc(h, grant_alloc, g, n, 0), IPC_ETIMEDOUT);
+        assert_int_equal(*n, 0);
+        grant_drop(g);
+    }
+    return IPC_EINVAL; /* not reached */
+}
+
+static void sliced_message_asks_for_memory_twice_at_most(void **state)
+{
+    (void)state;
+    int raw;
+    int h = tu_raw_pair(&raw);
+    unsigned char *f = frame_of(SLICED_LEN, 70);
+    grant g = {0};
+    size_t n;
+    assert_ok(recv_in_slices(h, raw, f, SLICED_LEN, &g, &n, 0));
+    assert_int_equal(n, SLICED_LEN);
+    assert_int_equal(g.asked, SLICED_LEN);
+    if (memcmp(g.buf, f + 4, SLICED_LEN) != 0)
+        fail_msg("the message received in slices differs");
+    assert_int_equal(g.buf[SLICED_LEN], GUARD);
+    if (g.calls > 2)
+        fail_msg("the allocator was asked %d times for one message received "
+                 "in %zu slices (at most 2 expected)",
+                 g.calls, (SLICED_LEN + 4 + SLICE - 1) / SLICE);
+    free(g.buf);
+
+    /* The next message is unaffected. */
+    unsigned char *small = frame_of(100, 71);
+    assert_int_equal(tu_write_all(raw, small, 104), 0);
+    expect_alloc_msg(h, small + 4, 100);
+    free(small);
+    free(f);
+    close(raw);
+    assert_ok(ipc_close(h));
+}
+
+/* The allocator returns NULL when a message received in slices completes:
+ * IPC_ENOMEM, and the whole message waits for the next receive, of either
+ * kind. */
+static void sliced_message_null_from_alloc_keeps_it(void **state)
+{
+    (void)state;
+    int raw;
+    int h = tu_raw_pair(&raw);
+    for (int kind = 0; kind < 2; kind++) {
+        unsigned char *f = frame_of(SLICED_LEN, 80 + (uint32_t)kind);
+        grant g = {0};
+        size_t n;
+        assert_status(recv_in_slices(h, raw, f, SLICED_LEN, &g, &n, 1),
+                      IPC_ENOMEM);
+        assert_int_equal(n, 0);
+        assert_int_equal(g.asked, SLICED_LEN);
+        assert_last_error_has("kept for the next recv");
+        if (kind == 0) {
+            expect_alloc_msg(h, f + 4, SLICED_LEN);
+        } else {
+            void *m = NULL;
+            assert_ok(ipc_recv_timeout(h, &m, &n, 5000));
+            assert_int_equal(n, SLICED_LEN);
+            if (memcmp(m, f + 4, SLICED_LEN) != 0)
+                fail_msg("the message kept after NULL differs");
+            ipc_free(m);
+        }
+        free(f);
+    }
+    close(raw);
+    assert_ok(ipc_close(h));
+}
+
 /* A message over the limit is skipped without asking for memory. */
 static void too_big_skipped_without_alloc(void **state)
 {
@@ -430,6 +529,8 @@ int main(void)
         T(frames_in_one_write_mixed_with_recv),
         T(null_from_alloc_loses_nothing),
         T(timeout_mid_message_then_either_kind),
+        T(sliced_message_asks_for_memory_twice_at_most),
+        T(sliced_message_null_from_alloc_keeps_it),
         T(too_big_skipped_without_alloc),
         T(eof_mid_message_breaks_the_pipe),
         T(clean_close_is_closed),

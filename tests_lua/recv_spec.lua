@@ -88,6 +88,38 @@ describe("recv", function()
     assert.truthy(out:find("frame 2 " .. H.hex("go"), 1, true), out)
   end)
 
+  it("gets a message received in many timed-out slices whole", function()
+    -- Issue 22: the raw peer writes a 4 MiB message 64 KiB at a time, each
+    -- piece after a frame from us; each of our receives in between times
+    -- out in the middle of the message, and the last one gets all of it.
+    -- (64 KiB is a whole number of the pattern's 256-byte periods, so the
+    -- pieces make one pattern.)
+    local size, piece = 4 * MiB, 64 * 1024
+    local n = size / piece
+    local steps = { "hex:00400000" } -- the header: 4 MiB
+    for _ = 1, n - 1 do
+      steps[#steps + 1] = "pattern:" .. piece
+      steps[#steps + 1] = "readframe"
+    end
+    steps[#steps + 1] = "pattern:" .. piece
+    steps[#steps + 1] = "hex:" .. H.hex(H.frame("next"))
+    steps[#steps + 1] = "eof"
+    local h, peer = H.raw_peer((table.unpack or unpack)(steps))
+    for i = 1, n - 1 do
+      local r, _, code = ipc.recv(h, 0.01)
+      assert.is_nil(r, "slice " .. i)
+      assert.are.equal("timeout", code)
+      assert.is_true(ipc.send(h, "go"))
+    end
+    same(H.pattern(size), ipc.recv(h, 30), "the message")
+    assert.are.equal("next", ipc.recv(h, 10))
+    ipc.close(h)
+    local out, status = peer:finish()
+    assert.are.equal(0, status, out)
+    local _, frames = out:gsub("frame 2 " .. H.hex("go"), "")
+    assert.are.equal(n - 1, frames)
+  end)
+
   it("gets an empty message as the first of a fresh Lua state", function()
     local name = H.name()
     local peer = H.peer("server", name, "hex:", "send:after", "recv")

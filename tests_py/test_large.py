@@ -240,6 +240,39 @@ def test_slow_writer_and_short_timeouts(raw_server, as_text):
     assert got == (payload.decode() if as_text else payload)
 
 
+@pytest.mark.parametrize("how", ["bytes", "str", "into"])
+def test_message_received_in_many_timed_out_slices(raw_server, how):
+    """Issue 22: a large message written a piece at a time, each piece
+    followed by a receive that does not wait. Every receive but the last
+    times out in the middle of the message (the part that arrived stays
+    in the pipe, and the next receive goes on with it); the last returns
+    all of it, byte for byte, and the message after it follows."""
+    conn, pipe = raw_server
+    payload = (ascii_text(4 * MiB + 5).encode() if how == "str"
+               else os.urandom(4 * MiB + 5))
+    data = frame(payload)
+    piece = 64 * KiB
+    pieces = [data[i:i + piece] for i in range(0, len(data), piece)]
+    buf = bytearray(len(payload))
+
+    def receive(timeout: float):  # type: ignore[no-untyped-def]
+        if how == "bytes":
+            return pipe.recv_bytes(timeout=timeout)
+        if how == "str":
+            return pipe.recv(timeout=timeout).encode()
+        return bytes(buf[:pipe.recv_into(buf, timeout=timeout)])
+
+    for p in pieces[:-1]:
+        conn.sendall(p)  # taken by the socket: the receive drains it
+        with pytest.raises(kiwi_ipc.IpcTimeoutError):
+            receive(0)
+    conn.sendall(pieces[-1] + frame(b"next"))
+    got = receive(10)
+    assert len(got) == len(payload)
+    assert got == payload
+    assert pipe.recv_bytes(timeout=5) == b"next"
+
+
 @pytest.mark.parametrize("scenario,payload", [
     ("interrupt-recv", os.urandom(5 * MiB + 1)),
     ("interrupt-recv-text", ascii_text(5 * MiB + 1).encode()),

@@ -18,6 +18,15 @@
  *             receives COUNT messages of SIZE bytes, each handed over as a
  *             buffer of its own and freed before the next; it prints the
  *             time from before "go" to the last message.
+ *             "paced" and "sliced" (issue 22): as "stream", but the frames
+ *             arrive in pieces: bench/run always runs `raw_c writev` as
+ *             the client, which writes each frame BENCH_PIECE bytes at a
+ *             time and sleeps BENCH_PAUSE_MS after each piece but the
+ *             last. In "paced" the server receives each message with one
+ *             blocking receive; in "sliced" with receives that wait at
+ *             most BENCH_SLICE_MS each, called in a loop until one returns
+ *             the message (the others time out in the middle of it). The
+ *             server also prints "timeouts=<count>" in "sliced".
  *
  * The timing side prints "seconds=<float>" on stdout. Any failure exits 1
  * with a message on stderr.
@@ -30,9 +39,17 @@
 #include <string.h>
 #include <time.h>
 
+/* The paced workloads: pieces of 1 MiB, 10 ms apart (a 64 MiB message
+ * takes about 0.64 s, as in issue 22), received in slices of 1 ms. */
+#define BENCH_PIECE ((size_t)1 << 20)
+#define BENCH_PAUSE_MS 10
+#define BENCH_SLICE_MS 1
+
 struct bench_args {
     int server;   /* 1: server role, 0: client */
-    int pingpong; /* 1: pingpong, 0: stream */
+    int pingpong; /* 1: pingpong, 0: stream, paced or sliced */
+    int paced;    /* 1: paced or sliced (frames written in pieces) */
+    int sliced;   /* 1: sliced (received with BENCH_SLICE_MS timeouts) */
     const char *path;
     long count;
     size_t size;
@@ -57,11 +74,14 @@ static inline void bench_parse(int argc, char **argv, int first,
     if (strcmp(v[0], "server") != 0 && strcmp(v[0], "client") != 0) {
         bench_die("ROLE must be server or client");
     }
-    if (strcmp(v[1], "pingpong") != 0 && strcmp(v[1], "stream") != 0) {
-        bench_die("WORKLOAD must be pingpong or stream");
+    if (strcmp(v[1], "pingpong") != 0 && strcmp(v[1], "stream") != 0 &&
+        strcmp(v[1], "paced") != 0 && strcmp(v[1], "sliced") != 0) {
+        bench_die("WORKLOAD must be pingpong, stream, paced or sliced");
     }
     a->server = strcmp(v[0], "server") == 0;
     a->pingpong = strcmp(v[1], "pingpong") == 0;
+    a->sliced = strcmp(v[1], "sliced") == 0;
+    a->paced = a->sliced || strcmp(v[1], "paced") == 0;
     a->path = v[2];
     a->count = strtol(v[3], NULL, 10);
     a->size = (size_t)strtoull(v[4], NULL, 10);
@@ -107,6 +127,13 @@ static inline void bench_check(const char *data, size_t len, size_t want)
 static inline void bench_report(double seconds)
 {
     printf("seconds=%.9f\n", seconds);
+    fflush(stdout);
+}
+
+/* "sliced": how many receives timed out in the middle of a message. */
+static inline void bench_report_timeouts(long timeouts)
+{
+    printf("timeouts=%ld\n", timeouts);
     fflush(stdout);
 }
 

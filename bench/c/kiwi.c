@@ -2,10 +2,13 @@
  * kiwi.c - the kiwi-ipc C API contender: ipc_create()/ipc_connect(),
  * ipc_send(), ipc_recv() and ipc_free(), nothing else.
  *
- *   kiwi_c ROLE WORKLOAD PATH COUNT SIZE     (see bench.h)
- *   kiwi_c --version                         prints ipc_version()
+ *   kiwi_c [--alloc] ROLE WORKLOAD PATH COUNT SIZE   (see bench.h)
+ *   kiwi_c --version                                 prints ipc_version()
  *
- * PATH is absolute, so kiwi-ipc uses it verbatim as the socket path.
+ * PATH is absolute, so kiwi-ipc uses it verbatim as the socket path. The
+ * "sliced" workload receives with ipc_recv_timeout(). --alloc receives
+ * with ipc_recv_alloc() into a malloc()ed buffer instead, as a program
+ * with buffers of its own (or a binding) does.
  */
 #include "bench.h"
 
@@ -47,19 +50,64 @@ bench_pingpong(int h, const struct bench_args *a, const char *payload)
     }
 }
 
+/* --alloc: ipc_recv_alloc()'s memory, one malloc() per call. A call that
+ * fails leaves its buffer to the caller: the next one frees it. */
+static int use_alloc;
+
+static void *take_malloc(void *ctx, size_t len)
+{
+    void **slot = ctx;
+    free(*slot);
+    *slot = malloc(len ? len : 1);
+    return *slot;
+}
+
+/* One message, waiting at most timeout_ms: 0 or the status. */
+static int recv_one(int h, void **msg, size_t *len, int timeout_ms)
+{
+    if (!use_alloc) {
+        return ipc_recv_timeout(h, msg, len, timeout_ms);
+    }
+    void *buf = NULL;
+    int rc = ipc_recv_alloc(h, take_malloc, &buf, len, timeout_ms);
+    if (rc != 0) {
+        free(buf);
+        buf = NULL;
+    }
+    *msg = buf;
+    return rc;
+}
+
 static void bench_stream(int h, const struct bench_args *a, const char *payload)
 {
     void *msg;
     size_t len;
     if (a->server) {
+        long timeouts = 0;
         double t0 = bench_now();
         check(ipc_send(h, "g", 1), "send");
         for (long i = 0; i < a->count; i++) {
-            check(ipc_recv(h, &msg, &len), "recv");
+            if (a->sliced) {
+                int rc;
+                while ((rc = recv_one(h, &msg, &len, BENCH_SLICE_MS)) ==
+                       IPC_ETIMEDOUT) {
+                    timeouts++;
+                }
+                check(rc, "recv");
+            } else {
+                check(recv_one(h, &msg, &len, IPC_FOREVER), "recv");
+            }
             bench_check(msg, len, a->size);
-            ipc_free(msg);
+            if (use_alloc) {
+                free(msg);
+            } else {
+                ipc_free(msg);
+            }
         }
         bench_report(bench_now() - t0);
+        if (a->sliced) {
+            bench_report_timeouts(timeouts);
+        }
     } else {
         check(ipc_recv(h, &msg, &len), "recv"); /* "go" */
         ipc_free(msg);
@@ -75,8 +123,13 @@ int main(int argc, char **argv)
         printf("%s\n", ipc_version());
         return 0;
     }
+    int first = 1;
+    if (argc > 1 && strcmp(argv[1], "--alloc") == 0) {
+        use_alloc = 1;
+        first = 2;
+    }
     struct bench_args a;
-    bench_parse(argc, argv, 1, &a);
+    bench_parse(argc, argv, first, &a);
     char *payload = a.server ? NULL : bench_payload(a.size);
     int h = a.server ? ipc_create(a.path) : ipc_connect(a.path);
     check(h, a.server ? "create" : "connect");

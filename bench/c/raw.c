@@ -13,6 +13,11 @@
  * Both hand every received message over in a malloc()ed buffer of its own,
  * as ipc_recv() does, and free it before the next: the contract being
  * compared is "receive one message as a buffer the caller owns".
+ *
+ * As the client of the "paced" and "sliced" workloads, `raw_c writev` is
+ * the writer for every contender (bench/run runs it): each frame goes out
+ * in pieces of BENCH_PIECE bytes, BENCH_PAUSE_MS apart, so that only the
+ * receivers differ.
  * Arguments after the variant: see bench.h.
  */
 #include "bench.h"
@@ -157,6 +162,25 @@ static void send_msg(struct conn *c, const void *data, size_t len)
     }
 }
 
+/* The frame in pieces (the paced workloads), pausing after each but the
+ * last: the receiver gets it a piece at a time. */
+static void send_in_pieces(struct conn *c, const char *data, size_t len)
+{
+    unsigned char hdr[4];
+    put_header(hdr, len);
+    write_all(c->fd, hdr, 4);
+    for (size_t at = 0; at < len;) {
+        size_t k = len - at < BENCH_PIECE ? len - at : BENCH_PIECE;
+        write_all(c->fd, data + at, k);
+        at += k;
+        if (at < len) {
+            struct timespec pause = {0, BENCH_PAUSE_MS * 1000000L};
+            while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+            }
+        }
+    }
+}
+
 /* ---- receive ------------------------------------------------------------- */
 
 static size_t read_some(int fd, void *buf, size_t cap)
@@ -275,6 +299,9 @@ static void stream(struct conn *c, const struct bench_args *a,
     size_t len;
     char *msg;
     if (a->server) {
+        if (a->sliced) {
+            bench_die("raw_c has no receive that times out (sliced)");
+        }
         double t0 = bench_now();
         send_msg(c, "g", 1);
         for (long i = 0; i < a->count; i++) {
@@ -287,7 +314,11 @@ static void stream(struct conn *c, const struct bench_args *a,
         msg = recv_msg(c, &len); /* "go" */
         free(msg);
         for (long i = 0; i < a->count; i++) {
-            send_msg(c, payload, a->size);
+            if (a->paced) {
+                send_in_pieces(c, payload, a->size);
+            } else {
+                send_msg(c, payload, a->size);
+            }
         }
     }
 }

@@ -16,6 +16,10 @@
 -- A receiver drops each message before the next; messages of 16 MiB and more
 -- are also collected at once (collectgarbage()), so that a receiver holds
 -- one at a time, as in the other languages.
+--
+-- The "paced" and "sliced" workloads (issue 22; kiwi only, server side:
+-- raw_c writes the frames in pieces) receive each message with one blocking
+-- ipc.recv, or with ipc.recv(h, 0.001) in a loop until one returns it.
 
 local impl, role, workload, path, count, size = ...
 count, size = tonumber(count), tonumber(size)
@@ -28,7 +32,7 @@ local now = socket.gettime
 -- by the client only (the server's peak RSS is its receiving alone).
 local payload = server and "" or string.rep("x", size)
 
-local send, recv, close
+local send, recv, recv_within, close
 
 if impl == "kiwi" then
   local ipc = require "kiwi_ipc"
@@ -36,6 +40,12 @@ if impl == "kiwi" then
   local ipc_send, ipc_recv = ipc.send, ipc.recv
   send = function(msg) assert(ipc_send(h, msg)) end
   recv = function() return assert(ipc_recv(h)) end
+  -- One call of at most `timeout` seconds: the message, or nil on a timeout.
+  recv_within = function(timeout)
+    local msg, err, code = ipc_recv(h, timeout)
+    if msg == nil and code ~= "timeout" then error(err) end
+    return msg
+  end
   close = function() ipc.close(h) end
 elseif impl == "luasocket" then
   local unix = require "socket.unix"
@@ -113,6 +123,30 @@ if workload == "pingpong" then
     end
   end
   if not server then report(now() - t0) end
+elseif workload == "paced" or workload == "sliced" then
+  assert(server and recv_within, "the paced workloads: a kiwi server only")
+  local sliced = workload == "sliced"
+  local big = size >= 16 * 1024 * 1024
+  local timeouts = 0
+  local t0 = now()
+  send("g")
+  for _ = 1, count do
+    local msg
+    if sliced then
+      msg = recv_within(0.001)
+      while msg == nil do
+        timeouts = timeouts + 1
+        msg = recv_within(0.001)
+      end
+    else
+      msg = recv()
+    end
+    check(msg)
+    msg = nil
+    if big then collectgarbage() end
+  end
+  report(now() - t0)
+  if sliced then io.stdout:write(("timeouts=%d\n"):format(timeouts)) end
 elseif server then
   local big = size >= 16 * 1024 * 1024
   local t0 = now()

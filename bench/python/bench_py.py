@@ -32,6 +32,11 @@ ROLE, WORKLOAD, PATH, COUNT and SIZE are as for every contender (see
 bench/c/bench.h): the timing side prints "seconds=<float>". A received
 message is dropped (del) before the next one is received, so a receiver
 never holds two at once.
+
+The "paced" and "sliced" workloads (issue 22; kiwi-bytes, kiwi-str and
+kiwi-into, server side only: raw_c writes the frames in pieces) receive
+each message with one blocking call, or with calls of a 1 ms timeout in a
+loop until one returns it.
 """
 
 import socket
@@ -177,6 +182,36 @@ def stream(server, send, recv, count, size, payload, text):
             send(payload)
 
 
+def paced(server, send, recv, count, size, text, sliced):
+    """The server of "paced" (one blocking recv per message) and "sliced"
+    (recv(timeout=0.001) until it returns the message); the client is
+    raw_c's writer (see bench/c/bench.h)."""
+    if not server:
+        sys.exit("bench_py: the client of the paced workloads is raw_c")
+    import kiwi_ipc
+
+    timed_out = kiwi_ipc.IpcTimeoutError
+    slice_s = 0.001
+    timeouts = 0
+    t0 = time.perf_counter()
+    send("g" if text else b"g")
+    for _ in range(count):
+        if sliced:
+            while True:
+                try:
+                    msg = recv(slice_s)
+                    break
+                except timed_out:
+                    timeouts += 1
+        else:
+            msg = recv()
+        check(msg, size, text)
+        del msg
+    print("seconds=%.9f" % (time.perf_counter() - t0), flush=True)
+    if sliced:
+        print("timeouts=%d" % timeouts, flush=True)
+
+
 # ---- recv_into (issue 14) ---------------------------------------------------
 
 def kiwi_into_open(server, path, size):
@@ -187,8 +222,8 @@ def kiwi_into_open(server, path, size):
     view = memoryview(buf)
     recv_into = pipe.recv_into
 
-    def recv():
-        return view[:recv_into(buf)]
+    def recv(timeout=None):
+        return view[:recv_into(buf, timeout)]
 
     return pipe, pipe.send_bytes, recv, pipe.close
 
@@ -400,8 +435,13 @@ def main():
         conn, send, recv, close = socket_open(server, path)
     else:
         sys.exit("bench_py: unknown IMPL " + impl)
-    run = pingpong if workload == "pingpong" else stream
-    run(server, send, recv, count, size, payload, text)
+    if workload in ("paced", "sliced"):
+        if not impl.startswith("kiwi"):
+            sys.exit("bench_py: %s has no paced workloads" % impl)
+        paced(server, send, recv, count, size, text, workload == "sliced")
+    else:
+        run = pingpong if workload == "pingpong" else stream
+        run(server, send, recv, count, size, payload, text)
     close()
 
 

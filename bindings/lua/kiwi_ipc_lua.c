@@ -13,10 +13,11 @@
  * calls runs with the pipe's receive lock held, so it is plain C: it never
  * calls the Lua API, which could raise and jump over the unlock. A buffer
  * grown for a large message is given back as soon as a call needs less
- * than a quarter of it, so that a script that once got 64 MiB does not hold
- * them forever. Large fresh blocks, the buffer and the Lua string made from
- * it alike (see push_message), ask for transparent huge pages: the kernel
- * then fills them with a fault per 2 MiB instead of one per 4 KiB.
+ * than a quarter of it (and no message cut short by a timeout waits for
+ * it), so that a script that once got 64 MiB does not hold them forever. Large
+ * fresh blocks, the buffer and the Lua string made from it alike (see
+ * push_message), ask for transparent huge pages: the kernel then fills them
+ * with a fault per 2 MiB instead of one per 4 KiB.
  *
  * Ctrl-C. The stock interpreters (lua.c, luajit.c) install a SIGINT handler
  * while a script runs that only sets a Lua debug hook, so that the *next
@@ -295,8 +296,10 @@ int kiwi_lua_failure(lua_State *L, int status)
 struct scratch {
     char *p;
     size_t cap;
-    size_t asked; /* the length alloc was asked for in this call, or 0 */
-    int busy;     /* a recv is using p (see get_scratch) */
+    size_t asked;   /* the length alloc was asked for in this call, or 0 */
+    size_t pending; /* the length of a message that a call asked for and
+                       ended in the middle of (timeout, Ctrl-C), or 0 */
+    int busy;       /* a recv is using p (see get_scratch) */
 };
 
 static int scratch_gc(lua_State *L)
@@ -386,10 +389,15 @@ static void *scratch_alloc(void *ctx, size_t len)
     return s->p;
 }
 
-/* After a call: give back a large buffer that the call used little of. */
+/* After a call: give back a large buffer that the call used little of,
+ * unless a message that needs it is still coming: the calls that go on
+ * with a message cut short ask for nothing until it is complete (the
+ * library holds the part that came), and freeing the buffer in between
+ * would make the call that completes it fault in a fresh one. */
 static void scratch_trim(struct scratch *s)
 {
-    if (s->cap > SCRATCH_KEEP && s->asked < s->cap / 4) {
+    size_t need = s->asked > s->pending ? s->asked : s->pending;
+    if (s->cap > SCRATCH_KEEP && need < s->cap / 4) {
         free(s->p);
         s->p = NULL;
         s->cap = 0;
@@ -484,8 +492,17 @@ static int kiwi_lua_recv(lua_State *L)
     int rc = ipc_recv_alloc(handle, scratch_alloc, s, &len, timeout_ms);
     kiwi_lua_wait_end();
     if (rc < 0) {
-        /* A message cut short by a timeout keeps its buffer for the next
-         * call (it asked for it); nothing asked for: see scratch_trim. */
+        /* A message cut short by a timeout or Ctrl-C keeps its buffer for
+         * the call that completes it (see scratch_trim). The scratch is the
+         * Lua state's, not the pipe's: a message of another pipe may take
+         * it meanwhile, which is no harm. */
+        if (rc == IPC_ETIMEDOUT || rc == IPC_EINTR) {
+            if (s->asked > 0) {
+                s->pending = s->asked;
+            }
+        } else {
+            s->pending = 0;
+        }
         s->busy = 0;
         scratch_trim(s);
         return kiwi_lua_failure(L, rc);
@@ -493,6 +510,7 @@ static int kiwi_lua_recv(lua_State *L)
     /* May raise (no memory): the buffer stays with the scratch. */
     push_message(L, len > 0 ? s->p : "", len);
     s->busy = 0;
+    s->pending = 0;
     scratch_trim(s);
     return 1;
 }

@@ -334,7 +334,12 @@ typedef void *(*ipc_alloc_fn)(void *ctx, size_t len);
  * alloc(ctx, length) once and writes the payload there: exactly `length`
  * bytes, no NUL after them. On success stores the length in *len and
  * returns 0; the buffer is the caller's, as it was all along. The library
- * never touches it after the call returns.
+ * never touches it after the call returns. A message of which an earlier
+ * call (of either kind) received a part before it ended is the exception:
+ * its bytes stay in the pipe's own buffer until it is complete, and only
+ * then is alloc called, once, and the payload copied there. So a loop of
+ * calls with short timeouts costs one copy of the message, not one copy
+ * of the part received so far per call.
  *
  * Errors, statuses and the rules for timeouts are ipc_recv_timeout()'s, and
  * nothing is lost on any of them:
@@ -343,15 +348,18 @@ typedef void *(*ipc_alloc_fn)(void *ctx, size_t len);
  *   waits for the next receive (which calls alloc again);
  * - when the call ends in the middle of a message (IPC_ETIMEDOUT,
  *   IPC_EINTR), the bytes already written to the buffer are copied back
- *   into the pipe: the next receive, of either kind, continues the message,
- *   and the caller may free the buffer. A failed call's buffer is always
- *   the caller's to free (keep it in ctx).
+ *   into the pipe: the next receive, of either kind, continues the message
+ *   (asking for memory when it is complete, see above), and the caller may
+ *   free the buffer. A failed call's buffer is always the caller's to free
+ *   (keep it in ctx).
  *
  * Memory: unlike ipc_recv(), the whole length is asked for before the
  * bytes come. A fresh malloc() of a large block is address space that the
  * kernel backs only as bytes are written, so a bogus header costs little
  * real memory; an allocator that touches its memory does pay at once. Use
- * ipc_set_max_message() to bound what a peer may announce.
+ * ipc_set_max_message() to bound what a peer may announce. A message
+ * received over several calls is held twice for a moment at its end: in
+ * the pipe's buffer and in alloc's, while it is copied.
  *
  * Returns 0, or IPC_EINVAL (alloc or len is NULL) and the statuses of
  * ipc_recv().

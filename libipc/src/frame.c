@@ -24,7 +24,8 @@ struct ipc__decoder {
     size_t grow;       /* see IPC__DEC_GROW */
     char *ext;         /* the caller's buffer for this payload (need bytes), or
                           NULL; never freed here */
-    int lazy; /* stop at each payload until attach() gives it a buffer */
+    int lazy; /* stop at each payload that has no byte yet until attach()
+                 gives it a buffer (see resumed()) */
 
     /* The read buffer: bytes read but not yet decoded are rbuf[rpos..rlen).
      * `direct`: the last space given was the payload's own buffer. */
@@ -196,7 +197,7 @@ int ipc__dec_feed(ipc__decoder *d, const void *bytes, size_t len, size_t *used)
             }
             char *dst = d->ext;
             if (dst == NULL) {
-                if (d->lazy) {
+                if (d->lazy && d->have == 0) {
                     rc = IPC__DEC_NEED_BUF;
                     break;
                 }
@@ -292,6 +293,21 @@ int ipc__dec_take(ipc__decoder *d, void **data, size_t *len)
     d->state = IPC__DEC_HEADER;
     d->need = d->have = 0;
     return 0;
+}
+
+/*
+ * A payload begun in a call that ended before it was complete (timeout,
+ * interrupt) continues in the decoder's own buffer, where ipc__dec_leave()
+ * put its bytes: the caller's buffer is asked for once it is complete, and
+ * they are copied there once. Asking at the start of every call instead
+ * copies the part received so far into each new buffer, which made a
+ * receive loop of short timeouts quadratic in the message's size (issue
+ * 22). A payload with no byte yet goes straight into the caller's buffer,
+ * at no cost.
+ */
+static int resumed(const ipc__decoder *d)
+{
+    return d->state == IPC__DEC_PAYLOAD && d->have > 0 && d->ext == NULL;
 }
 
 /* Put the current payload (state PAYLOAD or READY) into `ext`, the caller's
@@ -423,7 +439,7 @@ static __attribute__((noinline)) int next_slow(ipc__decoder *d,
         if (rc != 0) {
             return rc;
         }
-        if (io->alloc != NULL && d->ext == NULL &&
+        if (io->alloc != NULL && d->ext == NULL && !resumed(d) &&
             (d->state == IPC__DEC_PAYLOAD || d->state == IPC__DEC_READY)) {
             void *ext = io->alloc(io->ctx, d->need);
             if (ext == NULL) {

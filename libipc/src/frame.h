@@ -28,7 +28,10 @@
  * header is known (ipc_recv_alloc): with an allocator, ipc__dec_next() asks
  * for it at the start of each payload, and ipc__dec_leave() hands the bytes
  * back to a buffer of the decoder's own if the caller has to leave with the
- * frame unfinished.
+ * frame unfinished. Such a payload then goes on in that buffer, and the
+ * caller's is asked for only once it is complete: one copy per message,
+ * however many calls it takes (a copy per call made loops of short
+ * timeouts quadratic).
  *
  * The state machine's own steps (ipc__dec_feed and friends, below) stay
  * visible for the unit tests of its every chunking.
@@ -105,8 +108,10 @@ struct ipc__dec_io {
  * if the bytes read so far hold all of it. Without io->alloc the message
  * goes to io->data (malloc'd, a NUL after the payload, the caller frees
  * it); with io->alloc, alloc(ctx, length) is asked once, as soon as the
- * header is known, and the payload is written there. io->len gets the
- * length. Returns
+ * header is known, and the payload is written there; but for a payload of
+ * which the decoder's own buffer already holds bytes (an earlier call left
+ * it unfinished), once it is complete, and the bytes are copied there.
+ * io->len gets the length. Returns
  *   IPC__DEC_FRAME  a message was handed over;
  *   IPC__DEC_MORE   read more bytes: up to io->room at io->where;
  *   IPC_ETOOBIG     a header announced more than the max; its payload is
@@ -123,8 +128,9 @@ int ipc__dec_next(ipc__decoder *d, struct ipc__dec_io *io);
  * The receive call ends without a message (timeout, interrupt, error):
  * stop using the caller's buffer. With `keep`, the payload bytes written
  * there so far are copied to a buffer of the decoder's own (they have
- * arrived, so this is within the memory rule); without, they are dropped
- * (the stream is broken anyway). Returns 0, or IPC_ENOMEM: the bytes could
+ * arrived, so this is within the memory rule), where the payload goes on
+ * (see ipc__dec_next); without, they are dropped (the stream is broken
+ * anyway). Returns 0, or IPC_ENOMEM: the bytes could
  * not be kept, and the stream cannot be resumed.
  */
 int ipc__dec_leave(ipc__decoder *d, int keep);

@@ -189,6 +189,10 @@ static int second_copy_in_child(void *arg)
 static void copies_keep_their_ranges_across_fork(void **state)
 {
     (void)state;
+#if !defined(__linux__) || defined(KIWI_IPC_PORTABLE)
+    /* Copies are told apart on Linux and Windows only (kiwi_ipc.h). */
+    skip();
+#endif
     const char *path = tu_name();
     struct copies cp = {assert_handle(ipc_listen(path)), path};
     assert_int_equal(tu_wait(tu_fork(second_copy_in_child, &cp), 10000), 0);

@@ -491,6 +491,47 @@ static void missing_directory_named(void **state)
     assert_false(path_exists(dir));
 }
 
+/* A server between bind() and listen() (.NET's constructor, a moment
+ * long) holds a socket bound to the path that is not listening yet: it is
+ * alive, not stale. create and listen refuse it, leave its file alone,
+ * and once it listens its clients reach it. */
+static void bound_not_yet_listening_is_alive(void **state)
+{
+    (void)state;
+    const char *path = tu_name();
+    int fd = tu_raw_bind(path);
+    assert_true(fd >= 0);
+    ino_t ino = inode_of(path);
+    assert_status(ipc_create_timeout(path, 100), IPC_EINUSE);
+    assert_last_error_has(path);
+    assert_status(ipc_listen(path), IPC_EINUSE);
+    assert_int_equal(inode_of(path), ino);
+    assert_int_equal(listen(fd, 4), 0);
+    int c = assert_handle(ipc_connect_timeout(path, 5000));
+    assert_int_equal(tu_accept_queue_empty(fd), 0);
+    assert_ok(ipc_close(c));
+    close(fd);
+    /* Closed: now it is stale, and reclaimed. */
+    int l = assert_handle(ipc_listen(path));
+    assert_ok(ipc_close(l));
+    assert_false(path_exists(path));
+
+    /* A connection accepted from a listener carries the listener's path,
+     * but holds no name: with the listener closed (its file left behind,
+     * as by a crash), the file is stale though the connection lives. */
+    int lfd = tu_raw_listen(path);
+    assert_true(lfd >= 0);
+    int cfd = tu_raw_connect(path);
+    assert_true(cfd >= 0);
+    int afd = accept(lfd, NULL, NULL);
+    assert_true(afd >= 0);
+    close(lfd);
+    l = assert_handle(ipc_listen(path));
+    assert_ok(ipc_close(l));
+    close(afd);
+    close(cfd);
+}
+
 /* A live listener (raw, in this process) is refused, and never connected
  * to: its accept queue stays empty. */
 static void live_listener_refused_without_connecting(void **state)
@@ -1178,6 +1219,7 @@ int main(int argc, char **argv)
         T(create_makes_no_other_file),
 #endif
         T(missing_directory_named),
+        T(bound_not_yet_listening_is_alive),
         T(live_listener_refused_without_connecting),
         T(live_listener_in_other_process_refused),
         T(waiting_create_keeps_its_name),

@@ -133,11 +133,14 @@ typedef enum ipc_status { IPC_STATUS_MAP(IPC__STATUS_ENUM) } ipc_status;
  * hanging in a backlog nobody will accept. Same as
  * ipc_create_timeout(name, IPC_FOREVER).
  *
- * An existing socket file with nobody listening (left by a crashed server)
- * is reclaimed. A live server at the path is left alone and refused; on
- * Linux this is decided from the kernel's socket table, without connecting
- * to that server (a waiting Kiwi server would take the probe for its one
- * client). Anything at the path that is not a socket is never removed.
+ * An existing socket file that no open socket is bound to (left by a
+ * crashed server) is reclaimed. A live server at the path is left alone and
+ * refused, and so is a socket still bound there that does not listen yet
+ * (a server between bind() and listen(), as .NET's constructor is for a
+ * moment); on Linux this is decided from the kernel's socket table, without
+ * connecting to that server (a waiting Kiwi server would take the probe for
+ * its one client). Anything at the path that is not a socket is never
+ * removed.
  *
  * Creates of paths in one directory take turns from that check to listen(),
  * so that two of them cannot both judge one stale socket stale and the

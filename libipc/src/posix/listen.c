@@ -168,13 +168,23 @@ static int clear_path(const char *who, const char *path)
                          "untouched",
                          who, path, file_kind(st.st_mode));
     }
-    int live = ipc__os_listening_at(path);
+    /* A socket still bound to the file is alive even if it does not
+     * listen yet: a server between bind() and listen() (.NET's takes no
+     * lock of ours) would otherwise be judged stale and lose its name. */
+    int live = ipc__px_bound_at(path);
     if (live < 0) {
-        live = probe_alive(path);
+        live = probe_alive(path) ? IPC__PX_LISTENING : 0;
     }
-    if (live) {
+    if (live == IPC__PX_LISTENING) {
         return ipc__fail(IPC_EINUSE, 0,
                          "%s: a server is already listening at %s", who, path);
+    }
+    if (live == IPC__PX_BOUND) {
+        return ipc__fail(IPC_EINUSE, 0,
+                         "%s: a socket is bound to %s and still open (a "
+                         "server about to listen, or a socket of another "
+                         "kind); it was left untouched",
+                         who, path);
     }
     /* Stale: left by a server that died without cleaning up. */
     if (unlink(path) < 0 && errno != ENOENT) {

@@ -76,12 +76,18 @@ static int same_socket_file(const char *listed, size_t listed_len,
 }
 
 #if defined(__linux__) && !defined(KIWI_IPC_PORTABLE)
-/* TCP_LISTEN in the kernel's socket states, which Unix sockets share. */
+/* TCP_LISTEN and TCP_CLOSE in the kernel's socket states, which Unix
+ * sockets share: listening, and bound but neither listening nor connected
+ * (a server between bind() and listen()). A connection accepted from a
+ * listener carries the listener's path too, but is ESTABLISHED: it keeps
+ * nobody's name alive once its listener is gone. */
 #define DIAG_LISTEN 10
+#define DIAG_CLOSE 7
 
-/* Is a listening Unix socket bound to the file (dev, ino)? 1 yes, 0 no,
- * -1 the kernel's table cannot be read this way. */
-static int diag_listening(dev_t dev, ino_t ino)
+/* Is a Unix socket bound to the file (dev, ino) open? IPC__PX_LISTENING,
+ * IPC__PX_BOUND (open, not listening), 0 no, -1 the kernel's table cannot
+ * be read this way. */
+static int diag_bound(dev_t dev, ino_t ino)
 {
     int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (s < 0) {
@@ -96,7 +102,7 @@ static int diag_listening(dev_t dev, ino_t ino)
     msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     msg.req.sdiag_family = AF_UNIX;
-    msg.req.udiag_states = 1u << DIAG_LISTEN;
+    msg.req.udiag_states = 1u << DIAG_LISTEN | 1u << DIAG_CLOSE;
     msg.req.udiag_show = UDIAG_SHOW_VFS;
     if (send(s, &msg, sizeof(msg), 0) != (ssize_t)sizeof(msg)) {
         close(s);
@@ -132,14 +138,17 @@ static int diag_listening(dev_t dev, ino_t ino)
                 const struct unix_diag_vfs *v = RTA_DATA(a);
                 if (v->udiag_vfs_ino == (uint32_t)ino &&
                     v->udiag_vfs_dev == kdev) {
-                    found = 1;
+                    int st = m->udiag_state == DIAG_LISTEN  ? IPC__PX_LISTENING
+                             : m->udiag_state == DIAG_CLOSE ? IPC__PX_BOUND
+                                                            : 0;
+                    found = st > found ? st : found;
                 }
             }
         }
     }
     close(s);
     if (found) {
-        return 1;
+        return found;
     }
     return failed ? -1 : 0;
 }
@@ -147,8 +156,8 @@ static int diag_listening(dev_t dev, ino_t ino)
 
 #if defined(__linux__)
 /* The fallback: /proc/net/unix, judged by the bound path (see
- * same_socket_file). */
-static int proc_listening(const char *path, const struct stat *st)
+ * same_socket_file); answers as diag_bound. */
+static int proc_bound(const char *path, const struct stat *st)
 {
     FILE *f = fopen("/proc/net/unix", "re");
     if (f == NULL) {
@@ -160,18 +169,28 @@ static int proc_listening(const char *path, const struct stat *st)
     ssize_t n;
 
     /* Num RefCount Protocol Flags Type St Inode Path */
-    while (!found && (n = getline(&line, &cap, f)) > 0) {
-        unsigned long flags;
+    while (found != IPC__PX_LISTENING && (n = getline(&line, &cap, f)) > 0) {
+        unsigned long flags, state;
         int at = 0;
-        if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &at) < 1 ||
-            at == 0 || (flags & SO_ACCEPTCON_FLAG) == 0) {
+        if (sscanf(line, "%*s %*s %*s %lx %*s %lx %*s %n", &flags, &state,
+                   &at) < 2 ||
+            at == 0) {
+            continue;
+        }
+        /* St 01 is SS_UNCONNECTED: bound, not an accepted connection (see
+         * DIAG_CLOSE above). */
+        if ((flags & SO_ACCEPTCON_FLAG) == 0 && state != 1) {
             continue;
         }
         size_t len = (size_t)n - (size_t)at;
         if (len > 0 && line[at + len - 1] == '\n') {
             len--;
         }
-        found = same_socket_file(line + at, len, path, st);
+        if (same_socket_file(line + at, len, path, st)) {
+            int now =
+                (flags & SO_ACCEPTCON_FLAG) ? IPC__PX_LISTENING : IPC__PX_BOUND;
+            found = now > found ? now : found;
+        }
     }
     free(line);
     fclose(f);
@@ -180,8 +199,8 @@ static int proc_listening(const char *path, const struct stat *st)
 #endif
 
 #if defined(__APPLE__)
-/* Does process `pid` hold a listening Unix socket bound to `path`? */
-static int pid_listens_at(pid_t pid, const char *path, const struct stat *st)
+/* Does process `pid` hold a Unix socket bound to `path`? As diag_bound. */
+static int pid_bound_at(pid_t pid, const char *path, const struct stat *st)
 {
     int bytes = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, NULL, 0);
     if (bytes <= 0) {
@@ -194,7 +213,7 @@ static int pid_listens_at(pid_t pid, const char *path, const struct stat *st)
     bytes = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, fds, bytes);
     int n = bytes > 0 ? bytes / (int)sizeof(*fds) : 0;
     int found = 0;
-    for (int i = 0; i < n && !found; i++) {
+    for (int i = 0; i < n && found != IPC__PX_LISTENING; i++) {
         if (fds[i].proc_fdtype != PROX_FDTYPE_SOCKET) {
             continue;
         }
@@ -205,15 +224,21 @@ static int pid_listens_at(pid_t pid, const char *path, const struct stat *st)
         }
         const char *bound = si.psi.soi_proto.pri_un.unsi_addr.ua_sun.sun_path;
         size_t cap = sizeof(si.psi.soi_proto.pri_un.unsi_addr.ua_sun.sun_path);
-        found = si.psi.soi_kind == SOCKINFO_UN &&
-                (si.psi.soi_options & SO_ACCEPTCONN) != 0 &&
-                same_socket_file(bound, strnlen(bound, cap), path, st);
+        /* An accepted connection carries its listener's path: not a
+         * holder of the name (see DIAG_CLOSE). */
+        if (si.psi.soi_kind == SOCKINFO_UN &&
+            (si.psi.soi_state & SOI_S_ISCONNECTED) == 0 &&
+            same_socket_file(bound, strnlen(bound, cap), path, st)) {
+            int now = (si.psi.soi_options & SO_ACCEPTCONN) ? IPC__PX_LISTENING
+                                                           : IPC__PX_BOUND;
+            found = now > found ? now : found;
+        }
     }
     free(fds);
     return found;
 }
 
-static int listening_in_some_process(const char *path, const struct stat *st)
+static int bound_in_some_process(const char *path, const struct stat *st)
 {
     int bytes = proc_listpids(PROC_ALL_PIDS, 0, NULL, 0);
     if (bytes <= 0) {
@@ -228,34 +253,39 @@ static int listening_in_some_process(const char *path, const struct stat *st)
     bytes = proc_listpids(PROC_ALL_PIDS, 0, pids, (int)cap);
     int n = bytes > 0 ? bytes / (int)sizeof(pid_t) : 0;
     int found = 0;
-    for (int i = 0; i < n && !found; i++) {
-        found = pids[i] > 0 && pid_listens_at(pids[i], path, st);
+    for (int i = 0; i < n && found != IPC__PX_LISTENING; i++) {
+        int now = pids[i] > 0 ? pid_bound_at(pids[i], path, st) : 0;
+        found = now > found ? now : found;
     }
     free(pids);
     return n > 0 ? found : -1;
 }
 #endif
 
-int ipc__os_listening_at(const char *path)
+int ipc__px_bound_at(const char *path)
 {
-#ifdef __linux__
+#if defined(__linux__) || defined(__APPLE__)
     struct stat st;
     if (lstat(path, &st) < 0) {
         return 0; /* no file: nobody can be reached at this path */
     }
+#endif
+#ifdef __linux__
     int live = -1;
 #ifndef KIWI_IPC_PORTABLE
-    live = diag_listening(st.st_dev, st.st_ino);
+    live = diag_bound(st.st_dev, st.st_ino);
 #endif
-    return live >= 0 ? live : proc_listening(path, &st);
+    return live >= 0 ? live : proc_bound(path, &st);
 #elif defined(__APPLE__)
-    struct stat st;
-    if (lstat(path, &st) < 0) {
-        return 0; /* no file: nobody can be reached at this path */
-    }
-    return listening_in_some_process(path, &st);
+    return bound_in_some_process(path, &st);
 #else
     (void)path;
     return -1;
 #endif
+}
+
+int ipc__os_listening_at(const char *path)
+{
+    int live = ipc__px_bound_at(path);
+    return live < 0 ? -1 : live == IPC__PX_LISTENING;
 }

@@ -31,4 +31,14 @@ int ipc__px_set_blocking(int fd, int blocking);
  * alone cannot (macOS: SO_NOSIGPIPE). 0 or -1 (errno). */
 int ipc__px_nosigpipe(int fd);
 
+/* Is a Unix socket bound to the file at `path` open, in any process?
+ * IPC__PX_LISTENING, IPC__PX_BOUND (open but not listening: a server
+ * between bind() and listen(), as .NET's constructor is for a moment, or a
+ * socket that never listens), 0 (nobody: the file is stale, or not there),
+ * -1 (the system cannot tell). Read from the kernel's socket table, never
+ * by connecting (live.c); ipc__os_listening_at() is its LISTENING case. */
+#define IPC__PX_BOUND 1
+#define IPC__PX_LISTENING 2
+int ipc__px_bound_at(const char *path);
+
 #endif

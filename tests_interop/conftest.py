@@ -211,3 +211,14 @@ def require(peer: Peer) -> None:
             pytest.fail("%s peer unavailable: %s" % (peer.lang, peer.missing),
                         pytrace=False)
         pytest.skip("%s peer unavailable: %s" % (peer.lang, peer.missing))
+
+
+@pytest.fixture(params=DOTNET)
+def dotnet(request, peers) -> Peer:
+    """Each .NET runtime's peer in turn (Mono, CoreCLR), for the servers
+    this run takes (--servers)."""
+    runtime = request.param
+    if runtime not in request.config._kiwi_servers:
+        pytest.skip("runs with --servers=%s" % runtime)
+    require(peers[runtime])
+    return peers[runtime]

@@ -33,7 +33,7 @@ import time
 import pytest
 
 import kiwi_ipc
-from conftest import DOTNET, Peer, require
+from conftest import Peer, require
 from test_matrix import START_TIMEOUT, Run, run  # noqa: F401 (the fixture)
 
 # Exit statuses of the .NET peer, as seen on Mono 6.8 and CoreCLR 8.0.4:
@@ -46,15 +46,6 @@ STATUS = {
     "coreclr": {"exit": 3, "throw": -signal.SIGABRT, signal.SIGTERM: 143,
                 signal.SIGKILL: -signal.SIGKILL},
 }
-
-
-@pytest.fixture(params=DOTNET)
-def dotnet(request, peers) -> Peer:
-    runtime = request.param
-    if runtime not in request.config._kiwi_servers:
-        pytest.skip("runs with --servers=%s" % runtime)
-    require(peers[runtime])
-    return peers[runtime]
 
 
 @pytest.fixture

@@ -21,17 +21,7 @@ import time
 
 import pytest
 
-from conftest import DOTNET, Peer, require
 from test_matrix import START_TIMEOUT, run  # noqa: F401 (the fixture)
-
-
-@pytest.fixture(params=DOTNET)
-def dotnet(request, peers) -> Peer:
-    runtime = request.param
-    if runtime not in request.config._kiwi_servers:
-        pytest.skip("runs with --servers=%s" % runtime)
-    require(peers[runtime])
-    return peers[runtime]
 
 
 OVERFLOW = "Arithmetic operation resulted in an overflow."

@@ -52,7 +52,8 @@ static const char help_text[] =
     "                          raw   the payload bytes, nothing added\n"
     "                          hex   lowercase hex digits, then a newline\n"
     "  -t, --timeout SECONDS bound the connect or create, and each later\n"
-    "                        wait (a receive, a send, the next client);\n"
+    "                        wait (a receive, a send until the peer has\n"
+    "                        all of the message, the next client);\n"
     "                        decimals allowed; 0 = do not wait\n"
     "      --echo            send each received message back\n";
 

@@ -37,14 +37,12 @@ static void *send_lines(void *arg)
     ssize_t n;
     s->status = KIWI_EXIT_OK;
     while ((n = kiwi_getline(&line, &cap, stdin)) >= 0) {
-        int rc = ipc_send_timeout(s->handle, line, (size_t)n, s->o->timeout_ms);
-        if (rc == IPC_ECLOSED) {
-            s->closed = 1;
-            s->status = KIWI_EXIT_FAIL;
-            break;
-        }
-        if (rc < 0) {
-            s->status = kiwi_ipc_failure(rc);
+        int closed = 0;
+        int st =
+            kiwi_send(s->handle, line, (size_t)n, s->o->timeout_ms, &closed);
+        if (st != KIWI_EXIT_OK) {
+            s->closed = closed;
+            s->status = st;
             break;
         }
         kiwi_note(s->o, "sent %zd bytes (a line of stdin)", n);
@@ -64,9 +62,9 @@ static int send_messages(int h, const struct kiwi_options *o)
 {
     for (size_t i = 0; i < o->n_messages; i++) {
         const struct kiwi_message *m = &o->messages[i];
-        int rc = ipc_send_timeout(h, m->data, m->len, o->timeout_ms);
-        if (rc < 0) {
-            return kiwi_ipc_failure(rc);
+        int st = kiwi_send(h, m->data, m->len, o->timeout_ms, NULL);
+        if (st != KIWI_EXIT_OK) {
+            return st;
         }
         if (m->from_file) {
             kiwi_note(o, "sent %zu bytes (-f %s)", m->len, m->arg);
@@ -159,10 +157,10 @@ int kiwi_session(int h, const struct kiwi_options *o)
             }
         }
         if (o->echo) {
-            rc = ipc_send_timeout(h, data, len, o->timeout_ms);
-            if (rc < 0) {
+            int st = kiwi_send(h, data, len, o->timeout_ms, NULL);
+            if (st != KIWI_EXIT_OK) {
                 ipc_free(data);
-                status = kiwi_ipc_failure(rc);
+                status = st;
                 break;
             }
         }

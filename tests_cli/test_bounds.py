@@ -1,6 +1,10 @@
 """The bounds the man page promises (issue 22): a send is bounded by -t,
 the rest of a message whose send ran out of time part-way included, and
-is exit 3 when it runs out. (--exec's bounds: test_exec.py.)"""
+is exit 3 when it runs out; -l ends when the peer closes, whatever -n
+says. (--exec's bounds: test_exec.py.)
+
+The time limits below are correctness bounds, not benchmarks: what the
+defects took was unbounded (until stdin ends)."""
 
 from __future__ import annotations
 
@@ -79,3 +83,22 @@ def test_file_the_peer_reads_late_within_t_arrives_whole(cli, listener, name,
         assert p.recv_bytes(timeout=20) == payload
         assert c.wait(15) == 0, c.stderr
     assert "sent %d bytes" % len(payload) in c.stderr
+
+
+# ---- -l ends when the peer closes ----------------------------------------
+
+
+@pytest.mark.parametrize("count", ["0", "1"])
+def test_lines_end_when_the_peer_closes(cli, listener, name, count):
+    # stdin stays open: the peer's close alone must end the run, with -n
+    # 0 (no receive at all) as after -n messages.
+    c = cli("connect", name, "-l", "-n", count, keep_stdin_open=True,
+            new_session=True)
+    with listener.accept(timeout=20) as p:
+        c.write(b"one\n")
+        assert p.recv_bytes(timeout=10) == b"one"
+        if count == "1":
+            p.send_bytes(b"reply")
+            c.wait_output(b"reply\n")
+    # Closed. Was noticed only at the next line of stdin (never, here).
+    assert c.wait(5) == 0, c.stderr

@@ -88,10 +88,13 @@ def test_file_the_peer_reads_late_within_t_arrives_whole(cli, listener, name,
 # ---- -l ends when the peer closes ----------------------------------------
 
 
-@pytest.mark.parametrize("count", ["0", "1"])
-def test_lines_end_when_the_peer_closes(cli, listener, name, count):
+@pytest.mark.parametrize("count, unread", [("0", False), ("1", False),
+                                           ("0", True)],
+                         ids=["n0", "n1", "n0-unread-message"])
+def test_lines_end_when_the_peer_closes(cli, listener, name, count, unread):
     # stdin stays open: the peer's close alone must end the run, with -n
-    # 0 (no receive at all) as after -n messages.
+    # 0 (no receive at all) as after -n messages, and behind a message of
+    # the peer's that nobody reads.
     c = cli("connect", name, "-l", "-n", count, keep_stdin_open=True,
             new_session=True)
     with listener.accept(timeout=20) as p:
@@ -100,5 +103,8 @@ def test_lines_end_when_the_peer_closes(cli, listener, name, count):
         if count == "1":
             p.send_bytes(b"reply")
             c.wait_output(b"reply\n")
+        if unread:
+            p.send_bytes(b"never read")
     # Closed. Was noticed only at the next line of stdin (never, here).
     assert c.wait(5) == 0, c.stderr
+    assert c.stdout == (b"reply\n" if count == "1" else b"")

@@ -439,3 +439,19 @@ def test_peer_closing_ends_a_run_blocked_reading_stdin():
     finally:
         c.stdin.close()
     assert c.stdout.read() == b"bye\n"
+
+
+def test_peer_closing_ends_lines_with_count_zero():
+    # -n 0 receives nothing: the peer's close alone must end -l, although
+    # stdin stays open (issue 22: before, only the next line of stdin
+    # would have found the peer gone).
+    n = name("stdin-open-n0")
+    s = tool("create", n, "-n", "0", "-t", "20")
+    c = tool("connect", n, "-l", "-n", "0", "-t", "20", stdin=subprocess.PIPE)
+    assert finish(s)[0] == 0
+    t0 = time.monotonic()
+    try:
+        assert c.wait(WAIT) == 0
+        assert time.monotonic() - t0 < 15
+    finally:
+        c.stdin.close()

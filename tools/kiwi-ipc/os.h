@@ -70,6 +70,15 @@ int kiwi_open_read(const char *path);
  * the input or on an error (ferror(in) tells which). */
 ssize_t kiwi_getline(char **line, size_t *cap, FILE *in);
 
+/* What -l's wait asks ipc_poll() for, to see the peer's close without
+ * receiving (session.c). POSIX: nothing (0); poll(2) reports the end of a
+ * socket all the same, even behind messages nobody has read. Windows:
+ * IPC_POLLIN, since the library finds the end there only with the
+ * zero-byte read that a poll for input starts; the end behind a whole
+ * unread message is then not seen, and the poll reads ahead into the
+ * message the peer sends. */
+extern const short kiwi_poll_end_events;
+
 /* ---- --help (help_posix.c, help_win32.c) ------------------------------- */
 
 /* The --exec option's lines, and the closing paragraphs (names, exit

@@ -111,3 +111,5 @@ ssize_t kiwi_getline(char **line, size_t *cap, FILE *in)
     }
     return n;
 }
+
+const short kiwi_poll_end_events = 0;

@@ -212,3 +212,5 @@ ssize_t kiwi_getline(char **line, size_t *cap, FILE *in)
     (*line)[n] = '\0'; /* a last line without a line ending */
     return (ssize_t)n;
 }
+
+const short kiwi_poll_end_events = IPC_POLLIN;

@@ -63,18 +63,21 @@ static void *send_lines(void *arg)
 
 /* -l, once -n is met: wait until every line of stdin is sent, or the peer
  * has closed ("or when the peer closes"), or a signal came. The peer's
- * close is seen by ipc_poll() asking for nothing: it reports IPC_POLLHUP
- * without receiving a message, so this holds for -n 0, which receives
- * none, and after -n messages alike. A line on its way when the peer
- * closes is waited for: its send fails at once, and says so. Returns an
- * exit status. */
+ * close is seen with ipc_poll(), without receiving a message, so this
+ * holds for -n 0, which receives none, and after -n messages alike; what
+ * the poll asks for is the platform's (os.h: kiwi_poll_end_events). A
+ * message that comes meanwhile stays unread; if it makes the poll return
+ * at once, the pause keeps this from spinning. A line on its way when the
+ * peer closes is waited for: its send fails at once, and says so. Returns
+ * an exit status. */
 static int wait_lines(int h, struct line_sender *s, int *peer_gone)
 {
     while (!atomic_load(&s->done)) {
         if (kiwi_signalled) {
             return KIWI_EXIT_SIGNAL;
         }
-        struct ipc_pollitem item = {.handle = h, .events = 0};
+        struct ipc_pollitem item = {.handle = h,
+                                    .events = kiwi_poll_end_events};
         int rc = ipc_poll(&item, 1, 50);
         if (rc < 0 && rc != IPC_EINTR) {
             return kiwi_ipc_failure(rc);
@@ -88,7 +91,7 @@ static int wait_lines(int h, struct line_sender *s, int *peer_gone)
             return KIWI_EXIT_OK;
         }
         if (rc > 0) {
-            kiwi_sleep_ms(10); /* nothing asked for came: do not spin */
+            kiwi_sleep_ms(10); /* an unread message: do not spin on it */
         }
     }
     return KIWI_EXIT_OK;

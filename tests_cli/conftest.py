@@ -81,16 +81,56 @@ def name(new_name: Callable[[], str]) -> str:
     return new_name()
 
 
+def session_members(sid: int) -> List[int]:
+    """The live (not zombie) processes of session `sid` (Linux: /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # pid (comm) state ppid pgrp session ...; comm may hold spaces.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of session `sid`, until none is left (bounded):
+    a process group of its own (--exec's command) does not escape."""
+    deadline = time.monotonic() + 10
+    while True:
+        pids = session_members(sid)
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
 class Proc:
     """A process started by a test: output collected by threads, so that a
-    full pipe never blocks it, and waits that are always bounded."""
+    full pipe never blocks it, and waits that are always bounded.
+
+    new_session: start it as the leader of a session of its own, so that
+    kill() ends everything it started too, whatever process group that is
+    in; self.session is then the session's id."""
 
     def __init__(self, argv: List[str], stdin: Optional[bytes] = None,
-                 keep_stdin_open: bool = False, env: Optional[dict] = None):
+                 keep_stdin_open: bool = False, env: Optional[dict] = None,
+                 new_session: bool = False):
         self.argv = argv
         self.p = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env)
+            stderr=subprocess.PIPE, env=env, start_new_session=new_session)
+        self.session = self.p.pid if new_session else None
         self.out = bytearray()
         self.err = bytearray()
         self._lines = threading.Condition()
@@ -153,6 +193,8 @@ class Proc:
         return rc
 
     def kill(self) -> None:
+        if self.session is not None:
+            kill_session(self.session)
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait(10)

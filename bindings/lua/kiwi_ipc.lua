@@ -7,7 +7,7 @@
 --     ipc.close(h)
 --
 -- The calls come straight from the generated module kiwi_ipc_core (see
--- swig/lua_typemaps.i). A runtime failure returns `nil, message, code`,
+-- bindings/lua/lua_typemaps.i). A runtime failure returns `nil, message, code`,
 -- as Lua's io library does, where code is one of "timeout", "closed",
 -- "protocol", "in_use", "no_server", "too_big", "bad_handle", "invalid",
 -- "system", "no_memory", "permission". Misuse (a wrong argument type, a

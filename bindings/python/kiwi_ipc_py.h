@@ -3,8 +3,8 @@
  * as bindings/python/python_typemaps.i calls it from the generated wrapper.
  *
  * Both this file's .c and the wrapper are compiled with the same Python
- * headers and the same Py_LIMITED_API (bindings/python/python.cmake), so the payload
- * struct below is the same on both sides. Not API.
+ * headers and the same Py_LIMITED_API (bindings/python/python.cmake), so the
+ * payload struct below is the same on both sides. Not API.
  */
 #ifndef KIWI_IPC_PY_H
 #define KIWI_IPC_PY_H

@@ -57,6 +57,10 @@
  * the IPC_POLL* constants are wrapped as they are. */
 %ignore ipc_poll;
 %ignore ipc_pollitem;
+/* A batch of messages: a C array of structs too; the bindings take their
+ * own lists (not yet wrapped). */
+%ignore ipc_send_many;
+%ignore ipc_msg;
 
 #ifdef SWIGPYTHON
 %include "python_typemaps.i"

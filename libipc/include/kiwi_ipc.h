@@ -409,6 +409,28 @@ IPC_API int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx,
                            size_t *len, int timeout_ms);
 
 /*
+ * ipc_recv_held - ipc_recv_alloc() of the next message only if it is
+ * already whole inside the handle: never waits, never reads from the OS.
+ *
+ * A receive reads ahead (one read takes what the kernel holds), so after
+ * one, further whole messages often wait inside the handle. A loop that
+ * drains a burst receives the first with ipc_recv_alloc() (which waits)
+ * and the rest with this call, at the cost of a copy each and no system
+ * call (the bindings' recv_many).
+ *
+ * Returns 1 with the message in alloc's buffer and *len set; 0 when no
+ * whole message is held: nothing changed, and whatever is there (part of
+ * a message, one over ipc_set_max_message()'s limit or too long for the
+ * read-ahead buffer, the end of the stream, a broken pipe) is left to the
+ * next ipc_recv*(), which waits for it or reports it; also 0 while
+ * another thread's receive on the pipe is under way (it takes the
+ * messages). Or IPC_EBADHANDLE, IPC_EINVAL (alloc or len is NULL),
+ * IPC_ENOMEM (alloc returned NULL: the message is kept). Thread-safe.
+ */
+IPC_API int ipc_recv_held(int handle, ipc_alloc_fn alloc, void *ctx,
+                          size_t *len);
+
+/*
  * ipc_listen - start a server at pipe `name` for any number of clients.
  *
  * Same checks as ipc_create() (a live server is refused, a stale socket is

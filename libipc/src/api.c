@@ -235,6 +235,23 @@ IPC__FLATTEN int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx,
     return rc;
 }
 
+int ipc_recv_held(int handle, ipc_alloc_fn alloc, void *ctx, size_t *len)
+{
+    if (alloc == NULL || len == NULL) {
+        return ipc__fail(IPC_EINVAL, 0, "recv_held(%d): alloc or len is NULL",
+                         handle);
+    }
+    *len = 0;
+    int rc;
+    struct ipc__handle *h = borrow("recv_held", handle, &ipc__pipe_kind, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    rc = ipc__pipe_recv_held(h->obj, handle, alloc, ctx, len);
+    ipc__handle_put(h);
+    return rc;
+}
+
 int ipc_flush(int handle, int timeout_ms)
 {
     int rc;

@@ -673,6 +673,31 @@ int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
     return pipe_recv(p, h, alloc, ctx, &unused, len, timeout_ms);
 }
 
+int ipc__pipe_recv_held(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
+                        void *ctx, size_t *len)
+{
+    /* Never waits: a recv under way in another thread takes the messages
+     * itself. A kept rest of a send is not this call's to write either:
+     * the message is here already, nothing waits for the peer. */
+    if (!ipc__mutex_trylock(&p->recv_lock)) {
+        return 0;
+    }
+    int rc = 0;
+    if (!atomic_load(&p->broken)) {
+        struct ipc__dec_io io = {.alloc = alloc, .ctx = ctx};
+        rc = ipc__dec_take_held(p->dec, &io);
+        if (rc == IPC__DEC_FRAME) {
+            *len = io.len;
+            rc = 1;
+        } else if (rc != 0) {
+            struct ipc__who who = who_of(p, "recv_held", h);
+            rc = decode_failed(p, &who, rc, 1);
+        }
+    }
+    ipc__mutex_unlock(&p->recv_lock);
+    return rc;
+}
+
 /* ---- who is on the other end ------------------------------------------ */
 /* ---- many pipes at once (see pipe.h) ----------------------------------- */
 

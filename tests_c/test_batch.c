@@ -1,7 +1,9 @@
 /*
- * test_send_many.c - ipc_send_many(): a batch of messages, each its own
- * frame, written together; and the send rules per message when a timeout,
- * an interrupt or the peer's going cuts a batch short.
+ * test_batch.c - batches. ipc_send_many(): a batch of messages, each its
+ * own frame, written together; and the send rules per message when a
+ * timeout, an interrupt or the peer's going cuts a batch short.
+ * ipc_recv_held(): the messages already whole inside a handle, without a
+ * read or a wait, and everything else left to the next recv.
  */
 #include "testutil.h"
 
@@ -341,6 +343,159 @@ static void peer_gone(void **state)
     assert_ok(ipc_close(a));
 }
 
+/* ---- ipc_recv_held ------------------------------------------------------ */
+
+typedef struct held_buf {
+    char data[256];
+    int fail; /* return NULL */
+} held_buf;
+
+static void *held_alloc(void *ctx, size_t len)
+{
+    held_buf *b = ctx;
+    return b->fail || len > sizeof b->data ? NULL : b->data;
+}
+
+/* Expect ipc_recv_held to hand over exactly `want`. */
+static void expect_held(int h, const char *want)
+{
+    held_buf b = {.fail = 0};
+    size_t len = 99;
+    int rc = ipc_recv_held(h, held_alloc, &b, &len);
+    if (rc != 1)
+        fail_msg("recv_held: %d (%s), want the message \"%s\"", rc,
+                 rc < 0 ? ipc_last_error() : "none held", want);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(b.data, want, len);
+}
+
+static void expect_none_held(int h)
+{
+    held_buf b = {.fail = 0};
+    size_t len = 99;
+    assert_status(ipc_recv_held(h, held_alloc, &b, &len), 0);
+    assert_int_equal(len, 0);
+}
+
+static void expect_recv(int h, const char *want)
+{
+    void *d = NULL;
+    size_t n = 0;
+    assert_ok(ipc_recv_timeout(h, &d, &n, 5000));
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(d, want, n);
+    ipc_free(d);
+}
+
+/* Frames that came in one write are handed over without a read; a frame
+ * half-arrived is not, nor is its rest once it is in the kernel (never a
+ * read): the next recv gets it whole. */
+static void held_takes_buffered_frames_only(void **state)
+{
+    (void)state;
+    int raw;
+    int h = tu_raw_pair(&raw);
+    unsigned char wire[64];
+    size_t at = 0;
+    const char *m[] = {"one", "", "three", "four"};
+    for (int i = 0; i < 4; i++) {
+        tu_header(wire + at, (uint32_t)strlen(m[i]));
+        memcpy(wire + at + 4, m[i], strlen(m[i]));
+        at += 4 + strlen(m[i]);
+    }
+    tu_header(wire + at, 6); /* "halves", first half */
+    memcpy(wire + at + 4, "hal", 3);
+    at += 7;
+    assert_int_equal(tu_write_all(raw, wire, at), 0);
+
+    expect_none_held(h); /* nothing read yet: no read is made */
+    expect_recv(h, "one");
+    expect_held(h, "");
+    expect_held(h, "three");
+    expect_held(h, "four");
+    expect_none_held(h);
+    assert_int_equal(tu_write_all(raw, "ves", 3), 0);
+    tu_sleep_ms(20);
+    expect_none_held(h);
+    expect_recv(h, "halves");
+    close(raw);
+    assert_ok(ipc_close(h));
+}
+
+/* A message over the limit, the end of the stream: left to the next recv,
+ * which reports them; an allocator's NULL keeps the message. */
+static void held_leaves_errors_to_recv(void **state)
+{
+    (void)state;
+    int raw;
+    int h = tu_raw_pair(&raw);
+    assert_ok(ipc_set_max_message(h, 8));
+    unsigned char wire[128];
+    size_t at = 0;
+    const char *m[] = {"a", "bb", "far too long", "ccc", "dddd"};
+    for (int i = 0; i < 5; i++) {
+        tu_header(wire + at, (uint32_t)strlen(m[i]));
+        memcpy(wire + at + 4, m[i], strlen(m[i]));
+        at += 4 + strlen(m[i]);
+    }
+    assert_int_equal(tu_write_all(raw, wire, at), 0);
+    close(raw);
+
+    expect_recv(h, "a");
+    held_buf fail = {.fail = 1};
+    size_t len = 0;
+    assert_status(ipc_recv_held(h, held_alloc, &fail, &len), IPC_ENOMEM);
+    expect_held(h, "bb"); /* kept */
+    expect_none_held(h);  /* the long one is recv's to report */
+    void *d = NULL;
+    size_t n = 0;
+    assert_status(ipc_recv_timeout(h, &d, &n, 5000), IPC_ETOOBIG);
+    expect_recv(h, "ccc");
+    expect_held(h, "dddd");
+    expect_none_held(h); /* the end is recv's too */
+    assert_status(ipc_recv_timeout(h, &d, &n, 5000), IPC_ECLOSED);
+    expect_none_held(h);
+
+    assert_status(ipc_recv_held(h, NULL, NULL, &len), IPC_EINVAL);
+    assert_status(ipc_recv_held(h, held_alloc, &fail, NULL), IPC_EINVAL);
+    assert_ok(ipc_close(h));
+    assert_status(ipc_recv_held(h, held_alloc, &fail, &len), IPC_EBADHANDLE);
+}
+
+/* A batch sent with ipc_send_many comes back as a burst: one recv, then
+ * the rest held. */
+static void send_many_then_drain_held(void **state)
+{
+    (void)state;
+    int a, b;
+    tu_lib_pair(&a, &b);
+    enum { N = 300 };
+    static struct ipc_msg msgs[N];
+    static char text[N][8];
+    for (int i = 0; i < N; i++) {
+        msgs[i].len = (size_t)snprintf(text[i], sizeof text[i], "%d", i);
+        msgs[i].data = text[i];
+    }
+    assert_status(ipc_send_many(a, msgs, N, 5000), N);
+    int got = 0;
+    while (got < N) {
+        expect_recv(b, text[got++]);
+        held_buf buf = {.fail = 0};
+        size_t len;
+        int rc;
+        while ((rc = ipc_recv_held(b, held_alloc, &buf, &len)) == 1) {
+            assert_true(got < N);
+            assert_int_equal(len, msgs[got].len);
+            assert_memory_equal(buf.data, text[got], len);
+            got++;
+        }
+        assert_status(rc, 0);
+    }
+    expect_none_held(b);
+    assert_ok(ipc_close(a));
+    assert_ok(ipc_close(b));
+}
+
 int main(void)
 {
     /* No test may depend on SIGPIPE being ignored. */
@@ -354,6 +509,9 @@ int main(void)
         T(interrupt_mid_batch),
         T(bad_batches_send_nothing),
         T(peer_gone),
+        T(held_takes_buffered_frames_only),
+        T(held_leaves_errors_to_recv),
+        T(send_many_then_drain_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 """Messages of every size, received the way the binding does it (see
-swig/python_typemaps.i: small ones through a buffer on the C stack, medium
+bindings/python/python_typemaps.i: small ones through a buffer on the C stack, medium
 ones through malloc(), large ones straight into the resulting bytes or str):
 exact round trips on both sides of each boundary, large text that is not
 ASCII, timeouts and Ctrl-C in the middle of a large message, empty

@@ -1,14 +1,14 @@
 /*
  * kiwi_ipc_py.c - the hand-written C of the Python binding: errors, the
  * Ctrl-C hook, receiving into Python objects, borrowing payloads, and the
- * seconds -> milliseconds rule. swig/python_typemaps.i calls these from the
+ * seconds -> milliseconds rule. bindings/python/python_typemaps.i calls these from the
  * generated wrapper; they live in a real C file so that they are compiled
  * with the project's warnings (-Wall -Wextra -Werror), which the generated
  * code is not. See kiwi_ipc_py.h, and python_typemaps.i for the whole
  * picture (GIL, limited API).
  *
  * Compiled with the wrapper's Python headers and Py_LIMITED_API setting
- * (swig/python.cmake), so that the structs shared with it agree.
+ * (bindings/python/python.cmake), so that the structs shared with it agree.
  */
 #include "kiwi_ipc_py.h"
 

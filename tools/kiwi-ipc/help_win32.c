@@ -9,7 +9,9 @@ const char kiwi_help_exec[] =
     "                        (per --format, ending in \\n), each line it\n"
     "                        writes (ending in \\n or \\r\\n) becomes a\n"
     "                        message; ends when CMD exits or the peer\n"
-    "                        closes; CMD must flush each line (python -u)\n";
+    "                        closes (then CMD's job gets EOF, 1 s later\n"
+    "                        is ended); CMD must flush each line\n"
+    "                        (python -u)\n";
 
 const char kiwi_help_platform[] =
     "NAME maps to \\\\.\\pipe\\NAME, as .NET's does on Windows. Arguments are\n"

@@ -101,6 +101,17 @@ void kiwi_note(const struct kiwi_options *o, const char *fmt, ...)
  * (call, name, path, cause) for the failures. */
 int kiwi_ipc_failure(int status);
 
+/* Send one message and wait until it is all written, the whole within
+ * timeout_ms (-t). The library commits a message whose send runs out of
+ * time part-way and keeps its rest for later (kiwi_ipc.h); the tool then
+ * finishes it at once with ipc_flush(), in what is left of the same -t,
+ * so that a message is never taken for sent, nor left to ipc_close() (which
+ * does not wait), before the peer has it all. Returns 0, or an exit status
+ * with the failure printed: KIWI_EXIT_TIMEOUT when -t ran out first. With
+ * `closed` non-NULL the peer's going is not printed: *closed is set and
+ * KIWI_EXIT_FAIL returned. */
+int kiwi_send(int h, const void *data, size_t len, int timeout_ms, int *closed);
+
 /* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
 int kiwi_wait_flag(atomic_int *flag);
 /* Set when a -l thread was left blocked in read(): main must _exit(). */

@@ -9,7 +9,8 @@
  * its stderr is ours. Exactly those three handles are inherited (a
  * STARTUPINFOEX handle list), so no handle of ours, pipe or other, leaks
  * into CMD or what it starts. CMD runs in a job object that kills it and
- * everything it started when it is stopped, or when we exit. Its result
+ * everything it started when it is stopped, when it has exited (what it
+ * left running: bridge.c), or when we exit. Its result
  * is cmd.exe's exit code (GetExitCodeProcess): that of the last command
  * CMD ran.
  */

@@ -1,4 +1,4 @@
-# Stub for the private SWIG-generated module (swig/python_typemaps.i says
+# Stub for the private SWIG-generated module (bindings/python/python_typemaps.i says
 # how each C parameter becomes a Python one). Not API: use kiwi_ipc.
 import os
 import sys

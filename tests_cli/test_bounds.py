@@ -1,4 +1,4 @@
-"""The bounds the man page promises (issue 22): a send is bounded by -t,
+"""The bounds the man page promises: a send is bounded by -t,
 the rest of a message whose send ran out of time part-way included, and
 is exit 3 when it runs out; -l ends when the peer closes, whatever -n
 says. (--exec's bounds: test_exec.py.)

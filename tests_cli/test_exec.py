@@ -177,7 +177,7 @@ def wait_session_empty(sid: int, timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-# ---- the command's whole process group (issue 22) ------------------------
+# ---- the command's whole process group ------------------------
 #
 # Bounds below: the documented second for EOF plus one for SIGTERM, with
 # room to spare, against the 30 s of the `sleep 30` the defect waited for.

@@ -1,5 +1,5 @@
 """Batches reach the .NET peer (our stand-in for Kiwi, on Mono and on
-CoreCLR) as single frames (issue 26): a Python server sends 300 messages
+CoreCLR) as single frames: a Python server sends 300 messages
 with Pipe.send_many() in batches of several sizes, and the .NET client
 must receive every one as its own message, in order, then the clean
 close.

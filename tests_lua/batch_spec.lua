@@ -1,4 +1,4 @@
--- batch_spec.lua - batches (issue 26): send_many writes every message of a
+-- batch_spec.lua - batches: send_many writes every message of a
 -- list as its own frame, and a timeout part-way commits exactly what its
 -- count says; recv_many takes the first message and then every whole one
 -- already held, leaving whatever ends the burst to the next call.

@@ -2,7 +2,7 @@
 
 Every pipe gets a unique absolute name in a private directory under /tmp
 (pytest's tmp_path can be too long for a socket address), peers in other
-processes run tests_py/peer.py, and no process outlives its test.
+processes run tests_py/peer_process.py, and no process outlives its test.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from kiwi_pytest import name, new_name, pipe_dir  # noqa: E402,F401
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PEER = os.path.join(HERE, "peer.py")
+PEER = os.path.join(HERE, "peer_process.py")
 # The directory kiwi_ipc was imported from, for the peers' PYTHONPATH.
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(kiwi_ipc.__file__)))
 
@@ -64,7 +64,7 @@ def raw_server(name: str) -> Iterator[Tuple[socket.socket, kiwi_ipc.Pipe]]:
 
 
 class Peer:
-    """A Python peer process running tests_py/peer.py, with its stdout read
+    """A Python peer process running tests_py/peer_process.py, with its stdout read
     line by line in the background."""
 
     def __init__(self, *args: str) -> None:

@@ -380,7 +380,7 @@ def test_exec_ends_with_cmd_though_what_it_started_holds_its_output(tmp_path):
     # cmd.exe exits once its python has; the python that one started still
     # holds CMD's stdout for 60 s. The session ends with CMD (what it
     # wrote is sent), and the grandchild, in CMD's job, ends with it.
-    # Before (issue 22), the tool read on until the grandchild exited.
+    # Before, the tool read on until the grandchild exited.
     script = tmp_path / "leaver.py"
     script.write_text(LEAVER_PY)
     n = name("left")
@@ -473,7 +473,7 @@ def test_peer_closing_ends_a_run_blocked_reading_stdin():
 
 def test_peer_closing_ends_lines_with_count_zero():
     # -n 0 receives nothing: the peer's close alone must end -l, although
-    # stdin stays open (issue 22: before, only the next line of stdin
+    # stdin stays open (before, only the next line of stdin
     # would have found the peer gone).
     n = name("stdin-open-n0")
     s = tool("create", n, "-n", "0", "-t", "20")

@@ -8,7 +8,7 @@
  * PATH is absolute, so kiwi-ipc uses it verbatim as the socket path. The
  * "sliced" workload receives with ipc_recv_timeout(). --alloc receives
  * with ipc_recv_alloc() into a malloc()ed buffer instead, as a program
- * with buffers of its own (or a binding) does. --many (issue 26; stream
+ * with buffers of its own (or a binding) does. --many (stream
  * only) sends with ipc_send_many() in batches of BENCH_BATCH messages and
  * receives as the bindings' recv_many do: ipc_recv_alloc() for the first
  * of a burst, then ipc_recv_held() for those already inside the handle,
@@ -57,7 +57,7 @@ bench_pingpong(int h, const struct bench_args *a, const char *payload)
 /* --alloc: ipc_recv_alloc()'s memory, one malloc() per call. A call that
  * fails leaves its buffer to the caller: the next one frees it. */
 static int use_alloc;
-/* --many: batches (issue 26). */
+/* --many: batches. */
 static int use_many;
 #define BENCH_BATCH 100
 

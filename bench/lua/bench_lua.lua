@@ -5,7 +5,7 @@
 -- IMPL is one of
 --     kiwi        kiwi-ipc's Kiwi-shaped calls: ipc.create/connect,
 --                 ipc.send(h, s), ipc.recv(h)
---     kiwi-many   (stream only; issue 26) ipc.send_many(h, list) of BATCH
+--     kiwi-many   (stream only) ipc.send_many(h, list) of BATCH
 --                 messages, ipc.recv_many(h, BATCH)
 --     luasocket   luasocket's socket.unix (Debian lua-socket): a frame is
 --                 string.pack(">s4", s) in one send(), received with
@@ -19,7 +19,7 @@
 -- are also collected at once (collectgarbage()), so that a receiver holds
 -- one at a time, as in the other languages.
 --
--- The "paced" and "sliced" workloads (issue 22; kiwi only, server side:
+-- The "paced" and "sliced" workloads (kiwi only, server side:
 -- raw_c writes the frames in pieces) receive each message with one blocking
 -- ipc.recv, or with ipc.recv(h, 0.001) in a loop until one returns it.
 

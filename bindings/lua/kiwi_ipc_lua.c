@@ -606,7 +606,7 @@ static int kiwi_lua_timeout_ms(lua_State *L)
     return 1;
 }
 
-/* ---- batches (issue 26) ----------------------------------------------- */
+/* ---- batches ---------------------------------------------------------- */
 
 /* Whether a Ctrl-C came during the wait that just ended (after
  * kiwi_lua_wait_end(): the hook's own test). */
@@ -717,7 +717,7 @@ static int kiwi_lua_recv_many(lua_State *L)
     return 1;
 }
 
-/* ---- many pipes at once (issue 14) ----------------------------------- */
+/* ---- many pipes at once ----------------------------------- */
 
 /*
  * core.poll(handles, [timeout, [events]]) -> revents: ipc_poll() over an

@@ -229,7 +229,7 @@ int kiwi_bridge_finish(struct kiwi_bridge *b, int status, int peer_gone)
     long long hurry_since = -1;
     int asked = 0, insisted = 0, killed_by_us = 0;
     for (;;) {
-        /* While the thread runs, it alone reaps CMD (os.h). */
+        /* While the thread runs, it alone reaps CMD (tool_os.h). */
         int done = atomic_load(&b->done);
         int reaped =
             atomic_load(&b->exited) || (done && kiwi_child_exited(b->child));

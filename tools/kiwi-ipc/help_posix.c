@@ -1,7 +1,7 @@
 /*
- * help_posix.c - what --help says that is true on POSIX only (os.h).
+ * help_posix.c - what --help says that is true on POSIX only (tool_os.h).
  */
-#include "os.h"
+#include "tool_os.h"
 
 const char kiwi_help_exec[] =
     "      --exec CMD        run /bin/sh -c CMD: each received message\n"

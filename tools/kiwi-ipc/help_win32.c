@@ -1,7 +1,7 @@
 /*
- * help_win32.c - what --help says that is true on Windows only (os.h).
+ * help_win32.c - what --help says that is true on Windows only (tool_os.h).
  */
-#include "os.h"
+#include "tool_os.h"
 
 const char kiwi_help_exec[] =
     "      --exec CMD        run %ComSpec% /d /s /c \"CMD\" (cmd.exe): each\n"

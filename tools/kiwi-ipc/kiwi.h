@@ -10,12 +10,12 @@
 
 #include <kiwi_ipc.h>
 
-#include "os.h"
+#include "tool_os.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
 
-/* Exit statuses, fixed by issue 15: harness scripts test them. */
+/* Exit statuses, fixed for good: harness scripts test them. */
 enum {
     KIWI_EXIT_OK = 0,
     KIWI_EXIT_FAIL = 1,    /* the library's message is on stderr */
@@ -56,10 +56,10 @@ struct kiwi_options {
 };
 
 /* Set by the SIGINT/SIGTERM handler to the signal's number (Windows: by
- * the Ctrl-C/Ctrl-Break handler, to SIGINT or SIGBREAK; os.h). The library's
- * interrupt hook (main.c) reads it, so that every blocking call returns
- * IPC_EINTR within IPC_INTERRUPT_SLICE_MS of the signal. An atomic rather
- * than a volatile sig_atomic_t because other threads read it too (a
+ * the Ctrl-C/Ctrl-Break handler, to SIGINT or SIGBREAK; tool_os.h). The
+ * library's interrupt hook (main.c) reads it, so that every blocking call
+ * returns IPC_EINTR within IPC_INTERRUPT_SLICE_MS of the signal. An atomic
+ * rather than a volatile sig_atomic_t because other threads read it too (a
  * lock-free atomic may be written by a signal handler, C11 7.14.1.1). */
 extern atomic_int kiwi_signalled;
 
@@ -119,8 +119,8 @@ extern int kiwi_detached_reader;
 
 /* bridge.c: --exec */
 struct kiwi_bridge;
-/* Start CMD through the platform's shell (os.h) and a thread that sends each
- * line it writes. Returns NULL (printed) on failure. */
+/* Start CMD through the platform's shell (tool_os.h) and a thread that sends
+ * each line it writes. Returns NULL (printed) on failure. */
 struct kiwi_bridge *kiwi_bridge_start(int handle, const struct kiwi_options *o);
 /* Give one received message to CMD's stdin. Returns 0, or -1 when CMD no
  * longer reads (it has ended), or KIWI_EXIT_SIGNAL. */

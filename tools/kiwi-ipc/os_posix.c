@@ -1,5 +1,5 @@
 /*
- * os_posix.c - the process on POSIX (os.h): main, signals, threads that
+ * os_posix.c - the process on POSIX (tool_os.h): main, signals, threads that
  * leave SIGINT and SIGTERM to the main thread, time, files and lines.
  */
 #include "kiwi.h"

@@ -1,5 +1,5 @@
 /*
- * os_win32.c - the process on Windows (os.h): wmain's UTF-16 command line
+ * os_win32.c - the process on Windows (tool_os.h): wmain's UTF-16 command line
  * as UTF-8, Ctrl-C and Ctrl-Break, binary stdio, threads, time, files
  * with UTF-8 names, and lines ending in "\n" or "\r\n".
  */

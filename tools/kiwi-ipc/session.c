@@ -5,7 +5,7 @@
  *
  * Why threads and not poll(): the library buffers what it has read, so a
  * descriptor that poll() calls idle may hide whole frames already received
- * (issue 14). A blocking ipc_recv_timeout() per direction is simple and
+ *. A blocking ipc_recv_timeout() per direction is simple and
  * correct; the interrupt hook (main.c) ends every blocked call when a
  * signal comes or the session must stop.
  */
@@ -65,7 +65,7 @@ static void *send_lines(void *arg)
  * has closed ("or when the peer closes"), or a signal came. The peer's
  * close is seen with ipc_poll(), without receiving a message, so this
  * holds for -n 0, which receives none, and after -n messages alike; what
- * the poll asks for is the platform's (os.h: kiwi_poll_end_events). A
+ * the poll asks for is the platform's (tool_os.h: kiwi_poll_end_events). A
  * message that comes meanwhile stays unread; if it makes the poll return
  * at once, the pause keeps this from spinning. A line on its way when the
  * peer closes is waited for: its send fails at once, and says so. Returns

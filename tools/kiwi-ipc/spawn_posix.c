@@ -1,5 +1,5 @@
 /*
- * spawn_posix.c - --exec's command on POSIX (os.h): fork, /bin/sh -c CMD
+ * spawn_posix.c - --exec's command on POSIX (tool_os.h): fork, /bin/sh -c CMD
  * with its stdin and stdout on pipes, in a process group of its own,
  * waitpid, SIGTERM and SIGKILL to that group.
  *

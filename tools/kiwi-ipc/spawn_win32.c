@@ -1,5 +1,5 @@
 /*
- * spawn_win32.c - --exec's command on Windows (os.h).
+ * spawn_win32.c - --exec's command on Windows (tool_os.h).
  *
  * CMD runs as `%ComSpec% /d /s /c "CMD"` (cmd.exe from the system
  * directory when ComSpec is not set): /d skips AutoRun commands from the

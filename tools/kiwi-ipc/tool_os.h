@@ -1,5 +1,5 @@
 /*
- * os.h - what the kiwi-ipc tool needs from the operating system: the one
+ * tool_os.h - what the kiwi-ipc tool needs from the operating system: the one
  * seam between its portable parts (main.c, session.c, bridge.c, ...) and
  * the OS. Each platform implements it in two files with one job each:
  *
@@ -9,7 +9,11 @@
  *                                 platform's shell, watch it, stop it
  *   help_posix.c  / help_win32.c  what --help says of the platform
  *
- * Nothing above this header includes an OS header or tests _WIN32.
+ * Nothing above this header includes a platform API header (<windows.h>,
+ * <signal.h>, <poll.h>, <sys/wait.h>, ...) or tests _WIN32. The portable
+ * parts do include <unistd.h>, for the descriptor calls read(), write(),
+ * close() and _exit() on stdio and on what this header hands them, which
+ * mingw-w64's C runtime provides under the same names.
  */
 #ifndef KIWI_TOOL_OS_H
 #define KIWI_TOOL_OS_H

@@ -152,8 +152,9 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
     while (i < out->n) {
         struct iovec iov[WRITE_IOV];
         int n_iov = 0;
-        size_t bytes = 0, o = off;
-        for (size_t j = i; j < out->n && n_iov < WRITE_IOV && bytes < WRITE_MAX;
+        size_t bytes = 0, o = off, j = i;
+        int whole = 1; /* every piece up to j goes in whole */
+        for (; j < out->n && n_iov < WRITE_IOV && bytes < WRITE_MAX;
              j++, o = 0) {
             size_t len = out->seg[j].len - o;
             if (len == 0) {
@@ -161,6 +162,7 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
             }
             if (len > WRITE_MAX - bytes) {
                 len = WRITE_MAX - bytes;
+                whole = 0;
             }
             iov[n_iov].iov_base = (char *)out->seg[j].p + o;
             iov[n_iov++].iov_len = len;
@@ -170,6 +172,9 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
         ssize_t n = sendmsg(s->fd, &msg, flags);
         if (n >= 0) {
             at += (size_t)n;
+            if ((size_t)n == bytes && whole && j == out->n) {
+                break; /* the usual end: all of it in one call */
+            }
             ipc__out_advance(out, (size_t)n, &i, &off);
             continue;
         }

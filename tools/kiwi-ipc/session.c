@@ -105,8 +105,10 @@ static void *send_lines(void *arg)
                 break;
             }
             size_t len = end - start;
-            if (kiwi_crlf_lines && len > 0 && buf[end - 1] == '\r') {
-                len--; /* "\r\n", as Windows programs end a line */
+            if (kiwi_crlf_lines && nl != NULL && len > 0 &&
+                buf[end - 1] == '\r') {
+                len--; /* "\r\n", as Windows programs end a line; a lone
+                        * "\r" at the very end is kept */
             }
             msgs[k].data = buf + start;
             msgs[k++].len = len;

@@ -98,4 +98,11 @@ void kiwi_py_init(void);
 PyObject *kiwi_py_poll(PyObject *items, int timeout_ms);
 PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms);
 
+/* Batches (kiwi_ipc_py.c): send_many(handle, messages, timeout_ms) ->
+ * count, and recv_many(handle, as_text, max_count, timeout_ms) -> list.
+ * They release the GIL themselves. */
+PyObject *kiwi_py_send_many(int handle, PyObject *messages, int timeout_ms);
+PyObject *kiwi_py_recv_many(int handle, PyObject *as_text, int max_count,
+                            int timeout_ms);
+
 #endif /* KIWI_IPC_PY_H */

@@ -215,7 +215,23 @@ int ipc__os_tls_set(int slot, void *value, void (*dtor)(void *))
 static int copy_k = -1;  /* this copy's number, once claimed */
 static int copy_fd = -1; /* the socket that holds it */
 
-/* A socket bound to copy k's name for process `pid`; -1 with errno. */
+/* Append the decimal digits of v (>= 0) at *at. */
+static void put_decimal(char **at, long v)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0) {
+        *(*at)++ = digits[--n];
+    }
+}
+
+/* A socket bound to copy k's name for process `pid`; -1 with errno. Built
+ * by hand, not with snprintf: the fork handler below may call only
+ * async-signal-safe functions. */
 static int bind_copy_name(int k, long pid)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -225,10 +241,17 @@ static int bind_copy_name(int k, long pid)
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
-    int n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1,
-                     "kiwi-ipc/%ld/copy/%d", pid, k);
-    socklen_t len =
-        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    /* "\0kiwi-ipc/<pid>/copy/<k>": at most 9 + 20 + 6 + 11 bytes. */
+    static const char prefix[] = "kiwi-ipc/", middle[] = "/copy/";
+    char *at = addr.sun_path + 1;
+    memcpy(at, prefix, sizeof(prefix) - 1);
+    at += sizeof(prefix) - 1;
+    put_decimal(&at, pid);
+    memcpy(at, middle, sizeof(middle) - 1);
+    at += sizeof(middle) - 1;
+    put_decimal(&at, k);
+    size_t n = (size_t)(at - (addr.sun_path + 1));
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
     if (bind(fd, (struct sockaddr *)&addr, len) < 0) {
         int e = errno;
         close(fd);

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""check_code_blocks.py - every example in the docs runs.
+
+    check_code_blocks.py DOCS_DIR
+
+Code that a reader could run is never written inline in docs/*.rst: it is
+included (literalinclude) from a file that a test runs, so a docs example
+that stops working fails a test. This fails, naming file and line, for
+
+- a code-block (or code, sourcecode) in a runnable language: C, Python,
+  Lua, shell, CMake;
+- a literalinclude of a file outside the directories whose files the tests
+  run (docs/examples/: tests_docs' docs_example_* tests; examples/: the
+  example tests; tests_install/: the install tests), or of a file that
+  does not exist;
+- a file in docs/examples/ without the .out file its test compares with.
+
+Allowed inline: console (commands to type, such as an install), text
+(output), kiwi (a Kiwi script: there is no Kiwi here; examples/'s .kiwi
+programs run under a C# stand-in instead).
+"""
+import os
+import re
+import sys
+
+RUNNABLE = {"c", "python", "python3", "py", "pycon", "lua", "sh", "bash",
+            "shell", "cmake", "cpp", "zsh"}
+INCLUDE_DIRS = ("docs/examples/", "examples/", "tests_install/")
+DIRECTIVE = re.compile(r"^\s*\.\. (code-block|code|sourcecode|literalinclude)::\s*(\S*)")
+
+
+def main():
+    docs = os.path.abspath(sys.argv[1])
+    root = os.path.dirname(docs)
+    errors = []
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(docs):
+        dirnames[:] = [d for d in dirnames if not d.startswith("_")
+                       and d != "examples"]
+        for name in filenames:
+            if not name.endswith(".rst"):
+                continue
+            path = os.path.join(dirpath, name)
+            with open(path, encoding="utf-8") as f:
+                for lineno, line in enumerate(f, 1):
+                    m = DIRECTIVE.match(line)
+                    if not m:
+                        continue
+                    where = f"{os.path.relpath(path, root)}:{lineno}"
+                    kind, arg = m.groups()
+                    if kind == "literalinclude":
+                        target = os.path.normpath(os.path.join(dirpath, arg))
+                        rel = os.path.relpath(target, root)
+                        count += 1
+                        if not os.path.isfile(target):
+                            errors.append(f"{where}: no such file {rel}")
+                        elif not rel.startswith(INCLUDE_DIRS):
+                            errors.append(f"{where}: {rel} is not in a "
+                                          f"directory the tests run")
+                    elif arg.lower() in RUNNABLE:
+                        errors.append(f"{where}: inline {arg} code: put it in "
+                                      f"docs/examples/ (with a .out file) and "
+                                      f"literalinclude it")
+    examples = os.path.join(docs, "examples")
+    for dirpath, _, filenames in os.walk(examples):
+        for name in filenames:
+            if name.endswith(".out"):
+                continue
+            base = os.path.splitext(os.path.join(dirpath, name))[0]
+            if not os.path.isfile(base + ".out"):
+                errors.append(f"{os.path.relpath(base, root)}: no .out file")
+    for e in errors:
+        print("FAIL:", e)
+    print(f"{count} included examples checked, {len(errors)} problems")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -80,3 +80,7 @@ def _plain_docstrings(app, what, name, obj, options, lines):
 
 def setup(app):
     app.connect("autodoc-process-docstring", _plain_docstrings)
+
+# No typographic quotes or dashes: "--clients" and '"demo"' are to be typed
+# as shown.
+smartquotes = False

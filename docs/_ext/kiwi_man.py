@@ -11,7 +11,6 @@ cannot silently lose text when the man page starts using a new one.
 """
 
 import re
-import shlex
 
 from docutils import nodes
 from sphinx.errors import ExtensionError
@@ -61,6 +60,32 @@ def to_nodes(pieces):
         else:
             out.append(nodes.Text(text))
     return out
+
+
+def roff_args(rest):
+    """A macro's arguments as roff splits them: at spaces, except inside
+    double quotes ("" there is one quote); backslashes are left for
+    unescape(), and a single quote is an ordinary character."""
+    args, cur, quoted, i, have = [], [], False, 0, False
+    while i < len(rest):
+        c = rest[i]
+        if c == '"':
+            if quoted and rest[i + 1:i + 2] == '"':
+                cur.append('"')
+                i += 2
+                continue
+            quoted = not quoted
+            have = True
+        elif c == " " and not quoted:
+            if cur or have:
+                args.append("".join(cur))
+            cur, have = [], False
+        else:
+            cur.append(c)
+        i += 1
+    if cur or have:
+        args.append("".join(cur))
+    return args
 
 
 def macro_runs(name, args):
@@ -155,10 +180,7 @@ class ManDirective(SphinxDirective):
                 add(runs(line))
                 continue
             name, _, rest = line[1:].partition(" ")
-            try:
-                args = shlex.split(rest, posix=True) if rest else []
-            except ValueError:
-                args = [rest]
+            args = roff_args(rest)
             if name == "TH":
                 continue
             if name == "SH":

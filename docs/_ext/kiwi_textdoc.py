@@ -9,8 +9,9 @@ markup by accident.
 
 import re
 
-# `code`, a call such as ipc_send() (a link into the C reference), or text.
-_TOKEN = re.compile(r"`([^`]+)`|\b(ipc_[a-z_]+)\(\)")
+# ``code`` or `code`, a call such as ipc_send() (a link into the C
+# reference), or text.
+_TOKEN = re.compile(r"``(.+?)``|`([^`]+)`|\b(ipc_[a-z_]+)\(\)")
 
 
 def _escape(text):
@@ -22,12 +23,13 @@ def inline(text, link_calls=True):
     pos = 0
     for m in _TOKEN.finditer(text):
         out.append(_escape(text[pos:m.start()]))
-        if m.group(1) is not None:
-            out.append("\\ ``" + m.group(1) + "``\\ ")
+        code = m.group(1) if m.group(1) is not None else m.group(2)
+        if code is not None:
+            out.append("\\ ``" + code + "``\\ ")
         elif link_calls:
-            out.append("\\ :c:func:`" + m.group(2) + "`\\ ")
+            out.append("\\ :c:func:`" + m.group(3) + "`\\ ")
         else:
-            out.append("\\ ``" + m.group(2) + "()``\\ ")
+            out.append("\\ ``" + m.group(3) + "()``\\ ")
         pos = m.end()
     out.append(_escape(text[pos:]))
     return "".join(out)
@@ -92,5 +94,8 @@ def to_rst(lines, link_calls=True):
                     run and block[0].startswith("- ")
                 ):
                     run.append(block.pop(0).strip())
-                out += [inline(" ".join(run), link_calls), ""]
+                text = " ".join(run)
+                if text.endswith("::"):  # reST's "code follows": one colon
+                    text = text[:-1]
+                out += [inline(text, link_calls), ""]
     return out

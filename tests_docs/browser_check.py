@@ -51,6 +51,8 @@ PAGES = {
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync",
+         # /dev/shm may be small or missing (a chroot, a container): /tmp
+         "--disable-dev-shm-usage",
          "--hide-scrollbars", "--window-size=1280,1400"]
 
 

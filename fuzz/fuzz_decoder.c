@@ -34,7 +34,7 @@
  *     attempt, and never for a message over the max; only before a
  *     payload's first byte or once it is complete, never while the decoder
  *     holds part of it (that would copy the part again on every call: a
- *     loop of short timeouts turned quadratic, issue 22);
+ *     loop of short timeouts turned quadratic);
  *   - a call ended mid-message keeps every byte, the caller's buffer being
  *     scribbled on and freed at once;
  *   - at the end, ipc__dec_at_boundary() is true exactly when the reference

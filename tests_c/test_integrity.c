@@ -1,5 +1,5 @@
 /*
- * test_integrity.c - never corrupt, never wedge (issue 13): sends that stop
+ * test_integrity.c - never corrupt, never wedge: sends that stop
  * mid-frame, the interrupt hook calling back into the library, creates
  * racing over a stale socket, liveness by the socket's identity, and
  * errors that name the pipe. Each of these failed (or hung) before the

@@ -1,5 +1,5 @@
 /*
- * test_peer.c - who is on the other end (issue 18): peer credentials, the
+ * test_peer.c - who is on the other end: peer credentials, the
  * same-user checks of the _ex calls at both ends, and the path check.
  *
  * The cross-user tests need root: they create a second Unix user with

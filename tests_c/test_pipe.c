@@ -867,7 +867,7 @@ static void recv_timeout_mid_frame_loses_nothing(void **state)
 
 /* A send that runs out of time after part of its frame went is
  * committed: the rest is kept and goes first, and no other message can
- * slip into it (issue 13). */
+ * slip into it. */
 static void send_timeout_commits_a_begun_message(void **state)
 {
     (void)state;
@@ -1223,7 +1223,7 @@ static void hook_returning_zero_keeps_waiting(void **state)
 }
 
 /* The hook stops a blocked send too; the message is committed and
- * arrives whole without being sent again (issue 13). */
+ * arrives whole without being sent again. */
 static void hook_interrupts_send(void **state)
 {
     (void)state;

@@ -1,7 +1,7 @@
 /*
  * test_poll.c - many pipes at once: ipc_pending() and ipc_poll().
  *
- * The problem they solve (issue 14): a recv reads up to 64 KiB ahead and
+ * The problem they solve: a recv reads up to 64 KiB ahead and
  * hands out one frame, so after a burst (a peer writing many frames back
  * to back) the rest wait inside the handle, where poll() on ipc_fileno()
  * cannot see them: a loop that waits on the descriptor stalls with

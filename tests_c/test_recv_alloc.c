@@ -240,7 +240,7 @@ static void timeout_mid_message_then_either_kind(void **state)
 
 /*
  * A large message that arrives in pieces, each read by a call that times
- * out (issue 22, part 5): it arrives whole, and the allocator is asked for
+ * out: it arrives whole, and the allocator is asked for
  * its memory twice at most (by the call that saw the header, and by the one
  * that completes it), not once per call. Asking again on every call meant
  * copying the part received so far into each new buffer: a receive loop

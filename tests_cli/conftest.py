@@ -21,12 +21,11 @@ is bounded.
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import signal
 import subprocess
-import tempfile
+import sys
 import threading
 import time
 from typing import Callable, Iterator, List, Optional
@@ -37,16 +36,14 @@ import kiwi_ipc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests_common"))
+from kiwi_pytest import coreclr_host, env, name, new_name, pipe_dir  # noqa: E402,F401
+
 BUILD = os.path.join(ROOT, "build")
 MAN_PAGE = os.path.join(ROOT, "tools", "kiwi-ipc", "kiwi-ipc.1")
 
 
-def _env(name: str, default: str = "") -> str:
-    value = os.environ.get(name, "")
-    return value if value else default
-
-
-TOOL = _env("KIWI_CLI", os.path.join(BUILD, "tools", "kiwi-ipc", "kiwi-ipc"))
+TOOL = env("KIWI_CLI", os.path.join(BUILD, "tools", "kiwi-ipc", "kiwi-ipc"))
 
 
 def pytest_report_header(config):
@@ -60,37 +57,56 @@ def tool() -> str:
     return TOOL
 
 
-@pytest.fixture
-def pipe_dir() -> Iterator[str]:
-    # Short, so that socket paths stay far below the 107-byte limit.
-    d = tempfile.mkdtemp(prefix="kcli", dir="/tmp")
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+def session_members(sid: int) -> List[int]:
+    """The live (not zombie) processes of session `sid` (Linux: /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # pid (comm) state ppid pgrp session ...; comm may hold spaces.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
 
 
-@pytest.fixture
-def new_name(pipe_dir: str) -> Callable[[], str]:
-    counter = itertools.count()
-    return lambda: os.path.join(pipe_dir, "p%d" % next(counter))
-
-
-@pytest.fixture
-def name(new_name: Callable[[], str]) -> str:
-    return new_name()
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of session `sid`, until none is left (bounded):
+    a process group of its own (--exec's command) does not escape."""
+    deadline = time.monotonic() + 10
+    while True:
+        pids = session_members(sid)
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
 
 
 class Proc:
     """A process started by a test: output collected by threads, so that a
-    full pipe never blocks it, and waits that are always bounded."""
+    full pipe never blocks it, and waits that are always bounded.
+
+    new_session: start it as the leader of a session of its own, so that
+    kill() ends everything it started too, whatever process group that is
+    in; self.session is then the session's id."""
 
     def __init__(self, argv: List[str], stdin: Optional[bytes] = None,
-                 keep_stdin_open: bool = False, env: Optional[dict] = None):
+                 keep_stdin_open: bool = False, env: Optional[dict] = None,
+                 new_session: bool = False):
         self.argv = argv
         self.p = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env)
+            stderr=subprocess.PIPE, env=env, start_new_session=new_session)
+        self.session = self.p.pid if new_session else None
         self.out = bytearray()
         self.err = bytearray()
         self._lines = threading.Condition()
@@ -153,6 +169,8 @@ class Proc:
         return rc
 
     def kill(self) -> None:
+        if self.session is not None:
+            kill_session(self.session)
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait(10)
@@ -210,7 +228,7 @@ def wait_for_path(path: str, timeout: float = 10.0) -> None:
 @pytest.fixture(scope="session")
 def dotnet_exe(tmp_path_factory) -> str:
     """KiwiPeer.exe: CMake's, or compiled here (or why not, as a str)."""
-    exe = _env("KIWI_CLI_DOTNET_PEER")
+    exe = env("KIWI_CLI_DOTNET_PEER")
     if exe:
         return exe if os.path.exists(exe) else "!%s does not exist" % exe
     mcs = shutil.which("mcs")
@@ -220,20 +238,11 @@ def dotnet_exe(tmp_path_factory) -> str:
     exe = str(d / "KiwiPeer.exe")
     subprocess.run([mcs, "-nologo", "-out:" + exe,
                     os.path.join(HERE, "peers", "KiwiPeer.cs"),
-                    os.path.join(ROOT, "tests_interop", "peers", "KiwiIpc.cs")],
+                    os.path.join(ROOT, "tests_common", "KiwiIpc.cs")],
                    check=True, timeout=120)
-    shutil.copy(os.path.join(ROOT, "cmake", "dotnet.runtimeconfig.json"),
+    shutil.copy(os.path.join(ROOT, "tests_common", "dotnet.runtimeconfig.json"),
                 str(d / "KiwiPeer.runtimeconfig.json"))
     return exe
-
-
-def _coreclr_host() -> str:
-    host = _env("KIWI_CLI_CORECLR")
-    if host:
-        return host
-    venv = _env("KIWI_IPC_VENV", os.path.join(ROOT, ".venv"))
-    host = os.path.join(venv, "dotnet", "dotnet")
-    return host if os.access(host, os.X_OK) else (shutil.which("dotnet") or "")
 
 
 @pytest.fixture(scope="session", params=["mono", "coreclr"])
@@ -246,11 +255,11 @@ def dotnet(request, dotnet_exe) -> List[str]:
         pytest.skip(".NET peer unavailable: " + why)
 
     if request.param == "mono":
-        host = _env("KIWI_CLI_MONO") or shutil.which("mono")
+        host = env("KIWI_CLI_MONO") or shutil.which("mono")
         if not host:
             missing("mono not found (apt-get install mono-runtime)")
     else:
-        host = _coreclr_host()
+        host = coreclr_host("KIWI_CLI_CORECLR")
         if not host:
             missing("CoreCLR not found (scripts/install-deps puts CoreCLR 8 "
                     "in .venv/dotnet)")

@@ -1,5 +1,5 @@
 """The tool against the .NET peer, our stand-in for Kiwi (KiwiPeer.cs over
-tests_interop's KiwiIpc.cs: the System.IO.Pipes calls Kiwi makes). Kiwi's
+tests_common/KiwiIpc.cs: the System.IO.Pipes calls Kiwi makes). Kiwi's
 strings are UTF-8 text, so these vectors are text; the bytes that only
 kiwi-ipc can carry are covered in test_binding.py."""
 

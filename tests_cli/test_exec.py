@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -10,7 +11,7 @@ import pytest
 
 import kiwi_ipc
 
-from conftest import wait_for_path
+from conftest import session_members, wait_for_path
 
 
 def test_each_message_a_line_each_line_a_message(cli, name):
@@ -166,3 +167,71 @@ def test_peer_close_while_the_program_keeps_writing(cli, name):
     t0 = time.monotonic()
     assert srv.wait(15) == 0, srv.stderr
     assert time.monotonic() - t0 < 5
+
+
+def wait_session_empty(sid: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while session_members(sid):
+        assert time.monotonic() < deadline, (
+            "left running: %s" % session_members(sid))
+        time.sleep(0.05)
+
+
+# ---- the command's whole process group ------------------------
+#
+# Bounds below: the documented second for EOF plus one for SIGTERM, with
+# room to spare, against the 30 s of the `sleep 30` the defect waited for.
+
+
+def test_peer_close_stops_what_the_command_started(cli, name):
+    # sh runs sleep as a child that holds CMD's stdout: SIGTERM to sh alone
+    # left the tool waiting for the sleep (30 s).
+    srv = cli("create", name, "--exec", "sleep 30; echo late", "-t", "20",
+              new_session=True)
+    with kiwi_ipc.Pipe.connect(name, timeout=20):
+        time.sleep(0.3)  # sh has started sleep
+    # One second for EOF, one for SIGTERM: well within 5.
+    assert srv.wait(5) == 0, srv.stderr
+    wait_session_empty(srv.session)
+
+
+def test_session_ends_when_the_command_exits_leaving_a_child(cli, name):
+    # CMD exits at once; the child it left holds its stdout open. The
+    # session ends with CMD (the man page), and the child is stopped.
+    srv = cli("create", name, "--exec", "sleep 30 & echo started", "-t", "20",
+              new_session=True)
+    with kiwi_ipc.Pipe.connect(name, timeout=20) as p:
+        assert p.recv_bytes(timeout=20) == b"started"
+        t0 = time.monotonic()
+        with pytest.raises(kiwi_ipc.PipeClosedError):
+            p.recv_bytes(timeout=20)
+        assert time.monotonic() - t0 < 5
+    assert srv.wait(5) == 0, srv.stderr
+    wait_session_empty(srv.session)
+
+
+def test_peer_close_ends_the_session_though_an_escaped_process_holds_the_output(
+        cli, name, pipe_dir):
+    # A process that left CMD's group (and session) keeps CMD's stdout:
+    # once CMD itself is stopped, the tool reads what the pipe holds and
+    # no more, instead of waiting for an end of output that never comes.
+    pidfile = os.path.join(pipe_dir, "escaped")
+    srv = cli("create", name, "--exec",
+              "setsid sh -c 'echo $$ > %s; exec sleep 30' & sleep 30" % pidfile,
+              "-t", "20", new_session=True)
+    try:
+        with kiwi_ipc.Pipe.connect(name, timeout=20):
+            wait_for_path(pidfile)
+            time.sleep(0.2)
+        assert srv.wait(5) == 0, srv.stderr
+    finally:
+        for _ in range(100):  # the pid is written before the sleep starts
+            with open(pidfile) as f:
+                text = f.read().strip()
+            if text:
+                break
+            time.sleep(0.05)
+        try:
+            os.kill(int(text), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass

@@ -1,4 +1,4 @@
-"""kiwi-ipc and who is on the other end (issue 18): -v names the peer's
+"""kiwi-ipc and who is on the other end: -v names the peer's
 pid, uid and gid; --same-user refuses a path (and a peer) that another
 user controls, and without it such a path draws only a warning."""
 

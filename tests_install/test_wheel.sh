@@ -139,8 +139,10 @@ for py in "${pythons[@]}"; do
         die "round trip on Python $pyv"
     "$venv/bin/python" -m pip install --disable-pip-version-check -q \
         "pytest>=8.3,<10" "pytest-timeout==2.4.0" || die "pip install pytest"
-    rm -rf "$KIWI_TMP/tests_py"
+    # tests_py and the pytest plugin it shares (tests_common/kiwi_pytest.py).
+    rm -rf "$KIWI_TMP/tests_py" "$KIWI_TMP/tests_common"
     cp -r "$KIWI_SRC/tests_py" "$KIWI_TMP/tests_py"
+    cp -r "$KIWI_SRC/tests_common" "$KIWI_TMP/tests_common"
     (cd "$KIWI_TMP" && PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pytest -q \
         "$KIWI_TMP/tests_py" 2>&1 | tail -3; exit "${PIPESTATUS[0]}") ||
         die "tests_py against the wheel on Python $pyv"

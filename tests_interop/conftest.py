@@ -14,7 +14,7 @@ environment; run by hand, the defaults below look in a build tree at
   KIWI_INTEROP_LUAJIT         the same for LuaJIT
   KIWI_INTEROP_LUAJIT_DIR     (<build>/lua/jit)
   KIWI_INTEROP_DOTNET_PEER    Peer.exe, built from peers/Peer.cs and
-                              peers/KiwiIpc.cs (with Peer.runtimeconfig.json
+                              tests_common/KiwiIpc.cs (with Peer.runtimeconfig.json
                               beside it); if empty, it is compiled here with
                               the mcs found on PATH
   KIWI_INTEROP_MONO           the mono runtime (default: from PATH): the
@@ -52,6 +52,8 @@ PEERS = os.path.join(HERE, "peers")
 BUILD = os.path.join(os.path.dirname(HERE), "build")
 
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests_common"))
+from kiwi_pytest import coreclr_host, env  # noqa: E402
 
 # "mono" and "coreclr" are one peer, Peer.exe (our stand-in for Kiwi), on
 # two .NET runtimes.
@@ -69,13 +71,8 @@ class Peer:
     binary_safe: bool = True  # False: the .NET peers (text only)
 
 
-def _env(name: str, default: str = "") -> str:
-    value = os.environ.get(name, "")
-    return value if value else default
-
-
 def _lua_peer(lang: str, var: str, interpreter: str, subdir: str) -> Peer:
-    exe = _env("KIWI_INTEROP_" + var) or shutil.which(interpreter) or ""
+    exe = env("KIWI_INTEROP_" + var) or shutil.which(interpreter) or ""
     # Set but empty: CMake did not build this Lua's module.
     mod_dir = os.environ.get("KIWI_INTEROP_%s_DIR" % var,
                              os.path.join(BUILD, "lua", subdir))
@@ -93,20 +90,10 @@ def _lua_peer(lang: str, var: str, interpreter: str, subdir: str) -> Peer:
     return Peer(lang, [exe, "-e", setup, os.path.join(PEERS, "peer.lua")])
 
 
-def _coreclr_host() -> str:
-    """The dotnet host: the venv's (scripts/install-deps), then PATH."""
-    host = _env("KIWI_INTEROP_CORECLR")
-    if host:
-        return host
-    venv = _env("KIWI_IPC_VENV", os.path.join(ROOT, ".venv"))
-    host = os.path.join(venv, "dotnet", "dotnet")
-    return host if os.access(host, os.X_OK) else (shutil.which("dotnet") or "")
-
-
 def _dotnet_exe(workdir: str):
     """Peer.exe (and its runtimeconfig.json): CMake's, or built here.
     Returns (path, None) or (None, why not)."""
-    exe = _env("KIWI_INTEROP_DOTNET_PEER")
+    exe = env("KIWI_INTEROP_DOTNET_PEER")
     if exe:
         if not os.path.exists(exe):
             return None, "%s does not exist" % exe
@@ -119,21 +106,21 @@ def _dotnet_exe(workdir: str):
         return None, "mcs not found (install it: apt-get install mono-mcs)"
     build = subprocess.run(
         [mcs, "-nologo", "-out:" + exe, os.path.join(PEERS, "Peer.cs"),
-         os.path.join(PEERS, "KiwiIpc.cs")],
+         os.path.join(ROOT, "tests_common", "KiwiIpc.cs")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if build.returncode != 0:
         pytest.exit("mcs could not build the .NET peer:\n" + build.stdout, 1)
-    shutil.copy(os.path.join(ROOT, "cmake", "dotnet.runtimeconfig.json"),
+    shutil.copy(os.path.join(ROOT, "tests_common", "dotnet.runtimeconfig.json"),
                 os.path.join(workdir, "Peer.runtimeconfig.json"))
     return exe, None
 
 
 def _dotnet_peer(workdir: str, runtime: str) -> Peer:
     if runtime == "mono":
-        host = _env("KIWI_INTEROP_MONO") or shutil.which("mono")
+        host = env("KIWI_INTEROP_MONO") or shutil.which("mono")
         install = "apt-get install mono-runtime"
     else:
-        host = _coreclr_host()
+        host = coreclr_host("KIWI_INTEROP_CORECLR")
         install = "scripts/install-deps puts CoreCLR 8 in .venv/dotnet"
     if not host or not os.access(host, os.X_OK):
         return Peer(runtime, missing="%s not found: its .NET pairs are "
@@ -146,8 +133,8 @@ def _dotnet_peer(workdir: str, runtime: str) -> Peer:
 
 
 def _find_peers(workdir: str) -> Dict[str, Peer]:
-    c_peer = _env("KIWI_INTEROP_C_PEER", os.path.join(BUILD, "tests_interop", "interop_peer"))
-    python = _env("KIWI_INTEROP_PYTHON", sys.executable)
+    c_peer = env("KIWI_INTEROP_C_PEER", os.path.join(BUILD, "tests_interop", "interop_peer"))
+    python = env("KIWI_INTEROP_PYTHON", sys.executable)
     peers = {
         "c": Peer("c", [c_peer]) if os.access(c_peer, os.X_OK)
         else Peer("c", missing="C peer not built: %s" % c_peer),

@@ -1,11 +1,11 @@
-"""Bursts from every peer language into one kiwi_ipc.wait() loop (issue 14).
+"""Bursts from every peer language into one kiwi_ipc.wait() loop.
 
 Three clients of one language (the .NET peer, our stand-in for Kiwi, on
 Mono and on CoreCLR, included) each send 300 messages back to back and close, into one Python
 server that serves all three pipes with kiwi_ipc.wait(). A recv reads up to
 64 KiB ahead, so after the first recv on a pipe most of its burst waits
 inside the Pipe, where readiness of fileno() cannot see it: a loop that
-waits on the descriptors stalls there (on main before issue 14 there was no
+waits on the descriptors stalls there (before ipc_poll there was no
 wait() at all, and the documented selectors loop stalled). wait() must
 report every pipe that holds a message, and every message must arrive, in
 order, then the clean close.

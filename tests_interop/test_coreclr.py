@@ -1,4 +1,4 @@
-"""What a real Kiwi does that Mono hid (issue 23): the .NET peer (our
+"""What a real Kiwi does that Mono hid: the .NET peer (our
 stand-in for Kiwi, Peer.exe) on Microsoft's CoreCLR, Kiwi's own runtime,
 against the Python binding.
 

@@ -1,5 +1,5 @@
-"""The stand-in for Kiwi (peers/KiwiIpc.cs) fails as Kiwi's ipc package
-does, on Mono and on CoreCLR (issue 23): a raw socket plays a hostile
+"""The stand-in for Kiwi (tests_common/KiwiIpc.cs) fails as Kiwi's ipc package
+does, on Mono and on CoreCLR: a raw socket plays a hostile
 client of the .NET server, and the server's error must be Kiwi's
 SystemError text, word for word, on handle 1 (Kiwi's first handle):
 

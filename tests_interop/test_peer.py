@@ -1,4 +1,4 @@
-"""Peer credentials with the .NET peer (issue 18): Pipe.peer names the .NET
+"""Peer credentials with the .NET peer: Pipe.peer names the .NET
 process at the other end (on Mono, and on CoreCLR, Kiwi's own runtime),
 whichever end .NET is, and a same-user Pipe (the default) talks to a .NET
 peer run by our own user.

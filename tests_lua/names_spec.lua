@@ -1,5 +1,5 @@
 -- names_spec.lua - pipes and listeners know their name and path, and every
--- error of a call on one names both (issue 13).
+-- error of a call on one names both.
 
 local ipc = require "kiwi_ipc"
 local H = require "helpers"

@@ -102,6 +102,17 @@ describe("Pipe", function()
     end)
   end)
 
+  it("iteration waits as settimeout() says when given no timeout", function()
+    local s, c = pair()
+    c:send("a")
+    assert.is_true(s:settimeout(0.05))
+    local got = {}
+    raises("timed out", function()
+      for m in s:messages() do got[#got + 1] = m end
+    end)
+    assert.are.same({ "a" }, got)
+  end)
+
   it("fileno and set_max_message", function()
     local s, c = pair()
     if H.windows then -- a named pipe has no descriptor: said, not faked

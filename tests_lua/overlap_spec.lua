@@ -1,5 +1,5 @@
 -- overlap_spec.lua - Ctrl-C while several threads wait in the binding at
--- once (issue 13): the interrupt belongs to the waits in progress when it
+-- once: the interrupt belongs to the waits in progress when it
 -- came, never to a wait that begins afterwards. The binding used to keep
 -- one process-wide flag, cleared only when the count of waiting calls went
 -- from 0 to 1, so while waits overlapped (two threads, back to back) it

@@ -1,4 +1,4 @@
--- peer_spec.lua - who is on the other end (issue 18): p:peer(),
+-- peer_spec.lua - who is on the other end: p:peer(),
 -- ipc.get_peer, and the object style's same-user default with its path
 -- check. (The cross-user cases, which need root and a second user, are
 -- tested in C, tests_c/test_peer.c, and Python, tests_py/test_peer.py; the

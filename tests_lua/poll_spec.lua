@@ -1,10 +1,10 @@
--- poll_spec.lua - many pipes at once (issue 14): ipc.wait, and LuaSocket's
+-- poll_spec.lua - many pipes at once: ipc.wait, and LuaSocket's
 -- select protocol (getfd, dirty, settimeout).
 --
 -- A recv reads up to 64 KiB ahead and hands out one message, so after the
 -- first recv of a burst the rest waits inside the pipe: socket.select on
 -- the descriptor alone stalls there, and only dirty() (ipc_pending) lets
--- it see the messages. None of these can pass on the code before issue 14
+-- it see the messages. None of these can pass on the code before ipc.wait
 -- (no ipc.wait, no getfd/dirty: socket.select refused the objects).
 
 local ipc = require "kiwi_ipc"

@@ -89,7 +89,7 @@ describe("recv", function()
   end)
 
   it("gets a message received in many timed-out slices whole", function()
-    -- Issue 22: the raw peer writes a 4 MiB message 64 KiB at a time, each
+    -- The raw peer writes a 4 MiB message 64 KiB at a time, each
     -- piece after a frame from us; each of our receives in between times
     -- out in the middle of the message, and the last one gets all of it.
     -- (64 KiB is a whole number of the pattern's 256-byte periods, so the

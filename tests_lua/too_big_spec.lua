@@ -1,4 +1,4 @@
--- too_big_spec.lua - the size limit comes before any copy (issue 13; the
+-- too_big_spec.lua - the size limit comes before any copy (the
 -- mirror of tests_py/test_too_big.py). Lua passes only strings, and passes
 -- them in place (lua_tolstring, no copy), so a string over MAX_MESSAGE is
 -- refused at once with nothing copied. Only Lua 5.4 can make such a string:

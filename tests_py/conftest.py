@@ -2,20 +2,17 @@
 
 Every pipe gets a unique absolute name in a private directory under /tmp
 (pytest's tmp_path can be too long for a socket address), peers in other
-processes run tests_py/peer.py, and no process outlives its test.
+processes run tests_py/peer_process.py, and no process outlives its test.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from typing import Callable, Iterator, List, Optional, Tuple
@@ -24,32 +21,15 @@ import pytest
 
 import kiwi_ipc
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests_common"))
+from kiwi_pytest import name, new_name, pipe_dir  # noqa: E402,F401
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PEER = os.path.join(HERE, "peer.py")
+PEER = os.path.join(HERE, "peer_process.py")
 # The directory kiwi_ipc was imported from, for the peers' PYTHONPATH.
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(kiwi_ipc.__file__)))
-
-
-@pytest.fixture
-def pipe_dir() -> Iterator[str]:
-    d = tempfile.mkdtemp(prefix="kipy", dir="/tmp")
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def new_name(pipe_dir: str) -> Callable[[], str]:
-    """Make unique absolute pipe names."""
-    counter = itertools.count()
-    return lambda: os.path.join(pipe_dir, "p%d" % next(counter))
-
-
-@pytest.fixture
-def name(new_name: Callable[[], str]) -> str:
-    return new_name()
 
 
 @pytest.fixture
@@ -84,7 +64,7 @@ def raw_server(name: str) -> Iterator[Tuple[socket.socket, kiwi_ipc.Pipe]]:
 
 
 class Peer:
-    """A Python peer process running tests_py/peer.py, with its stdout read
+    """A Python peer process running tests_py/peer_process.py, with its stdout read
     line by line in the background."""
 
     def __init__(self, *args: str) -> None:

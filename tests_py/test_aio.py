@@ -1,8 +1,8 @@
-"""kiwi_ipc.aio: asyncio pipes (issue 14).
+"""kiwi_ipc.aio: asyncio pipes.
 
 Many pipes in one loop, bursts, a listener with clients queued, and
 cancellation in the middle of a message, which must lose nothing. None of
-this exists before issue 14 (no kiwi_ipc.aio); a selectors/add_reader loop
+this exists before kiwi_ipc.aio and wait() (no kiwi_ipc.aio); a selectors/add_reader loop
 on fileno() alone stalls on the bursts (see test_wait.py).
 """
 

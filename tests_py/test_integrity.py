@@ -1,4 +1,4 @@
-"""Never corrupt, never wedge (issue 13), as a Python user meets it: sends
+"""Never corrupt, never wedge, as a Python user meets it: sends
 that stop mid-frame, a signal handler that sends on the pipe, and errors
 that name the pipe. Each failed (or hung) before the fix."""
 

@@ -1,5 +1,5 @@
 """Messages of every size, received the way the binding does it (see
-swig/python_typemaps.i: small ones through a buffer on the C stack, medium
+bindings/python/python_typemaps.i: small ones through a buffer on the C stack, medium
 ones through malloc(), large ones straight into the resulting bytes or str):
 exact round trips on both sides of each boundary, large text that is not
 ASCII, timeouts and Ctrl-C in the middle of a large message, empty
@@ -242,7 +242,7 @@ def test_slow_writer_and_short_timeouts(raw_server, as_text):
 
 @pytest.mark.parametrize("how", ["bytes", "str", "into"])
 def test_message_received_in_many_timed_out_slices(raw_server, how):
-    """Issue 22: a large message written a piece at a time, each piece
+    """A large message written a piece at a time, each piece
     followed by a receive that does not wait. Every receive but the last
     times out in the middle of the message (the part that arrived stays
     in the pipe, and the next receive goes on with it); the last returns

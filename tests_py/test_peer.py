@@ -1,4 +1,4 @@
-"""Who is on the other end (issue 18): Pipe.peer, same_user, check_path.
+"""Who is on the other end: Pipe.peer, same_user, check_path.
 
 The cross-user tests need root: a module fixture creates a second Unix user
 with useradd (kipy_<pid>, removed afterwards even when a test fails, and a

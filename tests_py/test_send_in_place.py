@@ -1,7 +1,7 @@
 """A bytes-like payload is sent from its own memory, without a copy: with
 the build tree's module, and with the abi3 module (built for 3.9) when it
 runs on Python 3.11 or later, where the buffer protocol is in the stable ABI
-(a run-time check in bindings/python/kiwi_ipc_py.c; issue 16). Before 3.11
+(a run-time check in bindings/python/kiwi_ipc_py.c). Before 3.11
 the abi3 module copies a payload that is not bytes once, by design.
 
 The measure is the sender's peak RSS (VmHWM, reset through clear_refs)

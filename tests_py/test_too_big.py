@@ -1,4 +1,4 @@
-"""The size limit comes before any copy (issue 13): a payload over
+"""The size limit comes before any copy: a payload over
 MAX_MESSAGE is refused at once, whatever carries it, without the binding
 first copying it (a 3 GiB memoryview used to cost 24 s and 6 GB of RSS
 before MessageTooBigError; the same size as bytes was refused at once).

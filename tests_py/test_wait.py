@@ -1,10 +1,9 @@
-"""Many pipes at once: kiwi_ipc.wait(), Pipe.poll() and Pipe.recv_into()
-(issue 14).
+"""Many pipes at once: kiwi_ipc.wait(), Pipe.poll() and Pipe.recv_into().
 
 The readiness tests here are about bursts: a recv reads up to 64 KiB ahead
 and hands out one message, so after the first recv of a burst the rest
 waits inside the Pipe, where select()/selectors on fileno() cannot see it.
-None of them can pass on the code before issue 14 (there was no wait(),
+None of them can pass on the code before wait() (there was no wait(),
 poll() or recv_into(), and the descriptor alone stalls:
 test_fileno_alone_is_blind shows the blindness wait() works around).
 """

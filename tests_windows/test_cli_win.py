@@ -367,6 +367,36 @@ def test_exec_stopped_with_what_it_started_once_the_peer_is_gone(tmp_path):
     assert _wait_pid_gone(pid, 5), "CMD's child outlived kiwi-ipc"
 
 
+LEAVER_PY = r"""
+import subprocess, sys
+# A grandchild of cmd.exe that holds CMD's stdout, then this exits.
+p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                     stdout=sys.stdout)
+print("grandchild", p.pid, flush=True)
+"""
+
+
+def test_exec_ends_with_cmd_though_what_it_started_holds_its_output(tmp_path):
+    # cmd.exe exits once its python has; the python that one started still
+    # holds CMD's stdout for 60 s. The session ends with CMD (what it
+    # wrote is sent), and the grandchild, in CMD's job, ends with it.
+    # Before, the tool read on until the grandchild exited.
+    script = tmp_path / "leaver.py"
+    script.write_text(LEAVER_PY)
+    n = name("left")
+    cmd = '"%s" "%s"' % (sys.executable, script)
+    t0 = time.monotonic()
+    s = tool("create", n, "--exec", cmd, "-t", "20")
+    c = tool("connect", n, "-t", "60")
+    rc, out, err = finish(c)  # receives until the tool's session ends
+    assert rc == 0, err
+    assert time.monotonic() - t0 < 15
+    assert out.startswith(b"grandchild "), out
+    s_rc, _, s_err = finish(s)
+    assert s_rc == 0, s_err
+    assert _wait_pid_gone(int(out.split()[1]), 5), "CMD's child outlived it"
+
+
 # ---- Ctrl-C --------------------------------------------------------------
 
 
@@ -439,3 +469,19 @@ def test_peer_closing_ends_a_run_blocked_reading_stdin():
     finally:
         c.stdin.close()
     assert c.stdout.read() == b"bye\n"
+
+
+def test_peer_closing_ends_lines_with_count_zero():
+    # -n 0 receives nothing: the peer's close alone must end -l, although
+    # stdin stays open (before, only the next line of stdin
+    # would have found the peer gone).
+    n = name("stdin-open-n0")
+    s = tool("create", n, "-n", "0", "-t", "20")
+    c = tool("connect", n, "-l", "-n", "0", "-t", "20", stdin=subprocess.PIPE)
+    assert finish(s)[0] == 0
+    t0 = time.monotonic()
+    try:
+        assert c.wait(WAIT) == 0
+        assert time.monotonic() - t0 < 15
+    finally:
+        c.stdin.close()

@@ -18,7 +18,7 @@
  *             receives COUNT messages of SIZE bytes, each handed over as a
  *             buffer of its own and freed before the next; it prints the
  *             time from before "go" to the last message.
- *             "paced" and "sliced" (issue 22): as "stream", but the frames
+ *             "paced" and "sliced": as "stream", but the frames
  *             arrive in pieces: bench/run always runs `raw_c writev` as
  *             the client, which writes each frame BENCH_PIECE bytes at a
  *             time and sleeps BENCH_PAUSE_MS after each piece but the
@@ -40,7 +40,7 @@
 #include <time.h>
 
 /* The paced workloads: pieces of 1 MiB, 10 ms apart (a 64 MiB message
- * takes about 0.64 s, as in issue 22), received in slices of 1 ms. */
+ * takes about 0.64 s), received in slices of 1 ms. */
 #define BENCH_PIECE ((size_t)1 << 20)
 #define BENCH_PAUSE_MS 10
 #define BENCH_SLICE_MS 1

@@ -17,7 +17,7 @@
 -- are also collected at once (collectgarbage()), so that a receiver holds
 -- one at a time, as in the other languages.
 --
--- The "paced" and "sliced" workloads (issue 22; kiwi only, server side:
+-- The "paced" and "sliced" workloads (kiwi only, server side:
 -- raw_c writes the frames in pieces) receive each message with one blocking
 -- ipc.recv, or with ipc.recv(h, 0.001) in a loop until one returns it.
 

@@ -13,7 +13,7 @@ IMPL is one of
                  payload for small messages, recv() of exactly 4 then
                  exactly N bytes (recv_into() a bytearray for large ones)
     kiwi-into    kiwi_ipc.Pipe.send_bytes() / recv_into() one bytearray of
-                 SIZE bytes, reused for every message (issue 14)
+                 SIZE bytes, reused for every message
 
 and, for the fan-in workload only (WORKLOAD "fanin": the client role
 starts FANIN_CLIENTS sender processes, each streaming COUNT/FANIN_CLIENTS
@@ -33,7 +33,7 @@ bench/c/bench.h): the timing side prints "seconds=<float>". A received
 message is dropped (del) before the next one is received, so a receiver
 never holds two at once.
 
-The "paced" and "sliced" workloads (issue 22; kiwi-bytes, kiwi-str and
+The "paced" and "sliced" workloads (kiwi-bytes, kiwi-str and
 kiwi-into, server side only: raw_c writes the frames in pieces) receive
 each message with one blocking call, or with calls of a 1 ms timeout in a
 loop until one returns it.
@@ -212,7 +212,7 @@ def paced(server, send, recv, count, size, text, sliced):
         print("timeouts=%d" % timeouts, flush=True)
 
 
-# ---- recv_into (issue 14) ---------------------------------------------------
+# ---- recv_into ---------------------------------------------------
 
 def kiwi_into_open(server, path, size):
     import kiwi_ipc
@@ -228,7 +228,7 @@ def kiwi_into_open(server, path, size):
     return pipe, pipe.send_bytes, recv, pipe.close
 
 
-# ---- fan-in (issue 14) --------------------------------------------------------
+# ---- fan-in --------------------------------------------------------
 
 FANIN_CLIENTS = 16
 

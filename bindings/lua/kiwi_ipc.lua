@@ -7,7 +7,7 @@
 --     ipc.close(h)
 --
 -- The calls come straight from the generated module kiwi_ipc_core (see
--- swig/lua_typemaps.i). A runtime failure returns `nil, message, code`,
+-- bindings/lua/lua_typemaps.i). A runtime failure returns `nil, message, code`,
 -- as Lua's io library does, where code is one of "timeout", "closed",
 -- "protocol", "in_use", "no_server", "too_big", "bad_handle", "invalid",
 -- "system", "no_memory", "permission". Misuse (a wrong argument type, a
@@ -159,6 +159,7 @@ function Pipe.wrap(handle)
 end
 
 --- p:send(message [, timeout]) -> true, or nil, message, code.
+-- Without a timeout it waits as p:settimeout() said (nil: no limit).
 -- A send never splices, repeats or loses a message. "timeout" means nothing
 -- of this message was sent. true means it is committed: written whole, or
 -- the time ran out after part of it went; then the pipe keeps the rest
@@ -168,6 +169,7 @@ end
 function Pipe:send(message, timeout)
   local h = check_open(self)
   check(type(message) == "string", 1, "send", "string", message)
+  if timeout == nil then timeout = self._timeout end
   check_timeout(timeout, 2, "send")
   return core.send(h, message, timeout)
 end
@@ -180,21 +182,25 @@ function Pipe:flush(timeout)
   return core.flush(h, timeout)
 end
 
---- p:recv([timeout]) -> message, or nil, message, code. A timeout loses
+--- p:recv([timeout]) -> message, or nil, message, code. Without a
+-- timeout it waits as p:settimeout() said (nil: no limit). A timeout loses
 -- nothing: the next recv continues the same message.
 function Pipe:recv(timeout)
   local h = check_open(self)
+  if timeout == nil then timeout = self._timeout end
   check_timeout(timeout, 1, "recv")
   return core.recv(h, timeout)
 end
 
 --- p:messages([timeout]) - iterate over messages until the peer closes the
--- pipe; any other failure raises an error, as io.lines does.
+-- pipe; any other failure (a timeout among them) raises an error, as
+-- io.lines does. Each step waits at most `timeout` seconds, or, without
+-- one, as p:settimeout() says at that step, as p:recv() does.
 function Pipe:messages(timeout)
   local h = check_open(self)
   check_timeout(timeout, 1, "messages")
   return function()
-    local message, err, code = core.recv(h, timeout)
+    local message, err, code = core.recv(h, timeout or self._timeout)
     if message == nil and code ~= "closed" then error(err, 2) end
     return message
   end
@@ -336,8 +342,8 @@ function Pipe:dirty()
   return core.pending(self.handle) == 1
 end
 
---- p:settimeout(seconds) -> true: the timeout recv and send use when
--- they are given none (nil: wait without limit), as LuaSocket's.
+--- p:settimeout(seconds) -> true: the timeout recv, send and messages use
+-- when they are given none (nil: wait without limit), as LuaSocket's.
 function Pipe:settimeout(timeout)
   check_timeout(timeout, 1, "settimeout")
   self._timeout = timeout
@@ -351,18 +357,6 @@ function Pipe:poll(timeout)
   local ready, message, code = ipc.wait({ self }, timeout or 0)
   if not ready then return nil, message, code end
   return #ready > 0
-end
-
--- recv and send take the settimeout() default (tail calls: argument
--- errors still point at the caller).
-local plain_recv, plain_send = Pipe.recv, Pipe.send
-function Pipe:recv(timeout)
-  if timeout == nil then timeout = self._timeout end
-  return plain_recv(self, timeout)
-end
-function Pipe:send(message, timeout)
-  if timeout == nil then timeout = self._timeout end
-  return plain_send(self, message, timeout)
 end
 
 --- p:receive([pattern]) -> message, or nil, "timeout" (or "closed", or

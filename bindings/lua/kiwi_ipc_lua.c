@@ -600,7 +600,7 @@ static int kiwi_lua_timeout_ms(lua_State *L)
     return 1;
 }
 
-/* ---- many pipes at once (issue 14) ----------------------------------- */
+/* ---- many pipes at once ----------------------------------- */
 
 /*
  * core.poll(handles, [timeout, [events]]) -> revents: ipc_poll() over an

@@ -1,7 +1,7 @@
 /*
  * kiwi_ipc_lua.h - hand-written C support for the Lua binding.
  *
- * swig/lua_typemaps.i calls these from the generated wrapper: argument
+ * bindings/lua/lua_typemaps.i calls these from the generated wrapper: argument
  * checks that raise Lua errors, the `nil, message, code` failure convention,
  * and the Ctrl-C handling around blocking calls; and kiwi_lua_open()
  * adds the hand-written recv to the module. They live in a real C file

@@ -1,14 +1,14 @@
 /*
  * kiwi_ipc_py.c - the hand-written C of the Python binding: errors, the
  * Ctrl-C hook, receiving into Python objects, borrowing payloads, and the
- * seconds -> milliseconds rule. swig/python_typemaps.i calls these from the
- * generated wrapper; they live in a real C file so that they are compiled
- * with the project's warnings (-Wall -Wextra -Werror), which the generated
- * code is not. See kiwi_ipc_py.h, and python_typemaps.i for the whole
+ * seconds -> milliseconds rule. bindings/python/python_typemaps.i calls these
+ * from the generated wrapper; they live in a real C file so that they are
+ * compiled with the project's warnings (-Wall -Wextra -Werror), which the
+ * generated code is not. See kiwi_ipc_py.h, and python_typemaps.i for the whole
  * picture (GIL, limited API).
  *
  * Compiled with the wrapper's Python headers and Py_LIMITED_API setting
- * (swig/python.cmake), so that the structs shared with it agree.
+ * (bindings/python/python.cmake), so that the structs shared with it agree.
  */
 #include "kiwi_ipc_py.h"
 
@@ -25,9 +25,22 @@
 /* kiwi_ipc._errors._from_status(code, message, os_errno) -> exception. */
 static PyObject *kiwi_py_error_factory;
 
+/* kiwi_py_get_buffer and kiwi_py_release_buffer: the buffer protocol's
+ * PyObject_GetBuffer and PyBuffer_Release, under names of ours (defining
+ * static functions with Python's own names would shadow its API). */
 #if KIWI_PY_BUFFER_DECLARED
 /* The buffer protocol is declared: the interpreter has it. */
 #define kiwi_py_use_buffer 1
+
+static int kiwi_py_get_buffer(PyObject *obj, kiwi_py_buffer *view, int flags)
+{
+    return PyObject_GetBuffer(obj, view, flags);
+}
+
+static void kiwi_py_release_buffer(kiwi_py_buffer *view)
+{
+    PyBuffer_Release(view);
+}
 #else
 /*
  * The abi3 module built for 3.9: Python's headers hide the buffer protocol,
@@ -48,7 +61,7 @@ typedef void (*kiwi_py_releasebuffer)(PyObject *obj, kiwi_py_buffer *view);
 #define PyBUF_SIMPLE 0
 static int kiwi_py_use_buffer;
 
-static int PyObject_GetBuffer(PyObject *obj, kiwi_py_buffer *view, int flags)
+static int kiwi_py_get_buffer(PyObject *obj, kiwi_py_buffer *view, int flags)
 {
     kiwi_py_getbuffer get =
         (kiwi_py_getbuffer)PyType_GetSlot(Py_TYPE(obj), Py_bf_getbuffer);
@@ -60,7 +73,7 @@ static int PyObject_GetBuffer(PyObject *obj, kiwi_py_buffer *view, int flags)
     return get(obj, view, flags);
 }
 
-static void PyBuffer_Release(kiwi_py_buffer *view)
+static void kiwi_py_release_buffer(kiwi_py_buffer *view)
 {
     PyObject *obj = view->obj;
     kiwi_py_releasebuffer release;
@@ -477,7 +490,7 @@ int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
 #if KIWI_PY_BUFFER_DECLARED
         if (!PyObject_CheckBuffer(obj))
             goto not_bytes_like;
-        if (PyObject_GetBuffer(obj, &p->view, PyBUF_SIMPLE) == 0) {
+        if (kiwi_py_get_buffer(obj, &p->view, PyBUF_SIMPLE) == 0) {
             p->have_view = 1;
             *data = p->view.buf;
             *len = (size_t)p->view.len;
@@ -502,7 +515,7 @@ int kiwi_py_payload_get(PyObject *obj, kiwi_py_payload *p, void **data,
         /* On 3.11 and later, in place through the memoryview: the view
          * holds a reference to it until released. */
         if (kiwi_py_use_buffer) {
-            if (PyObject_GetBuffer(mv, &p->view, PyBUF_SIMPLE) == 0) {
+            if (kiwi_py_get_buffer(mv, &p->view, PyBUF_SIMPLE) == 0) {
                 Py_DECREF(mv);
                 p->have_view = 1;
                 *data = p->view.buf;
@@ -555,7 +568,7 @@ not_bytes_like : {
 void kiwi_py_payload_release(kiwi_py_payload *p)
 {
     if (p->have_view)
-        PyBuffer_Release(&p->view);
+        kiwi_py_release_buffer(&p->view);
     p->have_view = 0;
     Py_CLEAR(p->owned);
 }
@@ -618,7 +631,7 @@ PyObject *kiwi_py_timeout_ms(PyObject *seconds)
     }
 }
 
-/* ---- many pipes at once, recv_into (issue 14) ------------------------- */
+/* ---- many pipes at once, recv_into ------------------------- */
 
 #ifndef PyBUF_WRITABLE
 #define PyBUF_WRITABLE 0x0001 /* the abi3 module's own declaration */
@@ -716,14 +729,14 @@ static int kiwi_py_writable_buffer(PyObject *buffer, kiwi_py_buffer *view)
     PyObject *type_name;
     int readonly = 0;
 
-    if (PyObject_GetBuffer(buffer, view, PyBUF_WRITABLE) == 0)
+    if (kiwi_py_get_buffer(buffer, view, PyBUF_WRITABLE) == 0)
         return 0;
     if (!PyErr_ExceptionMatches(PyExc_BufferError))
         return -1;
     PyErr_Clear();
-    if (PyObject_GetBuffer(buffer, &probe, PyBUF_SIMPLE) == 0) {
+    if (kiwi_py_get_buffer(buffer, &probe, PyBUF_SIMPLE) == 0) {
         readonly = probe.readonly;
-        PyBuffer_Release(&probe);
+        kiwi_py_release_buffer(&probe);
     } else {
         PyErr_Clear(); /* not contiguous either */
     }
@@ -790,7 +803,7 @@ PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms)
         PyEval_RestoreThread(ts);
     }
     if (kiwi_py_use_buffer)
-        PyBuffer_Release(&view);
+        kiwi_py_release_buffer(&view);
     else
         Py_DECREF(buffer);
     if (rc == IPC_ENOMEM && ctx.too_small && !PyErr_Occurred()) {

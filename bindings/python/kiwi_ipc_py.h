@@ -1,9 +1,9 @@
 /*
  * kiwi_ipc_py.h - the hand-written C of the Python binding (kiwi_ipc_py.c),
- * as swig/python_typemaps.i calls it from the generated wrapper.
+ * as bindings/python/python_typemaps.i calls it from the generated wrapper.
  *
  * Both this file's .c and the wrapper are compiled with the same Python
- * headers and the same Py_LIMITED_API (swig/python.cmake), so the payload
+ * headers and the same Py_LIMITED_API (bindings/python/python.cmake), so the payload
  * struct below is the same on both sides. Not API.
  */
 #ifndef KIWI_IPC_PY_H

@@ -56,7 +56,7 @@ function(kiwi_ipc_example_test name)
 endfunction()
 
 # Where the bindings are built. examples/ is configured before swig/, so
-# these are the layouts that swig/python.cmake and swig/lua.cmake document,
+# these are the layouts that bindings/python/python.cmake and bindings/lua/lua.cmake document,
 # and the targets are looked up at generate time ($<TARGET_EXISTS:...>).
 set(KIWI_IPC_EXAMPLE_PYTHONPATH ${PROJECT_BINARY_DIR}/python)
 set(KIWI_IPC_EXAMPLE_PYTHON_REQUIRES "$<TARGET_EXISTS:kiwi_ipc_python>")
@@ -92,7 +92,7 @@ endmacro()
 
 # kiwi_ipc_example_standin(<target> <source.cs>) - build a Kiwi stand-in
 # (a C# transliteration of a .kiwi script, compiled with the shared KiwiIpc
-# stand-in, cmake/KiwiDotnet.cmake) as <target>.exe in this directory of
+# stand-in, tests_common/KiwiDotnet.cmake) as <target>.exe in this directory of
 # the build tree. Sets, in the caller's scope, for each runtime <rt> (MONO,
 # CORECLR):
 #   KIWI_IPC_EXAMPLE_<rt>           the command that runs a .NET program

@@ -1,10 +1,10 @@
 // server_standin.cs - server.kiwi, line for line, in C#, for running this
 // example where Kiwi is not installed. Kiwi runs on .NET and its ipc package
 // makes exactly the System.IO.Pipes calls that KiwiIpc (from
-// tests_interop/peers/KiwiIpc.cs) makes, so client.lua sees no difference.
+// tests_common/KiwiIpc.cs) makes, so client.lua sees no difference.
 //
 // Build: mcs -out:server_standin.exe server_standin.cs \
-//            ../../tests_interop/peers/KiwiIpc.cs
+//            ../../tests_common/KiwiIpc.cs
 // Run:   mono server_standin.exe      (run_here.sh runs it with the client)
 
 using System;

@@ -301,8 +301,8 @@ int ipc__dec_take(ipc__decoder *d, void **data, size_t *len)
  * put its bytes: the caller's buffer is asked for once it is complete, and
  * they are copied there once. Asking at the start of every call instead
  * copies the part received so far into each new buffer, which made a
- * receive loop of short timeouts quadratic in the message's size (issue
- * 22). A payload with no byte yet goes straight into the caller's buffer,
+ * receive loop of short timeouts quadratic in the message's size. A
+ * payload with no byte yet goes straight into the caller's buffer,
  * at no cost.
  */
 static int resumed(const ipc__decoder *d)

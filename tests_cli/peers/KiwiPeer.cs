@@ -14,7 +14,7 @@
 // Prints READY before it creates or connects, CONNECTED once it has, and
 // DONE at the end; exits 1 on any failure (explained on stderr).
 //
-// Build: mcs -out:KiwiPeer.exe KiwiPeer.cs ../../tests_interop/peers/KiwiIpc.cs
+// Build: mcs -out:KiwiPeer.exe KiwiPeer.cs ../../tests_common/KiwiIpc.cs
 //        (CMake does it: cmake/KiwiDotnet.cmake)
 
 using System;

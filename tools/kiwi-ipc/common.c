@@ -7,6 +7,7 @@
 #include "kiwi.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -60,6 +61,49 @@ int kiwi_ipc_failure(int status)
         return KIWI_EXIT_TIMEOUT;
     }
     return KIWI_EXIT_FAIL;
+}
+
+/* The message of a send whose rest -t did not leave time to write: the
+ * library's own (from ipc_flush) would speak of "an earlier message" and
+ * "the next call", which the tool's user never sees. */
+static int unfinished(int h, int rc, size_t len)
+{
+    if (rc == IPC_EINTR && kiwi_signalled) {
+        return KIWI_EXIT_SIGNAL;
+    }
+    char name[IPC_PATH_MAX] = "?", path[IPC_PATH_MAX] = "?";
+    (void)ipc_name(h, name, sizeof(name));
+    (void)ipc_handle_path(h, path, sizeof(path));
+    kiwi_error("send on \"%s\" (%s): %s with part of a message of %zu bytes "
+               "not yet written (the peer did not take it): the peer gets "
+               "it cut short [%s]",
+               name, path, rc == IPC_ETIMEDOUT ? "timed out" : "interrupted",
+               len, ipc_errname(rc));
+    return rc == IPC_ETIMEDOUT ? KIWI_EXIT_TIMEOUT : KIWI_EXIT_FAIL;
+}
+
+int kiwi_send(int h, const void *data, size_t len, int timeout_ms, int *closed)
+{
+    long long deadline =
+        timeout_ms == IPC_FOREVER ? -1 : kiwi_now_ms() + timeout_ms;
+    int rc = ipc_send_timeout(h, data, len, timeout_ms);
+    if (rc == 0) {
+        /* Committed: wholly written, or its rest kept. Finish it. */
+        int left = IPC_FOREVER;
+        if (deadline >= 0) {
+            long long ms = deadline - kiwi_now_ms();
+            left = ms > 0 ? (int)ms : 0;
+        }
+        rc = ipc_flush(h, left);
+        if (rc == IPC_ETIMEDOUT || rc == IPC_EINTR) {
+            return unfinished(h, rc, len);
+        }
+    }
+    if (rc == IPC_ECLOSED && closed != NULL) {
+        *closed = 1;
+        return KIWI_EXIT_FAIL;
+    }
+    return rc == 0 ? KIWI_EXIT_OK : kiwi_ipc_failure(rc);
 }
 
 /* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */

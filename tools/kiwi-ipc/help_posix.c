@@ -1,14 +1,16 @@
 /*
- * help_posix.c - what --help says that is true on POSIX only (os.h).
+ * help_posix.c - what --help says that is true on POSIX only (tool_os.h).
  */
-#include "os.h"
+#include "tool_os.h"
 
 const char kiwi_help_exec[] =
     "      --exec CMD        run /bin/sh -c CMD: each received message\n"
     "                        becomes a line on its stdin (per --format),\n"
     "                        each line it writes becomes a message; ends\n"
-    "                        when CMD exits or the peer closes; CMD must\n"
-    "                        flush each line (stdbuf -oL, python3 -u)\n";
+    "                        when CMD exits or the peer closes (then CMD's\n"
+    "                        process group gets EOF, 1 s later SIGTERM,\n"
+    "                        1 s later SIGKILL); CMD must flush each line\n"
+    "                        (stdbuf -oL, python3 -u)\n";
 
 const char kiwi_help_platform[] =
     "A NAME starting with / is the socket path itself; any other NAME maps\n"

@@ -1,7 +1,7 @@
 /*
- * help_win32.c - what --help says that is true on Windows only (os.h).
+ * help_win32.c - what --help says that is true on Windows only (tool_os.h).
  */
-#include "os.h"
+#include "tool_os.h"
 
 const char kiwi_help_exec[] =
     "      --exec CMD        run %ComSpec% /d /s /c \"CMD\" (cmd.exe): each\n"
@@ -9,7 +9,9 @@ const char kiwi_help_exec[] =
     "                        (per --format, ending in \\n), each line it\n"
     "                        writes (ending in \\n or \\r\\n) becomes a\n"
     "                        message; ends when CMD exits or the peer\n"
-    "                        closes; CMD must flush each line (python -u)\n";
+    "                        closes (then CMD's job gets EOF, 1 s later\n"
+    "                        is ended); CMD must flush each line\n"
+    "                        (python -u)\n";
 
 const char kiwi_help_platform[] =
     "NAME maps to \\\\.\\pipe\\NAME, as .NET's does on Windows. Arguments are\n"

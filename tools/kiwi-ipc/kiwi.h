@@ -10,12 +10,12 @@
 
 #include <kiwi_ipc.h>
 
-#include "os.h"
+#include "tool_os.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
 
-/* Exit statuses, fixed by issue 15: harness scripts test them. */
+/* Exit statuses, fixed for good: harness scripts test them. */
 enum {
     KIWI_EXIT_OK = 0,
     KIWI_EXIT_FAIL = 1,    /* the library's message is on stderr */
@@ -56,10 +56,10 @@ struct kiwi_options {
 };
 
 /* Set by the SIGINT/SIGTERM handler to the signal's number (Windows: by
- * the Ctrl-C/Ctrl-Break handler, to SIGINT or SIGBREAK; os.h). The library's
- * interrupt hook (main.c) reads it, so that every blocking call returns
- * IPC_EINTR within IPC_INTERRUPT_SLICE_MS of the signal. An atomic rather
- * than a volatile sig_atomic_t because other threads read it too (a
+ * the Ctrl-C/Ctrl-Break handler, to SIGINT or SIGBREAK; tool_os.h). The
+ * library's interrupt hook (main.c) reads it, so that every blocking call
+ * returns IPC_EINTR within IPC_INTERRUPT_SLICE_MS of the signal. An atomic
+ * rather than a volatile sig_atomic_t because other threads read it too (a
  * lock-free atomic may be written by a signal handler, C11 7.14.1.1). */
 extern atomic_int kiwi_signalled;
 
@@ -101,6 +101,17 @@ void kiwi_note(const struct kiwi_options *o, const char *fmt, ...)
  * (call, name, path, cause) for the failures. */
 int kiwi_ipc_failure(int status);
 
+/* Send one message and wait until it is all written, the whole within
+ * timeout_ms (-t). The library commits a message whose send runs out of
+ * time part-way and keeps its rest for later (kiwi_ipc.h); the tool then
+ * finishes it at once with ipc_flush(), in what is left of the same -t,
+ * so that a message is never taken for sent, nor left to ipc_close() (which
+ * does not wait), before the peer has it all. Returns 0, or an exit status
+ * with the failure printed: KIWI_EXIT_TIMEOUT when -t ran out first. With
+ * `closed` non-NULL the peer's going is not printed: *closed is set and
+ * KIWI_EXIT_FAIL returned. */
+int kiwi_send(int h, const void *data, size_t len, int timeout_ms, int *closed);
+
 /* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
 int kiwi_wait_flag(atomic_int *flag);
 /* Set when a -l thread was left blocked in read(): main must _exit(). */
@@ -108,8 +119,8 @@ extern int kiwi_detached_reader;
 
 /* bridge.c: --exec */
 struct kiwi_bridge;
-/* Start CMD through the platform's shell (os.h) and a thread that sends each
- * line it writes. Returns NULL (printed) on failure. */
+/* Start CMD through the platform's shell (tool_os.h) and a thread that sends
+ * each line it writes. Returns NULL (printed) on failure. */
 struct kiwi_bridge *kiwi_bridge_start(int handle, const struct kiwi_options *o);
 /* Give one received message to CMD's stdin. Returns 0, or -1 when CMD no
  * longer reads (it has ended), or KIWI_EXIT_SIGNAL. */

@@ -37,7 +37,8 @@ static const char help_text[] =
     "                        stdin); repeatable, in order with -d\n"
     "  -l, --lines           each line of stdin is a message (sent as the\n"
     "                        lines come; the newline is not sent); the run\n"
-    "                        ends once stdin has ended and -n is met\n"
+    "                        ends once stdin has ended and -n is met, or\n"
+    "                        when the peer closes\n"
     "  -n, --count N         stop after receiving N messages (default: until\n"
     "                        the peer closes; 0 = receive none)\n"
     "      --format FORMAT   how received messages are written, to stdout\n"
@@ -52,7 +53,8 @@ static const char help_text[] =
     "                          raw   the payload bytes, nothing added\n"
     "                          hex   lowercase hex digits, then a newline\n"
     "  -t, --timeout SECONDS bound the connect or create, and each later\n"
-    "                        wait (a receive, a send, the next client);\n"
+    "                        wait (a receive, a send until the peer has\n"
+    "                        all of the message, the next client);\n"
     "                        decimals allowed; 0 = do not wait\n"
     "      --echo            send each received message back\n";
 

@@ -1,14 +1,17 @@
 /*
- * os_posix.c - the process on POSIX (os.h): main, signals, threads that
+ * os_posix.c - the process on POSIX (tool_os.h): main, signals, threads that
  * leave SIGINT and SIGTERM to the main thread, time, files and lines.
  */
 #include "kiwi.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,6 +111,29 @@ ssize_t kiwi_getline(char **line, size_t *cap, FILE *in)
     ssize_t n = getline(line, cap, in);
     if (n > 0 && (*line)[n - 1] == '\n') {
         n--;
+    }
+    return n;
+}
+
+const int kiwi_crlf_lines = 0;
+const short kiwi_poll_end_events = 0;
+
+int kiwi_pipe_wait(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, ms);
+    if (r < 0) {
+        return errno == EINTR ? 0 : -1;
+    }
+    /* POLLHUP (the end) and POLLERR make read() return at once too. */
+    return r > 0 ? 1 : 0;
+}
+
+long long kiwi_pipe_available(int fd)
+{
+    int n = 0;
+    if (ioctl(fd, FIONREAD, &n) < 0) {
+        return -1;
     }
     return n;
 }

@@ -1,5 +1,5 @@
 /*
- * os_win32.c - the process on Windows (os.h): wmain's UTF-16 command line
+ * os_win32.c - the process on Windows (tool_os.h): wmain's UTF-16 command line
  * as UTF-8, Ctrl-C and Ctrl-Break, binary stdio, threads, time, files
  * with UTF-8 names, and lines ending in "\n" or "\r\n".
  */
@@ -211,4 +211,45 @@ ssize_t kiwi_getline(char **line, size_t *cap, FILE *in)
     }
     (*line)[n] = '\0'; /* a last line without a line ending */
     return (ssize_t)n;
+}
+
+const int kiwi_crlf_lines = 1;
+const short kiwi_poll_end_events = IPC_POLLIN;
+
+/* An anonymous pipe cannot be waited on (no overlapped I/O, and
+ * WaitForSingleObject on it is undefined): PeekNamedPipe, which works on
+ * anonymous pipes too, says how many bytes wait, or ERROR_BROKEN_PIPE at
+ * the end (every write end closed), in short sleeps. */
+int kiwi_pipe_wait(int fd, int ms)
+{
+    HANDLE h = (HANDLE)_get_osfhandle(fd);
+    long long deadline = kiwi_now_ms() + ms;
+    for (;;) {
+        DWORD avail = 0;
+        if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL)) {
+            if (GetLastError() == ERROR_BROKEN_PIPE) {
+                return 1; /* read() returns 0: the end */
+            }
+            errno = EIO;
+            return -1;
+        }
+        if (avail > 0) {
+            return 1;
+        }
+        long long left = deadline - kiwi_now_ms();
+        if (left <= 0) {
+            return 0;
+        }
+        Sleep(left < 5 ? (DWORD)left : 5);
+    }
+}
+
+long long kiwi_pipe_available(int fd)
+{
+    DWORD avail = 0;
+    if (!PeekNamedPipe((HANDLE)_get_osfhandle(fd), NULL, 0, NULL, &avail,
+                       NULL)) {
+        return GetLastError() == ERROR_BROKEN_PIPE ? 0 : -1;
+    }
+    return (long long)avail;
 }

@@ -5,7 +5,7 @@
  *
  * Why threads and not poll(): the library buffers what it has read, so a
  * descriptor that poll() calls idle may hide whole frames already received
- * (issue 14). A blocking ipc_recv_timeout() per direction is simple and
+ *. A blocking ipc_recv_timeout() per direction is simple and
  * correct; the interrupt hook (main.c) ends every blocked call when a
  * signal comes or the session must stop.
  */
@@ -25,8 +25,9 @@ struct line_sender {
     int handle;
     const struct kiwi_options *o;
     atomic_int done;
-    int status; /* an exit status, once done */
-    int closed; /* the peer had gone: main reports it */
+    atomic_int sending; /* in kiwi_send(), not reading stdin */
+    int status;         /* an exit status, once done */
+    int closed;         /* the peer had gone: main reports it */
 };
 
 static void *send_lines(void *arg)
@@ -37,16 +38,16 @@ static void *send_lines(void *arg)
     ssize_t n;
     s->status = KIWI_EXIT_OK;
     while ((n = kiwi_getline(&line, &cap, stdin)) >= 0) {
-        int rc = ipc_send_timeout(s->handle, line, (size_t)n, s->o->timeout_ms);
-        if (rc == IPC_ECLOSED) {
-            s->closed = 1;
-            s->status = KIWI_EXIT_FAIL;
+        atomic_store(&s->sending, 1);
+        int closed = 0;
+        int st =
+            kiwi_send(s->handle, line, (size_t)n, s->o->timeout_ms, &closed);
+        if (st != KIWI_EXIT_OK) {
+            s->closed = closed;
+            s->status = st;
             break;
         }
-        if (rc < 0) {
-            s->status = kiwi_ipc_failure(rc);
-            break;
-        }
+        atomic_store(&s->sending, 0);
         kiwi_note(s->o, "sent %zd bytes (a line of stdin)", n);
     }
     if (n < 0 && ferror(stdin) && s->status == KIWI_EXIT_OK) {
@@ -60,13 +61,49 @@ static void *send_lines(void *arg)
     return NULL;
 }
 
+/* -l, once -n is met: wait until every line of stdin is sent, or the peer
+ * has closed ("or when the peer closes"), or a signal came. The peer's
+ * close is seen with ipc_poll(), without receiving a message, so this
+ * holds for -n 0, which receives none, and after -n messages alike; what
+ * the poll asks for is the platform's (tool_os.h: kiwi_poll_end_events). A
+ * message that comes meanwhile stays unread; if it makes the poll return
+ * at once, the pause keeps this from spinning. A line on its way when the
+ * peer closes is waited for: its send fails at once, and says so. Returns
+ * an exit status. */
+static int wait_lines(int h, struct line_sender *s, int *peer_gone)
+{
+    while (!atomic_load(&s->done)) {
+        if (kiwi_signalled) {
+            return KIWI_EXIT_SIGNAL;
+        }
+        struct ipc_pollitem item = {.handle = h,
+                                    .events = kiwi_poll_end_events};
+        int rc = ipc_poll(&item, 1, 50);
+        if (rc < 0 && rc != IPC_EINTR) {
+            return kiwi_ipc_failure(rc);
+        }
+        if (rc > 0 && (item.revents & (IPC_POLLHUP | IPC_POLLERR))) {
+            *peer_gone = 1;
+            kiwi_note(s->o, "the peer closed");
+            while (atomic_load(&s->sending) && !atomic_load(&s->done)) {
+                kiwi_sleep_ms(10);
+            }
+            return KIWI_EXIT_OK;
+        }
+        if (rc > 0) {
+            kiwi_sleep_ms(10); /* an unread message: do not spin on it */
+        }
+    }
+    return KIWI_EXIT_OK;
+}
+
 static int send_messages(int h, const struct kiwi_options *o)
 {
     for (size_t i = 0; i < o->n_messages; i++) {
         const struct kiwi_message *m = &o->messages[i];
-        int rc = ipc_send_timeout(h, m->data, m->len, o->timeout_ms);
-        if (rc < 0) {
-            return kiwi_ipc_failure(rc);
+        int st = kiwi_send(h, m->data, m->len, o->timeout_ms, NULL);
+        if (st != KIWI_EXIT_OK) {
+            return st;
         }
         if (m->from_file) {
             kiwi_note(o, "sent %zu bytes (-f %s)", m->len, m->arg);
@@ -159,10 +196,10 @@ int kiwi_session(int h, const struct kiwi_options *o)
             }
         }
         if (o->echo) {
-            rc = ipc_send_timeout(h, data, len, o->timeout_ms);
-            if (rc < 0) {
+            int st = kiwi_send(h, data, len, o->timeout_ms, NULL);
+            if (st != KIWI_EXIT_OK) {
                 ipc_free(data);
-                status = kiwi_ipc_failure(rc);
+                status = st;
                 break;
             }
         }
@@ -179,7 +216,7 @@ int kiwi_session(int h, const struct kiwi_options *o)
         /* Every line of stdin is sent before the run ends, unless the run
          * is failing anyway, or the peer has gone. */
         if (status == KIWI_EXIT_OK && !peer_gone) {
-            status = kiwi_wait_flag(&lines.done);
+            status = wait_lines(h, &lines, &peer_gone);
         }
         if (atomic_load(&lines.done)) {
             kiwi_thread_join(lines.thread);

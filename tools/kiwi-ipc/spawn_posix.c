@@ -1,6 +1,15 @@
 /*
- * spawn_posix.c - --exec's command on POSIX (os.h): fork, /bin/sh -c CMD
- * with its stdin and stdout on pipes, waitpid, SIGTERM and SIGKILL.
+ * spawn_posix.c - --exec's command on POSIX (tool_os.h): fork, /bin/sh -c CMD
+ * with its stdin and stdout on pipes, in a process group of its own,
+ * waitpid, SIGTERM and SIGKILL to that group.
+ *
+ * Why a group: the shell runs CMD's commands as its children, and they
+ * hold its stdout too. Signalling the shell alone left `sleep 30; echo
+ * late` running, and the tool waiting for the end of a stdout the sleep
+ * still held. The group is made in the child (before exec) and in the
+ * parent (before either goes on), so that it exists whichever runs first.
+ * To a terminal it is a background group: a Ctrl-C typed there reaches
+ * the tool alone, which then stops CMD's group at once.
  */
 #include "kiwi.h"
 
@@ -19,7 +28,7 @@ const char kiwi_shell_text[] = "/bin/sh -c";
 struct kiwi_child {
     pid_t pid;
     int wstatus;
-    int reaped;
+    atomic_int reaped; /* kiwi_child_stop() reads it from another thread */
 };
 
 /* A pipe whose ends are close-on-exec: pipe2() where the OS has it (Linux);
@@ -66,12 +75,16 @@ struct kiwi_child *kiwi_child_start(const char *cmd, int *to_cmd, int *from_cmd)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
+        (void)setpgid(0, 0);
         if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0) {
             _exit(127);
         }
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
+    /* Fails (EACCES) only once the child has run exec, by which time it
+     * has made the group itself. */
+    (void)setpgid(c->pid, c->pid);
     close(in[0]);
     close(out[1]);
     *to_cmd = in[1];
@@ -98,18 +111,26 @@ long kiwi_child_pid(const struct kiwi_child *c)
 
 int kiwi_child_exited(struct kiwi_child *c)
 {
-    if (!c->reaped) {
+    if (!atomic_load(&c->reaped)) {
         pid_t r = waitpid(c->pid, &c->wstatus, WNOHANG);
         if (r == c->pid || (r < 0 && errno != EINTR)) {
-            c->reaped = 1;
+            atomic_store(&c->reaped, 1);
         }
     }
-    return c->reaped;
+    return atomic_load(&c->reaped);
 }
 
 void kiwi_child_stop(struct kiwi_child *c, int step)
 {
-    kill(c->pid, step == 1 ? SIGTERM : SIGKILL);
+    int sig = step == 1 ? SIGTERM : SIGKILL;
+    /* The group's id is CMD's pid, which no other process can take while
+     * the group has a member (or CMD is not yet reaped); signalling an
+     * empty group is ESRCH, as a shell's `kill %job` after the job ended.
+     * Had the child's setpgid failed, there is no such group: signal CMD
+     * alone, while it is still ours (not reaped). */
+    if (kill(-c->pid, sig) < 0 && errno == ESRCH && !atomic_load(&c->reaped)) {
+        kill(c->pid, sig);
+    }
 }
 
 int kiwi_child_failed(const struct kiwi_child *c, int peer_gone, int output_cut,
@@ -135,7 +156,7 @@ int kiwi_child_failed(const struct kiwi_child *c, int peer_gone, int output_cut,
 
 void kiwi_child_free(struct kiwi_child *c)
 {
-    if (!c->reaped) {
+    if (!atomic_load(&c->reaped)) {
         while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {
         }
     }

@@ -1,5 +1,5 @@
 /*
- * spawn_win32.c - --exec's command on Windows (os.h).
+ * spawn_win32.c - --exec's command on Windows (tool_os.h).
  *
  * CMD runs as `%ComSpec% /d /s /c "CMD"` (cmd.exe from the system
  * directory when ComSpec is not set): /d skips AutoRun commands from the
@@ -9,7 +9,8 @@
  * its stderr is ours. Exactly those three handles are inherited (a
  * STARTUPINFOEX handle list), so no handle of ours, pipe or other, leaks
  * into CMD or what it starts. CMD runs in a job object that kills it and
- * everything it started when it is stopped, or when we exit. Its result
+ * everything it started when it is stopped, when it has exited (what it
+ * left running: bridge.c), or when we exit. Its result
  * is cmd.exe's exit code (GetExitCodeProcess): that of the last command
  * CMD ran.
  */

@@ -4,7 +4,7 @@ Each subclass also derives from the built-in exception that a Python
 programmer would catch for the same situation, so ``except TimeoutError``
 or ``except ConnectionError`` works without knowing kiwi_ipc's names.
 
-The C wrapper (swig/python_typemaps.i) builds every exception through
+The C wrapper (bindings/python/python_typemaps.i) builds every exception through
 ``_from_status``, after the GIL is back, with the message the C library
 recorded for the failed call on the calling thread.
 """

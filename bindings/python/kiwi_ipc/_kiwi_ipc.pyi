@@ -1,4 +1,4 @@
-# Stub for the private SWIG-generated module (swig/python_typemaps.i says
+# Stub for the private SWIG-generated module (bindings/python/python_typemaps.i says
 # how each C parameter becomes a Python one). Not API: use kiwi_ipc.
 import os
 import sys
@@ -75,7 +75,7 @@ def ipc_connect_ex(name: _Name, timeout_ms: int, flags: int, /) -> int: ...
 def ipc_create_ex(name: _Name, timeout_ms: int, flags: int, /) -> int: ...
 def ipc_listen_ex(name: _Name, flags: int, /) -> int: ...
 def ipc_check_path(name: _Name, /) -> int: ...
-# Many pipes at once (issue 14): poll() takes (handle, events) pairs and
+# Many pipes at once: poll() takes (handle, events) pairs and
 # returns their revents; recv_into() returns the message's length.
 IPC_POLLIN: int
 IPC_POLLOUT: int

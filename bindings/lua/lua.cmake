@@ -1,6 +1,6 @@
 # lua.cmake - the Lua binding: one module per Lua found, Lua 5.4 and LuaJIT.
 #
-# Included by swig/CMakeLists.txt when KIWI_IPC_BUILD_LUA is ON. A Lua whose
+# Included by bindings/CMakeLists.txt when KIWI_IPC_BUILD_LUA is ON. A Lua whose
 # development files pkg-config cannot find is skipped with a message.
 #
 # Each Lua gets its own directory in the build tree, holding the generated
@@ -25,20 +25,20 @@ include(GNUInstallDirs)
 # One wrapper serves every Lua: SWIG's Lua output adapts to the Lua version
 # when it is compiled. SWIG runs from a custom command rather than
 # swig_add_library(), because UseSWIG takes flags and module names from
-# properties of the .i source file, and that file is shared, in this
-# directory, with the Python binding.
+# properties of the .i source file, and that file is shared with the Python
+# binding.
 set(_kiwi_lua_gen_dir ${CMAKE_CURRENT_BINARY_DIR}/lua)
 set(_kiwi_lua_wrapper ${_kiwi_lua_gen_dir}/kiwi_ipcLUA_wrap.c)
-file(GLOB _kiwi_lua_swig_deps CONFIGURE_DEPENDS
-  ${CMAKE_CURRENT_SOURCE_DIR}/*.i ${CMAKE_CURRENT_SOURCE_DIR}/*.swg)
+set(_kiwi_lua_swig_deps ${KIWI_IPC_SWIG_DEPENDS}
+  ${CMAKE_CURRENT_LIST_DIR}/lua_typemaps.i
+  ${CMAKE_CURRENT_LIST_DIR}/kiwi_ipc_lua.h)
 add_custom_command(
   OUTPUT ${_kiwi_lua_wrapper}
   COMMAND ${CMAKE_COMMAND} -E make_directory ${_kiwi_lua_gen_dir}
   COMMAND ${SWIG_EXECUTABLE} -lua -nomoduleglobal -module kiwi_ipc_core
-          -I${CMAKE_CURRENT_SOURCE_DIR} -I${PROJECT_SOURCE_DIR}/libipc/include
-          -o ${_kiwi_lua_wrapper} ${CMAKE_CURRENT_SOURCE_DIR}/kiwi_ipc.i
+          -I${CMAKE_CURRENT_LIST_DIR} -I${PROJECT_SOURCE_DIR}/libipc/include
+          -o ${_kiwi_lua_wrapper} ${KIWI_IPC_SWIG_INTERFACE}
   DEPENDS ${_kiwi_lua_swig_deps}
-          ${PROJECT_SOURCE_DIR}/libipc/include/kiwi_ipc.h
   COMMENT "Generating the Lua wrapper kiwi_ipc_core with SWIG"
   VERBATIM)
 # Both modules compile the same generated file; one target owns the rule.
@@ -211,7 +211,7 @@ if(WIN32)
   # include/); pkg-config knows no Windows Lua. The module is
   # <build>/lua/5.4/kiwi_ipc_core.dll, linked against lua54.dll:
   #   LUA_CPATH=<build>/lua/5.4/?.dll  LUA_PATH=<build>/lua/5.4/?.lua
-  include(${PROJECT_SOURCE_DIR}/cmake/windows-lua.cmake)
+  include(${CMAKE_CURRENT_LIST_DIR}/windows-lua.cmake)
   message(STATUS "kiwi-ipc: building the Lua 5.4 module for Windows "
                  "against ${KIWI_IPC_WIN_LUA_DIR}/lua54.dll")
   _kiwi_ipc_lua_module(54 5.4 5.4 "Lua 5.4 for Windows"

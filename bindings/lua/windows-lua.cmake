@@ -1,5 +1,5 @@
-# cmake/windows-lua.cmake - where Lua 5.4 for Windows is, for the Lua
-# binding cross-built with mingw-w64 (swig/lua.cmake) and its busted run
+# bindings/lua/windows-lua.cmake - where Lua 5.4 for Windows is, for the Lua
+# binding cross-built with mingw-w64 (bindings/lua/lua.cmake) and its busted run
 # under wine (tests_windows, win_lua). scripts/fetch-windows-deps lua makes
 # it: lua.exe, lua54.dll, include/, and rocks/ (busted's C modules).
 include_guard(GLOBAL)

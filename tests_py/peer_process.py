@@ -1,6 +1,6 @@
 """A kiwi_ipc peer run in its own process by the tests (see conftest.Peer).
 
-    python peer.py SCENARIO NAME [ARGS...]
+    python peer_process.py SCENARIO NAME [ARGS...]
 
 It reports on stdout, one line per event, starting with a word the test
 waits for: "ready" just before a blocking call, "interrupted T" when

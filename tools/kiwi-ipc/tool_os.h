@@ -1,5 +1,5 @@
 /*
- * os.h - what the kiwi-ipc tool needs from the operating system: the one
+ * tool_os.h - what the kiwi-ipc tool needs from the operating system: the one
  * seam between its portable parts (main.c, session.c, bridge.c, ...) and
  * the OS. Each platform implements it in two files with one job each:
  *
@@ -9,7 +9,11 @@
  *                                 platform's shell, watch it, stop it
  *   help_posix.c  / help_win32.c  what --help says of the platform
  *
- * Nothing above this header includes an OS header or tests _WIN32.
+ * Nothing above this header includes a platform API header (<windows.h>,
+ * <signal.h>, <poll.h>, <sys/wait.h>, ...) or tests _WIN32. The portable
+ * parts do include <unistd.h>, for the descriptor calls read(), write(),
+ * close() and _exit() on stdio and on what this header hands them, which
+ * mingw-w64's C runtime provides under the same names.
  */
 #ifndef KIWI_TOOL_OS_H
 #define KIWI_TOOL_OS_H
@@ -70,6 +74,28 @@ int kiwi_open_read(const char *path);
  * the input or on an error (ferror(in) tells which). */
 ssize_t kiwi_getline(char **line, size_t *cap, FILE *in);
 
+/* What -l's wait asks ipc_poll() for, to see the peer's close without
+ * receiving (session.c). POSIX: nothing (0); poll(2) reports the end of a
+ * socket all the same, even behind messages nobody has read. Windows:
+ * IPC_POLLIN, since the library finds the end there only with the
+ * zero-byte read that a poll for input starts; the end behind a whole
+ * unread message is then not seen, and the poll reads ahead into the
+ * message the peer sends. */
+extern const short kiwi_poll_end_events;
+
+/* The pipe from --exec's command (its stdout) is read with these, not
+ * through a FILE, so that the reader can stop once the command has exited
+ * although a process it left still holds the pipe's write end (bridge.c):
+ * wait at most ms milliseconds until fd can be read without blocking
+ * (bytes, or the end: no write end is left). Returns 1, 0 when the time
+ * is up, or -1 on an error (errno). */
+int kiwi_pipe_wait(int fd, int ms);
+/* The number of bytes the pipe fd holds now (written, not yet read), or -1
+ * on an error. */
+long long kiwi_pipe_available(int fd);
+/* Whether "\r\n" ends a line as "\n" does (Windows), as in kiwi_getline. */
+extern const int kiwi_crlf_lines;
+
 /* ---- --help (help_posix.c, help_win32.c) ------------------------------- */
 
 /* The --exec option's lines, and the closing paragraphs (names, exit
@@ -86,17 +112,24 @@ struct kiwi_child;
 extern const char kiwi_shell_text[];
 
 /* Start cmd (UTF-8) through the platform's shell, with its stdin and
- * stdout on two new pipes and our stderr as its stderr. *to_cmd and
- * *from_cmd get our ends, as descriptors for write()/fdopen() (binary on
- * Windows), that no child inherits. Returns NULL after printing why. */
+ * stdout on two new pipes and our stderr as its stderr, in a group of its
+ * own (POSIX: a process group; Windows: a job object), so that stopping it
+ * stops all that it started. *to_cmd and *from_cmd get our ends, as
+ * descriptors for write() and read() (binary on Windows), that no child
+ * inherits. Returns NULL after printing why. */
 struct kiwi_child *kiwi_child_start(const char *cmd, int *to_cmd,
                                     int *from_cmd);
 /* Its process id, for -v. */
 long kiwi_child_pid(const struct kiwi_child *c);
-/* Has it exited? Collects its status once it has: 1, else 0. */
+/* Has it exited? Collects its status once it has: 1, else 0. One thread
+ * at a time: bridge.c's reader while it runs, then the main thread. */
 int kiwi_child_exited(struct kiwi_child *c);
-/* Make it stop: step 1 asks (POSIX: SIGTERM), step 2 insists (SIGKILL).
- * On Windows both terminate it and every process it started. */
+/* Make it stop, and every process it started that is still in its group
+ * (a shell's children: `sleep 30; echo late` holds CMD's stdout in the
+ * sleep): step 1 asks (POSIX: SIGTERM to its process group), step 2
+ * insists (SIGKILL). On Windows both terminate its job: it and every
+ * process it started. Also once it has exited: what it left running is
+ * stopped. Any thread. */
 void kiwi_child_stop(struct kiwi_child *c, int step);
 /* After kiwi_child_exited(): did it fail? If so, write what happened
  * ("exited with status 3") into why and return 1; else 0. `peer_gone`:

@@ -1,15 +1,83 @@
-# The Python binding: SWIG turns kiwi_ipc.i into the private extension
-# module kiwi_ipc._kiwi_ipc, which sits beside the hand-written package from
-# bindings/python in one importable tree in the build directory:
+# python.cmake - the Python binding: SWIG turns swig/kiwi_ipc.i (with
+# python_typemaps.i beside this file) into the private extension module
+# kiwi_ipc._kiwi_ipc, which sits beside the hand-written package
+# (kiwi_ipc/ beside this file) in one importable tree in the build
+# directory:
 #
 #   <build>/python/kiwi_ipc/__init__.py, ..., _kiwi_ipc.<soabi>.so
 #
 # so that `PYTHONPATH=<build>/python python3 -c "import kiwi_ipc"` works.
-# Included from swig/CMakeLists.txt when KIWI_IPC_BUILD_PYTHON is ON.
+# Included from bindings/CMakeLists.txt when KIWI_IPC_BUILD_PYTHON is ON.
+# One SWIG run and one package copy serve the POSIX module, its abi3 test
+# twin and the Windows module (cross-built with mingw-w64, at the end).
+
+set(_kiwi_py_here "${CMAKE_CURRENT_LIST_DIR}")
+set(_kiwi_py_src "${_kiwi_py_here}/kiwi_ipc")
+# The hand-written package, copied next to the module at build time.
+set(_kiwi_py_files
+  __init__.py
+  __init__.pyi
+  _aio_poll.py
+  _errors.py
+  _pipe.py
+  _wait.py
+  _wait.pyi
+  aio.py
+  aio.pyi
+  _kiwi_ipc.pyi
+  py.typed)
+
+# The importable tree; tests_py/CMakeLists.txt puts it on PYTHONPATH.
+set(KIWI_IPC_PYTHON_DIR "${PROJECT_BINARY_DIR}/python" CACHE INTERNAL
+  "Directory to put on PYTHONPATH to import kiwi_ipc from the build tree")
+set(_kiwi_py_pkg "${KIWI_IPC_PYTHON_DIR}/kiwi_ipc")
+
+# The Python binding's one SWIG run: the generated wrapper, in *out. A
+# custom command rather than UseSWIG: kiwi_ipc.i is shared with the Lua
+# build, and UseSWIG keeps its options in source-file properties of
+# kiwi_ipc.i, where the two languages would collide.
+function(kiwi_ipc_python_wrapper out)
+  set(gen "${CMAKE_CURRENT_BINARY_DIR}/python")
+  set(wrap "${gen}/kiwi_ipc_python_wrap.c")
+  add_custom_command(
+    OUTPUT "${wrap}"
+    COMMAND "${CMAKE_COMMAND}" -E make_directory "${gen}"
+    COMMAND "${SWIG_EXECUTABLE}" -python -threads -noproxy
+            -module _kiwi_ipc
+            -I${PROJECT_SOURCE_DIR}/libipc/include
+            -I${_kiwi_py_here}
+            -o "${wrap}"
+            "${KIWI_IPC_SWIG_INTERFACE}"
+    DEPENDS
+      ${KIWI_IPC_SWIG_DEPENDS}
+      "${_kiwi_py_here}/python_typemaps.i"
+      "${_kiwi_py_here}/kiwi_ipc_py.h"
+    COMMENT "SWIG: generating the Python wrapper"
+    VERBATIM)
+  set(${out} "${wrap}" PARENT_SCOPE)
+endfunction()
+
+# Copy the hand-written package into `pkg` (a kiwi_ipc/ directory) at build
+# time, as the target `target`, which `module` depends on.
+function(kiwi_ipc_python_package target pkg module)
+  set(copies)
+  foreach(f IN LISTS _kiwi_py_files)
+    add_custom_command(
+      OUTPUT "${pkg}/${f}"
+      COMMAND "${CMAKE_COMMAND}" -E copy_if_different
+              "${_kiwi_py_src}/${f}" "${pkg}/${f}"
+      DEPENDS "${_kiwi_py_src}/${f}"
+      VERBATIM)
+    list(APPEND copies "${pkg}/${f}")
+  endforeach()
+  add_custom_target(${target} ALL DEPENDS ${copies})
+  add_dependencies(${module} ${target})
+endfunction()
+
+kiwi_ipc_python_wrapper(_kiwi_py_wrap)
 
 if(WIN32)
-  # Cross-built for Windows (mingw-w64): an abi3 .pyd against python3.dll.
-  include(${PROJECT_SOURCE_DIR}/cmake/windows-python.cmake)
+  include(${_kiwi_py_here}/windows-python.cmake)
   return()
 endif()
 
@@ -46,33 +114,6 @@ if(KIWI_IPC_PYTHON_ABI3 AND CMAKE_VERSION VERSION_GREATER_EQUAL 3.26)
 endif()
 find_package(Python3 REQUIRED COMPONENTS ${_kiwi_py_components})
 
-# The importable tree; tests_py/CMakeLists.txt puts it on PYTHONPATH.
-set(KIWI_IPC_PYTHON_DIR "${PROJECT_BINARY_DIR}/python" CACHE INTERNAL
-  "Directory to put on PYTHONPATH to import kiwi_ipc from the build tree")
-set(_kiwi_py_pkg "${KIWI_IPC_PYTHON_DIR}/kiwi_ipc")
-set(_kiwi_py_gen "${CMAKE_CURRENT_BINARY_DIR}/python")
-set(_kiwi_py_wrap "${_kiwi_py_gen}/kiwi_ipc_python_wrap.c")
-
-# A custom command rather than UseSWIG: kiwi_ipc.i is shared with the Lua
-# build in this same directory, and UseSWIG keeps its options in source-file
-# properties of kiwi_ipc.i, where the two languages would collide.
-add_custom_command(
-  OUTPUT "${_kiwi_py_wrap}"
-  COMMAND "${CMAKE_COMMAND}" -E make_directory "${_kiwi_py_gen}"
-  COMMAND "${SWIG_EXECUTABLE}" -python -threads -noproxy
-          -module _kiwi_ipc
-          -I${PROJECT_SOURCE_DIR}/libipc/include
-          -I${CMAKE_CURRENT_SOURCE_DIR}
-          -o "${_kiwi_py_wrap}"
-          "${CMAKE_CURRENT_SOURCE_DIR}/kiwi_ipc.i"
-  DEPENDS
-    "${CMAKE_CURRENT_SOURCE_DIR}/kiwi_ipc.i"
-    "${CMAKE_CURRENT_SOURCE_DIR}/python_typemaps.i"
-    "${PROJECT_SOURCE_DIR}/libipc/include/kiwi_ipc.h"
-    "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.h"
-  COMMENT "SWIG: generating the Python wrapper"
-  VERBATIM)
-
 # Generated code does not get kiwi_ipc_warnings (nor its -Werror).
 if(NOT KIWI_IPC_PYTHON_ABI3)
   Python3_add_library(kiwi_ipc_python MODULE WITH_SOABI "${_kiwi_py_wrap}")
@@ -92,10 +133,10 @@ endif()
 # must see the wrapper's Python headers and Py_LIMITED_API: the payload
 # struct is shared between the two.
 add_library(kiwi_ipc_python_support OBJECT
-  "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.c"
+  "${_kiwi_py_here}/kiwi_ipc_py.c"
   "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
 target_include_directories(kiwi_ipc_python_support PUBLIC
-  "${PROJECT_SOURCE_DIR}/bindings/python"
+  "${_kiwi_py_here}"
   "${PROJECT_SOURCE_DIR}/bindings/common")
 target_link_libraries(kiwi_ipc_python_support PRIVATE
   Python3::Module kiwi_ipc_static kiwi_ipc_warnings)
@@ -106,7 +147,7 @@ endif()
 target_sources(kiwi_ipc_python PRIVATE
   $<TARGET_OBJECTS:kiwi_ipc_python_support>)
 target_include_directories(kiwi_ipc_python PRIVATE
-  "${PROJECT_SOURCE_DIR}/bindings/python"
+  "${_kiwi_py_here}"
   "${PROJECT_SOURCE_DIR}/bindings/common")
 
 set_target_properties(kiwi_ipc_python PROPERTIES
@@ -122,32 +163,8 @@ if(NOT APPLE)
   target_link_options(kiwi_ipc_python PRIVATE -Wl,--exclude-libs,ALL)
 endif()
 
-# The hand-written package, copied next to the module at build time.
-set(_kiwi_py_src "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc")
-set(_kiwi_py_files
-  __init__.py
-  __init__.pyi
-  _aio_poll.py
-  _errors.py
-  _pipe.py
-  _wait.py
-  _wait.pyi
-  aio.py
-  aio.pyi
-  _kiwi_ipc.pyi
-  py.typed)
-set(_kiwi_py_copies)
-foreach(_f IN LISTS _kiwi_py_files)
-  add_custom_command(
-    OUTPUT "${_kiwi_py_pkg}/${_f}"
-    COMMAND "${CMAKE_COMMAND}" -E copy_if_different
-            "${_kiwi_py_src}/${_f}" "${_kiwi_py_pkg}/${_f}"
-    DEPENDS "${_kiwi_py_src}/${_f}"
-    VERBATIM)
-  list(APPEND _kiwi_py_copies "${_kiwi_py_pkg}/${_f}")
-endforeach()
-add_custom_target(kiwi_ipc_python_package ALL DEPENDS ${_kiwi_py_copies})
-add_dependencies(kiwi_ipc_python kiwi_ipc_python_package)
+kiwi_ipc_python_package(kiwi_ipc_python_package "${_kiwi_py_pkg}"
+  kiwi_ipc_python)
 
 # For the tests: when the module above is not abi3, a second one that is
 # (Py_LIMITED_API 3.9, as the wheel), with its own copy of the package in
@@ -168,10 +185,10 @@ if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING AND KIWI_IPC_PYTHON_TEST_ABI3
     INTERNAL "Directory to put on PYTHONPATH to test the abi3 module")
   set(_kiwi_py3_pkg "${KIWI_IPC_PYTHON_ABI3_DIR}/kiwi_ipc")
   add_library(kiwi_ipc_python_abi3_support OBJECT
-    "${PROJECT_SOURCE_DIR}/bindings/python/kiwi_ipc_py.c"
+    "${_kiwi_py_here}/kiwi_ipc_py.c"
     "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
   target_include_directories(kiwi_ipc_python_abi3_support PRIVATE
-    "${PROJECT_SOURCE_DIR}/bindings/python"
+    "${_kiwi_py_here}"
     "${PROJECT_SOURCE_DIR}/bindings/common")
   target_link_libraries(kiwi_ipc_python_abi3_support PRIVATE
     Python3::Module kiwi_ipc_static kiwi_ipc_warnings)
@@ -183,7 +200,7 @@ if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING AND KIWI_IPC_PYTHON_TEST_ABI3
   target_compile_definitions(kiwi_ipc_python_abi3 PRIVATE
     Py_LIMITED_API=0x03090000)
   target_include_directories(kiwi_ipc_python_abi3 PRIVATE
-    "${PROJECT_SOURCE_DIR}/bindings/python"
+    "${_kiwi_py_here}"
     "${PROJECT_SOURCE_DIR}/bindings/common")
   target_link_libraries(kiwi_ipc_python_abi3 PRIVATE kiwi_ipc_static)
   if(NOT APPLE)
@@ -193,19 +210,8 @@ if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING AND KIWI_IPC_PYTHON_TEST_ABI3
     OUTPUT_NAME _kiwi_ipc
     SUFFIX ".abi3${CMAKE_SHARED_MODULE_SUFFIX}"
     LIBRARY_OUTPUT_DIRECTORY "$<1:${_kiwi_py3_pkg}>")
-  set(_kiwi_py3_copies)
-  foreach(_f IN LISTS _kiwi_py_files)
-    add_custom_command(
-      OUTPUT "${_kiwi_py3_pkg}/${_f}"
-      COMMAND "${CMAKE_COMMAND}" -E copy_if_different
-              "${_kiwi_py_src}/${_f}" "${_kiwi_py3_pkg}/${_f}"
-      DEPENDS "${_kiwi_py_src}/${_f}"
-      VERBATIM)
-    list(APPEND _kiwi_py3_copies "${_kiwi_py3_pkg}/${_f}")
-  endforeach()
-  add_custom_target(kiwi_ipc_python_abi3_package ALL
-    DEPENDS ${_kiwi_py3_copies})
-  add_dependencies(kiwi_ipc_python_abi3 kiwi_ipc_python_abi3_package)
+  kiwi_ipc_python_package(kiwi_ipc_python_abi3_package "${_kiwi_py3_pkg}"
+    kiwi_ipc_python_abi3)
 else()
   unset(KIWI_IPC_PYTHON_ABI3_DIR CACHE)
 endif()

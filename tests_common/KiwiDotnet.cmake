@@ -4,7 +4,7 @@
 #
 # Kiwi is a .NET program (CoreCLR; Native AOT for its releases, the same
 # System.IO.Pipes code). Its ipc package is imitated call for call by one C#
-# file, tests_interop/peers/KiwiIpc.cs (the stand-in), which every .NET
+# file, tests_common/KiwiIpc.cs (the stand-in), which every .NET
 # program of the tests is compiled with. Mono's mcs compiles them (no .NET
 # SDK is needed), and each runs on:
 #
@@ -74,7 +74,7 @@ endif()
 # to. Only tests_interop/test_coreclr.py lets it, on purpose.
 set(KIWI_IPC_CORECLR_ENV "DOTNET_EnableDiagnostics=0")
 
-set(KIWI_IPC_DOTNET_STANDIN ${PROJECT_SOURCE_DIR}/tests_interop/peers/KiwiIpc.cs)
+set(KIWI_IPC_DOTNET_STANDIN ${PROJECT_SOURCE_DIR}/tests_common/KiwiIpc.cs)
 
 if(KIWI_IPC_MCS AND KIWI_IPC_MONO)
   message(STATUS "kiwi-ipc: .NET peers on Mono: ${KIWI_IPC_MONO} (built by ${KIWI_IPC_MCS})")
@@ -134,7 +134,7 @@ function(kiwi_ipc_dotnet_program target name)
     COMMENT "Building the .NET program ${name}.exe with mcs"
     VERBATIM)
   add_custom_target(${target} ALL DEPENDS ${exe})
-  configure_file(${PROJECT_SOURCE_DIR}/cmake/dotnet.runtimeconfig.json
+  configure_file(${PROJECT_SOURCE_DIR}/tests_common/dotnet.runtimeconfig.json
     ${CMAKE_CURRENT_BINARY_DIR}/${name}.runtimeconfig.json COPYONLY)
   set(${target}_EXE ${exe} PARENT_SCOPE)
 endfunction()

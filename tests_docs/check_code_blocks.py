@@ -3,7 +3,8 @@
 
     check_code_blocks.py DOCS_DIR
 
-Code that a reader could run is never written inline in docs/*.rst: it is
+Code that a reader could run is never written inline in docs/*.rst or
+docs/*.md: it is
 included (literalinclude) from a file that a test runs, so a docs example
 that stops working fails a test. This fails, naming file and line, for
 
@@ -27,6 +28,8 @@ RUNNABLE = {"c", "python", "python3", "py", "pycon", "lua", "sh", "bash",
             "shell", "cmake", "cpp", "zsh"}
 INCLUDE_DIRS = ("docs/examples/", "examples/", "tests_install/")
 DIRECTIVE = re.compile(r"^\s*\.\. (code-block|code|sourcecode|literalinclude)::\s*(\S*)")
+# The same in the Markdown (MyST) pages: ```lang and ```{literalinclude} path
+FENCE = re.compile(r"^\s*(?:```|~~~)\s*(\{literalinclude\}|\{code-block\}|\{code\})?\s*(\S*)")
 
 
 def main():
@@ -38,16 +41,29 @@ def main():
         dirnames[:] = [d for d in dirnames if not d.startswith("_")
                        and d != "examples"]
         for name in filenames:
-            if not name.endswith(".rst"):
+            if not name.endswith((".rst", ".md")):
                 continue
             path = os.path.join(dirpath, name)
+            markdown = name.endswith(".md")
+            in_fence = False
             with open(path, encoding="utf-8") as f:
                 for lineno, line in enumerate(f, 1):
-                    m = DIRECTIVE.match(line)
-                    if not m:
-                        continue
+                    if markdown:
+                        m = FENCE.match(line)
+                        if not m:
+                            continue
+                        if in_fence:  # the closing fence
+                            in_fence = False
+                            continue
+                        in_fence = True
+                        kind = (m.group(1) or "code-block").strip("{}")
+                        arg = m.group(2)
+                    else:
+                        m = DIRECTIVE.match(line)
+                        if not m:
+                            continue
+                        kind, arg = m.groups()
                     where = f"{os.path.relpath(path, root)}:{lineno}"
-                    kind, arg = m.groups()
                     if kind == "literalinclude":
                         target = os.path.normpath(os.path.join(dirpath, arg))
                         rel = os.path.relpath(target, root)

@@ -41,7 +41,7 @@ extensions = [
     "kiwi_bench",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "_generated", "examples"]
+exclude_patterns = ["_build", "examples"]
 primary_domain = "c"
 highlight_language = "none"
 myst_heading_anchors = 3

@@ -85,14 +85,18 @@ class BenchPlots(SphinxDirective):
         path = self.env.relfn2path(self.arguments[0])[1]
         self.env.note_dependency(path)
         date, machine, header, table = parse(path)
-        outdir = os.path.join(self.env.srcdir, "_generated", "bench")
+        # Drawn beside the doctrees, in the output tree, never in the
+        # sources: build trees built at once do not share them.
+        outdir = os.path.join(os.path.dirname(self.env.app.doctreedir), "plots")
+        here = os.path.dirname(str(self.env.doc2path(self.env.docname)))
         out = []
         para = nodes.paragraph()
         para += nodes.Text(f"Measured by bench/run on {date}, on: "
                            + "; ".join(machine) + ".")
         out.append(para)
         for name, title in plot(header, table, outdir):
-            image = nodes.image(uri=f"/_generated/bench/{name}",
+            uri = os.path.relpath(os.path.join(outdir, name), here)
+            image = nodes.image(uri=uri,
                                 alt=f"bar chart: {title}")
             figure = nodes.figure("", image)
             figure += nodes.caption("", f"{title} (median; bar: min\u2013max "

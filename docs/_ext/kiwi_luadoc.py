@@ -48,6 +48,13 @@ def parse(path):
     return blocks
 
 
+def is_table(block):
+    """A block of calls one a line, each with its summary after two spaces
+    (continued by indented lines): shown as a list of calls, not text."""
+    return len(block) > 1 and all(re.match(r"^[\w.:]+\(", l)
+                                  or l.startswith(" ") for l in block)
+
+
 def _table(block):
     """A block of calls one a line: [(call, summary)]."""
     rows = []
@@ -77,8 +84,7 @@ class LuaApiDirective(SphinxDirective):
                     rst += [f"``ipc.{m.group(1)}``",
                             "   " + inline(" ".join(block), False), ""]
                 continue
-            if all(re.match(r"^[\w.:]+\(", l) or l.startswith(" ")
-                   for l in block) and len(block) > 1:
+            if is_table(block):
                 for call, summary in _table(block):
                     rst += [f"``{call}``", "   " + (inline(summary, False)
                                                     or "\\ "), ""]

@@ -90,10 +90,17 @@ def to_rst(lines, link_calls=True):
                 out += ["::", ""] + ["    " + l for l in run] + [""]
             else:
                 run = []
-                while block and _indent(block[0]) == 0 and not (
-                    run and block[0].startswith("- ")
-                ):
-                    run.append(block.pop(0).strip())
+                while block and not (run and block[0].startswith("- ")):
+                    if _indent(block[0]) == 0:
+                        run.append(block.pop(0).strip())
+                        continue
+                    # "NAME:   text" with its next line indented to "text"
+                    # (a hanging indent) goes on the same item.
+                    label = re.match(r"^\S+:\s+", run[-1]) if run else None
+                    if label and _indent(block[0]) == len(label.group(0)):
+                        run.append(block.pop(0).strip())
+                        continue
+                    break
                 text = " ".join(run)
                 if text.endswith("::"):  # reST's "code follows": one colon
                     text = text[:-1]

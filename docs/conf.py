@@ -57,6 +57,8 @@ html_theme_options = {
     "description": "the Kiwi language's ipc pipes for C, Python and Lua",
     "fixed_sidebar": True,
     "show_relbars": True,
+    "page_width": "1140px",
+    "sidebar_width": "230px",
 }
 html_sidebars = {
     "**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]

@@ -25,7 +25,6 @@ DEFINE = re.compile(r"^#define\s+(IPC_[A-Z0-9_]+|KIWI_IPC_[A-Z_]+)\b(?!\()")
 STATUS = re.compile(r'X\((IPC_[A-Z]+),\s*(-?\d+),\s*"([a-z_]+)",\s*"([^"]*)"\)')
 STRUCT = re.compile(r"^struct\s+(\w+)\s*\{")
 TYPEDEF_FN = re.compile(r"^typedef\s+.*\(\*(\w+)\)\s*\(")
-TYPEDEF_ENUM = re.compile(r"typedef enum (\w+)")
 
 
 def parse(path):

@@ -57,6 +57,12 @@
  * the IPC_POLL* constants are wrapped as they are. */
 %ignore ipc_poll;
 %ignore ipc_pollitem;
+/* Batches: ipc_send_many() takes a C array of structs and
+ * ipc_recv_held() an allocator; the bindings wrap them by hand
+ * (send_many, recv_many). */
+%ignore ipc_send_many;
+%ignore ipc_msg;
+%ignore ipc_recv_held;
 
 #ifdef SWIGPYTHON
 %include "python_typemaps.i"

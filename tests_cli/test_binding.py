@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import time
 from typing import Callable, List
@@ -180,6 +181,24 @@ def test_lines_are_sent_as_they_come(cli, listener, name):
     assert c.wait() == 0, c.stderr
     s.join()
     assert lines == [b"one", b"", "zwei ü".encode(), b"last without newline"]
+
+
+def test_lines_already_waiting_go_in_one_batch(cli, listener, name):
+    # Lines of every length, across the tool's 64 KiB reads, one longer
+    # than a read, an empty one, a last one without a newline: each is its
+    # own message, in order; and lines that one read brings go together.
+    lines = [b"%d:" % i + b"x" * (i % 97) for i in range(3000)]
+    lines += [b"y" * 200_000, b"", b"end"]
+    got: List[bytes] = []
+    s = Served(listener, lambda p: got.extend(recv_all(p)))
+    c = cli("connect", name, "-l", "-n", "0", "-v",
+            stdin=b"\n".join(lines))
+    assert c.wait() == 0, c.stderr
+    s.join()
+    assert got == lines
+    batches = [int(n) for n in
+               re.findall(r"sent (\d+) lines of stdin in one batch", c.stderr)]
+    assert batches and max(batches) > 100, c.stderr[-2000:]
 
 
 def test_lines_reach_the_peer_before_stdin_ends(cli, listener, name):

@@ -332,7 +332,9 @@ describe("one rule for every function of the core module", function()
       path = {"invalid", ""},
       pending = {"bad_handle", bad},
       recv = {"bad_handle", bad, 0},
+      recv_many = {"bad_handle", bad, 1, 0},
       send = {"bad_handle", bad, "x", 0},
+      send_many = {"bad_handle", bad, {"x"}, 0},
       set_max_message = {"bad_handle", bad, 1},
     }
     -- What returns no status: close (an unknown handle is harmless, as in

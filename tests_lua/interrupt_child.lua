@@ -90,6 +90,21 @@ elseif mode == "send" then
   say("after", ipc.send(h, "after", 10))
   say("then", ipc.recv(h, 10))
 
+elseif mode == "send_many" then
+  -- As "send", with the big message in the middle of a batch: the ones
+  -- before it and the part of it that went are committed; "c" is not sent.
+  local l = assert(ipc.listen(name))
+  local h = assert(ipc.accept(l, 10))
+  ipc.close(l)
+  local block = {}
+  for i = 0, 255 do block[#block + 1] = string.char(i) end
+  local big = string.rep(table.concat(block), 65536) -- 16 MiB
+  interrupted(function() return ipc.send_many(h, {"a", "b", big, "c"}) end)
+  assert(io.open(file, "w")):close()
+  say("flushed", ipc.flush(h, 10))
+  say("again", ipc.send_many(h, {"c"}, 10))
+  ipc.close(h)
+
 elseif mode == "steady" then
   -- Many blocking calls first, without timeouts (the steady state, in
   -- which no call looks at SIGINT's handler), then a recv that waits.

@@ -145,6 +145,25 @@ describe("Ctrl-C during a blocking call #sigint", function()
                   peer_out)
   end)
 
+  it("interrupts send_many; the messages it committed arrive once, whole",
+     function()
+    local name, go = H.name(), H.file(".go")
+    local size = 16 * 1024 * 1024
+    local peer = H.peer("client", name, "await-file:" .. go, "recv", "recv",
+                        "expect-pattern:" .. size, "recv", "expect-closed")
+    local out = interrupt("send_many", name, go)
+    assert.truthy(out:find("\nflushed true\n", 1, true), out)
+    assert.truthy(out:find("\nagain 1\n", 1, true), out)
+    local peer_out, status = peer:finish()
+    assert.are.equal(0, status, peer_out)
+    local a, b = peer_out:find("recv 1 " .. H.hex("a"), 1, true)
+    assert.truthy(a, peer_out)
+    assert.truthy(peer_out:find("recv 1 " .. H.hex("b"), b, true), peer_out)
+    assert.truthy(peer_out:find("pattern ok " .. size, 1, true), peer_out)
+    assert.truthy(peer_out:find("recv 1 " .. H.hex("c"), 1, true), peer_out)
+    assert.truthy(peer_out:find("closed", 1, true), peer_out)
+  end)
+
   it("interrupts recv after many blocking calls (the steady state)",
      function()
     local out = interrupt("steady", H.name())

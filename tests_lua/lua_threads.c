@@ -3,7 +3,8 @@
  * a Lua chunk in a new Lua state on a new thread of this process, so that
  * a spec can have several threads block in the binding at once (the
  * binding's Ctrl-C state is per process; see overlap_spec.lua). Built by
- * bindings/lua/lua.cmake next to each Lua's kiwi_ipc_core when the tests are on.
+ * bindings/lua/lua.cmake next to each Lua's kiwi_ipc_core when the tests are
+ * on.
  *
  *   local T = require "kiwi_test_threads"
  *   local t = T.start(code)   -- code runs in a fresh state (standard libs,

@@ -2,13 +2,17 @@
  * kiwi.c - the kiwi-ipc C API contender: ipc_create()/ipc_connect(),
  * ipc_send(), ipc_recv() and ipc_free(), nothing else.
  *
- *   kiwi_c [--alloc] ROLE WORKLOAD PATH COUNT SIZE   (see bench.h)
+ *   kiwi_c [--alloc|--many] ROLE WORKLOAD PATH COUNT SIZE   (see bench.h)
  *   kiwi_c --version                                 prints ipc_version()
  *
  * PATH is absolute, so kiwi-ipc uses it verbatim as the socket path. The
  * "sliced" workload receives with ipc_recv_timeout(). --alloc receives
  * with ipc_recv_alloc() into a malloc()ed buffer instead, as a program
- * with buffers of its own (or a binding) does.
+ * with buffers of its own (or a binding) does. --many (stream
+ * only) sends with ipc_send_many() in batches of BENCH_BATCH messages and
+ * receives as the bindings' recv_many do: ipc_recv_alloc() for the first
+ * of a burst, then ipc_recv_held() for those already inside the handle,
+ * BENCH_BATCH at most, each still into a malloc()ed buffer of its own.
  */
 #include "bench.h"
 
@@ -53,6 +57,9 @@ bench_pingpong(int h, const struct bench_args *a, const char *payload)
 /* --alloc: ipc_recv_alloc()'s memory, one malloc() per call. A call that
  * fails leaves its buffer to the caller: the next one frees it. */
 static int use_alloc;
+/* --many: batches. */
+static int use_many;
+#define BENCH_BATCH 100
 
 static void *take_malloc(void *ctx, size_t len)
 {
@@ -117,6 +124,55 @@ static void bench_stream(int h, const struct bench_args *a, const char *payload)
     }
 }
 
+/* --many's stream: batches both ways. */
+static void bench_stream_many(int h, const struct bench_args *a,
+                              const char *payload)
+{
+    void *msg;
+    size_t len;
+    if (a->server) {
+        double t0 = bench_now();
+        check(ipc_send(h, "g", 1), "send");
+        for (long i = 0; i < a->count;) {
+            void *buf = NULL;
+            check(ipc_recv_alloc(h, take_malloc, &buf, &len, IPC_FOREVER),
+                  "recv");
+            long burst = 1;
+            for (;;) {
+                bench_check(buf, len, a->size);
+                free(buf);
+                buf = NULL;
+                if (burst == BENCH_BATCH || i + burst == a->count) {
+                    break;
+                }
+                int rc = ipc_recv_held(h, take_malloc, &buf, &len);
+                check(rc, "recv_held");
+                if (rc == 0) {
+                    break;
+                }
+                burst++;
+            }
+            free(buf);
+            i += burst;
+        }
+        bench_report(bench_now() - t0);
+    } else {
+        check(ipc_recv(h, &msg, &len), "recv"); /* "go" */
+        ipc_free(msg);
+        struct ipc_msg batch[BENCH_BATCH];
+        for (int k = 0; k < BENCH_BATCH; k++) {
+            batch[k].data = payload;
+            batch[k].len = a->size;
+        }
+        for (long i = 0; i < a->count;) {
+            long n = a->count - i < BENCH_BATCH ? a->count - i : BENCH_BATCH;
+            int sent = ipc_send_many(h, batch, (size_t)n, IPC_FOREVER);
+            check(sent, "send_many");
+            i += sent;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -127,14 +183,22 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--alloc") == 0) {
         use_alloc = 1;
         first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "--many") == 0) {
+        use_many = 1;
+        first = 2;
     }
     struct bench_args a;
     bench_parse(argc, argv, first, &a);
     char *payload = a.server ? NULL : bench_payload(a.size);
     int h = a.server ? ipc_create(a.path) : ipc_connect(a.path);
     check(h, a.server ? "create" : "connect");
+    if (use_many && (a.pingpong || a.paced)) {
+        bench_die("--many runs the stream workload only");
+    }
     if (a.pingpong) {
         bench_pingpong(h, &a, payload);
+    } else if (use_many) {
+        bench_stream_many(h, &a, payload);
     } else {
         bench_stream(h, &a, payload);
     }

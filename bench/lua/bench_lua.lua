@@ -5,6 +5,8 @@
 -- IMPL is one of
 --     kiwi        kiwi-ipc's Kiwi-shaped calls: ipc.create/connect,
 --                 ipc.send(h, s), ipc.recv(h)
+--     kiwi-many   (stream only) ipc.send_many(h, list) of BATCH
+--                 messages, ipc.recv_many(h, BATCH)
 --     luasocket   luasocket's socket.unix (Debian lua-socket): a frame is
 --                 string.pack(">s4", s) in one send(), received with
 --                 receive(4) and receive(n). LuaJIT has no string.pack: there
@@ -33,6 +35,46 @@ local now = socket.gettime
 local payload = server and "" or string.rep("x", size)
 
 local send, recv, recv_within, close
+local BATCH = 100 -- messages per send_many and at most per recv_many
+
+if impl == "kiwi-many" then
+  assert(workload == "stream", "kiwi-many runs the stream workload only")
+  local ipc = require "kiwi_ipc"
+  local h = server and assert(ipc.create(path)) or assert(ipc.connect(path))
+  if server then
+    local recv_many = ipc.recv_many
+    local t0 = now()
+    assert(ipc.send(h, "g"))
+    local got = 0
+    while got < count do
+      local want = count - got
+      local msgs = assert(recv_many(h, want < BATCH and want or BATCH))
+      for i = 1, #msgs do
+        local msg = msgs[i]
+        if #msg ~= size or (size > 0 and (msg:byte(1) ~= 120
+                                          or msg:byte(-1) ~= 120)) then
+          io.stderr:write(("bench_lua: got a %d-byte message, wanted %d\n")
+                          :format(#msg, size))
+          os.exit(1)
+        end
+      end
+      got = got + #msgs
+    end
+    io.stdout:write(("seconds=%.9f\n"):format(now() - t0))
+  else
+    assert(ipc.recv(h)) -- "go"
+    local send_many = ipc.send_many
+    local batch = {}
+    for i = 1, BATCH do batch[i] = payload end
+    local left = count
+    while left >= BATCH do left = left - assert(send_many(h, batch)) end
+    if left > 0 then
+      assert(send_many(h, {(table.unpack or unpack)(batch, 1, left)}))
+    end
+  end
+  ipc.close(h)
+  os.exit(0)
+end
 
 if impl == "kiwi" then
   local ipc = require "kiwi_ipc"

@@ -14,6 +14,8 @@ IMPL is one of
                  exactly N bytes (recv_into() a bytearray for large ones)
     kiwi-into    kiwi_ipc.Pipe.send_bytes() / recv_into() one bytearray of
                  SIZE bytes, reused for every message
+    kiwi-many    (stream only) kiwi_ipc.Pipe.send_many() of batches of
+                 BATCH messages / recv_bytes_many(BATCH)
 
 and, for the fan-in workload only (WORKLOAD "fanin": the client role
 starts FANIN_CLIENTS sender processes, each streaming COUNT/FANIN_CLIENTS
@@ -45,6 +47,7 @@ import sys
 import time
 
 HDR = struct.Struct(">i")
+BATCH = 100  # messages per send_many() and at most per recv_bytes_many()
 
 
 # ---- kiwi-ipc -------------------------------------------------------------
@@ -180,6 +183,35 @@ def stream(server, send, recv, count, size, payload, text):
         recv()  # "go"
         for _ in range(count):
             send(payload)
+
+
+def stream_many(server, path, count, size):
+    """kiwi-many: the stream workload in batches, both ways."""
+    import kiwi_ipc
+
+    pipe = kiwi_ipc.Pipe.create(path) if server else kiwi_ipc.Pipe.connect(path)
+    if server:
+        recv_many = pipe.recv_bytes_many
+        t0 = time.perf_counter()
+        pipe.send_bytes(b"g")
+        got = 0
+        while got < count:
+            msgs = recv_many(min(BATCH, count - got))
+            for msg in msgs:
+                check(msg, size, False)
+            got += len(msgs)
+            del msgs
+        print("seconds=%.9f" % (time.perf_counter() - t0), flush=True)
+    else:
+        pipe.recv_bytes()  # "go"
+        send_many = pipe.send_many
+        batch = [b"x" * size] * BATCH
+        left = count
+        while left >= BATCH:
+            left -= send_many(batch)
+        if left:
+            send_many(batch[:left])
+    pipe.close()
 
 
 def paced(server, send, recv, count, size, text, sliced):
@@ -420,6 +452,11 @@ def main():
     server, count, size = role == "server", int(count), int(size)
     if workload == "fanin":
         fanin(impl, server, path, count, size)
+        return
+    if impl == "kiwi-many":
+        if workload != "stream":
+            sys.exit("bench_py: kiwi-many runs the stream workload only")
+        stream_many(server, path, count, size)
         return
     text = impl == "kiwi-str"
     # Made before connecting (the receiver's clock may start right after),

@@ -41,10 +41,12 @@ local ipc = {
 -- ipc.flush(h [, timeout]) -> true          finish a committed send
 -- ipc.name(h) -> name                       the name h was made with
 -- ipc.handle_path(h) -> socket path         the path that name mapped to
+-- ipc.send_many(h, list [, timeout]) -> count   a batch (see Pipe:send_many)
+-- ipc.recv_many(h [, max [, timeout]]) -> list  a burst (see Pipe:recv_many)
 for _, name in ipairs { "create", "connect", "send", "recv", "close",
                         "listen", "accept", "path", "fileno",
                         "set_max_message", "flush", "name",
-                        "handle_path" } do
+                        "handle_path", "send_many", "recv_many" } do
   ipc[name] = core[name]
 end
 
@@ -174,6 +176,23 @@ function Pipe:send(message, timeout)
   return core.send(h, message, timeout)
 end
 
+--- p:send_many(list [, timeout]) -> count, or nil, message, code: every
+-- string of the array `list`, in order, each its own frame, written
+-- together (ipc_send_many: as few system calls as the kernel takes). Every
+-- element is checked first: one that is not a string raises an error and
+-- nothing is sent. The rules of p:send() hold per message: a count below
+-- #list means the time ran out part-way; the messages counted are
+-- committed (the last perhaps cut, its rest kept and sent first), the
+-- others were not sent. "timeout" only when none was committed. Without a
+-- timeout it waits as p:settimeout() said.
+function Pipe:send_many(list, timeout)
+  local h = check_open(self)
+  check(type(list) == "table", 1, "send_many", "table", list)
+  if timeout == nil then timeout = self._timeout end
+  check_timeout(timeout, 2, "send_many")
+  return core.send_many(h, list, timeout)
+end
+
 --- p:flush([timeout]) -> true, or nil, message, code: wait until the rest
 -- of a committed send is written ("timeout": it stays kept).
 function Pipe:flush(timeout)
@@ -190,6 +209,20 @@ function Pipe:recv(timeout)
   if timeout == nil then timeout = self._timeout end
   check_timeout(timeout, 1, "recv")
   return core.recv(h, timeout)
+end
+
+--- p:recv_many([max [, timeout]]) -> array of messages, or nil, message,
+-- code: wait, as p:recv() does, for the first message, then take every
+-- whole message already held by the pipe (read ahead with it), without
+-- waiting again or a system call, up to `max` in all (nil: no limit).
+-- Whatever ends the burst (a message still arriving, one over the limit,
+-- the end of the stream) is left to the next call.
+function Pipe:recv_many(max, timeout)
+  local h = check_open(self)
+  check(max == nil or type(max) == "number", 1, "recv_many", "number", max)
+  if timeout == nil then timeout = self._timeout end
+  check_timeout(timeout, 2, "recv_many")
+  return core.recv_many(h, max, timeout)
 end
 
 --- p:messages([timeout]) - iterate over messages until the peer closes the

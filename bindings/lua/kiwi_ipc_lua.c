@@ -476,15 +476,11 @@ static void push_message(lua_State *L, const char *p, size_t len)
     lua_pushlstring(L, p, len);
 }
 
-static int kiwi_lua_recv(lua_State *L)
+/* Receive one message into the scratch `s` and push it: returns 1, or
+ * what kiwi_lua_failure() returns. */
+static int recv_push(lua_State *L, struct scratch *s, int handle,
+                     int timeout_ms)
 {
-    if (lua_gettop(L) > 2) {
-        luaL_argerror(L, 3, "no value expected");
-    }
-    int handle = kiwi_lua_checkhandle(L, 1);
-    int timeout_ms = kiwi_lua_opttimeout(L, 2);
-    struct scratch *s = get_scratch(L);
-
     size_t len = 0;
     s->busy = 1;
     s->asked = 0;
@@ -513,6 +509,16 @@ static int kiwi_lua_recv(lua_State *L)
     s->pending = 0;
     scratch_trim(s);
     return 1;
+}
+
+static int kiwi_lua_recv(lua_State *L)
+{
+    if (lua_gettop(L) > 2) {
+        luaL_argerror(L, 3, "no value expected");
+    }
+    int handle = kiwi_lua_checkhandle(L, 1);
+    int timeout_ms = kiwi_lua_opttimeout(L, 2);
+    return recv_push(L, get_scratch(L), handle, timeout_ms);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -600,6 +606,117 @@ static int kiwi_lua_timeout_ms(lua_State *L)
     return 1;
 }
 
+/* ---- batches ---------------------------------------------------------- */
+
+/* Whether a Ctrl-C came during the wait that just ended (after
+ * kiwi_lua_wait_end(): the hook's own test). */
+static int was_interrupted(lua_State *L)
+{
+    return atomic_load_explicit(&sigint_count, memory_order_relaxed) !=
+               wait_start ||
+           interpreter_raises(main_thread(L));
+}
+
+/*
+ * core.send_many(h, list, [timeout]) -> count, or nil, message, code:
+ * every string of the array `list`, in order, each its own frame, in one
+ * ipc_send_many(). The strings stay in the table (so alive) while it
+ * waits. Every element is checked first: one that is not a string raises
+ * and sends nothing. A count below #list: the time ran out part-way (the
+ * counted messages are committed, the rest not sent). Ctrl-C raises, as
+ * in every blocking call, also after some messages were committed (they
+ * are delivered: the rest of one cut short is kept).
+ */
+static int kiwi_lua_send_many(lua_State *L)
+{
+    if (lua_gettop(L) > 3) {
+        luaL_argerror(L, 4, "no value expected");
+    }
+    int handle = kiwi_lua_checkhandle(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int timeout_ms = kiwi_lua_opttimeout(L, 3);
+#if LUA_VERSION_NUM >= 502
+    size_t n = (size_t)lua_rawlen(L, 2);
+#else
+    size_t n = (size_t)lua_objlen(L, 2);
+#endif
+    if (n > INT_MAX) {
+        luaL_argerror(L, 2, "too many messages for one call");
+    }
+    struct ipc_msg *msgs =
+        lua_newuserdata(L, (n > 0 ? n : 1) * sizeof(*msgs)); /* freed by GC */
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (int)(i + 1));
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pushfstring(L, "message %d: string expected, got %s",
+                            (int)(i + 1), luaL_typename(L, -1));
+            luaL_argerror(L, 2, lua_tostring(L, -1));
+        }
+        msgs[i].data = lua_tolstring(L, -1, &msgs[i].len);
+        lua_pop(L, 1); /* the table keeps it */
+    }
+    kiwi_lua_wait_begin(L);
+    int rc = ipc_send_many(handle, msgs, n, timeout_ms);
+    kiwi_lua_wait_end();
+    if (rc >= 0 && (size_t)rc < n && was_interrupted(L)) {
+        rc = IPC_EINTR;
+    }
+    if (rc < 0) {
+        return kiwi_lua_failure(L, rc);
+    }
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+/*
+ * core.recv_many(h, [max], [timeout]) -> array of messages, or nil,
+ * message, code: the first message as core.recv receives it (waiting at
+ * most timeout), then every whole message already inside the handle
+ * (ipc_recv_held(): no system call, no wait), up to max in all (nil: no
+ * limit). Whatever ends the burst is left to the next call.
+ */
+static int kiwi_lua_recv_many(lua_State *L)
+{
+    if (lua_gettop(L) > 3) {
+        luaL_argerror(L, 4, "no value expected");
+    }
+    int handle = kiwi_lua_checkhandle(L, 1);
+    lua_Integer max = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        lua_Integer v = 0;
+        if (!to_integer(L, 2, &v) || v < 1) {
+            luaL_argerror(L, 2, "a count of at least 1 expected");
+        }
+        max = v;
+    }
+    int timeout_ms = kiwi_lua_opttimeout(L, 3);
+    struct scratch *s = get_scratch(L); /* shared with recv: an upvalue */
+
+    lua_createtable(L, max > 0 && max < 128 ? (int)max : 16, 0);
+    int r = recv_push(L, s, handle, timeout_ms);
+    if (r != 1) {
+        return r; /* nil, message, code */
+    }
+    lua_rawseti(L, -2, 1);
+    for (lua_Integer k = 2; max == 0 || k <= max; k++) {
+        size_t len = 0;
+        s->busy = 1;
+        s->asked = 0;
+        int rc = ipc_recv_held(handle, scratch_alloc, s, &len);
+        if (rc != 1) {
+            /* None held, or no memory for the next one (it stays for the
+             * next call, which reports what it must). */
+            s->busy = 0;
+            break;
+        }
+        push_message(L, len > 0 ? s->p : "", len);
+        s->busy = 0;
+        lua_rawseti(L, -2, (int)k);
+    }
+    scratch_trim(s);
+    return 1;
+}
+
 /* ---- many pipes at once ----------------------------------- */
 
 /*
@@ -650,9 +767,15 @@ void kiwi_lua_open(lua_State *L)
     lua_pushcfunction(L, kiwi_lua_timeout_ms);
     lua_setfield(L, -2, "timeout_ms");
     ipc_set_interrupt_hook(interrupt_hook, NULL);
+    lua_pushcfunction(L, kiwi_lua_send_many);
+    lua_setfield(L, -2, "send_many");
     /* recv's scratch buffer is its upvalue: reached in a few instructions
-     * (a registry lookup costs a hash of the key), owned by the closure. */
+     * (a registry lookup costs a hash of the key), owned by the closure;
+     * recv_many shares it. */
     new_scratch(L);
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, kiwi_lua_recv_many, 1);
+    lua_setfield(L, -3, "recv_many");
     lua_pushcclosure(L, kiwi_lua_recv, 1);
     lua_setfield(L, -2, "recv");
 }

@@ -827,3 +827,212 @@ PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms)
     }
     return PyLong_FromSize_t(len);
 }
+
+/* ---- batches ------------------------------------------------------------ */
+
+/*
+ * Python's send_many(handle, messages, timeout_ms) -> count: every message
+ * of the iterable (str as UTF-8, bytes-like as is) into one
+ * ipc_send_many(), with the GIL released once. bytes and ASCII str are
+ * used in place; other buffers through kiwi_py_payload_get() (in place
+ * where contiguous), so nothing is copied that need not be. Every message
+ * is converted before anything is sent: a bad one raises and sends
+ * nothing. A KeyboardInterrupt raised by the interrupt hook part-way gets
+ * the count of committed messages as its `committed` attribute.
+ */
+PyObject *kiwi_py_send_many(int handle, PyObject *messages, int timeout_ms)
+{
+    PyObject *seq, *result = NULL;
+    Py_ssize_t n, i;
+    struct ipc_msg *msgs = NULL;
+    kiwi_py_payload *extra = NULL; /* for buffers other than bytes/str */
+    int rc;
+
+    /* A tuple is used as it is; anything else (a list too: another thread
+     * could change it while the GIL is released) is collected into one,
+     * which holds every message until the call is done. */
+    if (PyTuple_CheckExact(messages)) {
+        seq = messages;
+        Py_INCREF(seq);
+    } else {
+        seq = PySequence_Tuple(messages);
+        if (seq == NULL)
+            return NULL;
+    }
+    n = PySequence_Size(seq);
+    if (n <= 0) {
+        Py_DECREF(seq);
+        return n < 0 ? NULL : PyLong_FromLong(0);
+    }
+    msgs = (struct ipc_msg *)PyMem_Malloc((size_t)n * sizeof(*msgs));
+    if (msgs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *m = PyTuple_GetItem(seq, i);
+        void *data;
+        size_t len;
+
+        if (m == NULL)
+            goto done;
+        if (PyBytes_CheckExact(m)) {
+            char *buf;
+            Py_ssize_t blen;
+            if (PyBytes_AsStringAndSize(m, &buf, &blen) < 0)
+                goto done;
+            msgs[i].data = buf;
+            msgs[i].len = (size_t)blen;
+            continue;
+        }
+#if KIWI_PY_HAVE_UTF8_CACHE
+        if (PyUnicode_CheckExact(m) && PyUnicode_IS_ASCII(m)) {
+            Py_ssize_t slen;
+            const char *s = PyUnicode_AsUTF8AndSize(m, &slen);
+            if (s == NULL)
+                goto done;
+            msgs[i].data = s;
+            msgs[i].len = (size_t)slen;
+            continue;
+        }
+#endif
+        if (extra == NULL) {
+            /* Zeroed: releasing an entry never taken is harmless. */
+            extra = (kiwi_py_payload *)PyMem_Calloc((size_t)n, sizeof(*extra));
+            if (extra == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+        if (kiwi_py_payload_get(m, &extra[i], &data, &len) < 0)
+            goto done;
+        msgs[i].data = data;
+        msgs[i].len = len;
+    }
+    if ((size_t)n > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many messages for one call");
+        goto done;
+    }
+
+    Py_BEGIN_ALLOW_THREADS rc =
+        ipc_send_many(handle, msgs, (size_t)n, timeout_ms);
+    Py_END_ALLOW_THREADS
+
+        if (PyErr_Occurred())
+    {
+        /* The hook's exception (KeyboardInterrupt) wins, as for send; it
+         * says how many messages went before it. */
+        PyObject *type, *value, *tb, *count;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        count = PyLong_FromLong(rc > 0 ? rc : 0);
+        if (count == NULL || value == NULL ||
+            PyObject_SetAttrString(value, "committed", count) < 0)
+            PyErr_Clear();
+        Py_XDECREF(count);
+        PyErr_Restore(type, value, tb);
+    }
+    else if (rc < 0)
+    {
+        kiwi_py_raise_status(rc);
+    }
+    else
+    {
+        result = PyLong_FromLong(rc);
+    }
+
+done:
+    if (extra != NULL) {
+        for (i = 0; i < n; i++)
+            kiwi_py_payload_release(&extra[i]);
+        PyMem_Free(extra);
+    }
+    PyMem_Free(msgs);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* ipc_recv_held()'s allocator, called with the GIL held: bytes are made in
+ * place; a str is decoded from a copy (on the stack when small). */
+typedef struct kiwi_py_held_ctx {
+    int as_text;
+    PyObject *obj; /* the bytes, or NULL */
+    char *heap;    /* a str's copy when not on the stack */
+    char *data;
+    char stack[KIWI_PY_RECV_STACK];
+} kiwi_py_held_ctx;
+
+static void *kiwi_py_held_alloc(void *arg, size_t len)
+{
+    kiwi_py_held_ctx *ctx = (kiwi_py_held_ctx *)arg;
+
+    if (!ctx->as_text) {
+        ctx->obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+        return ctx->data = ctx->obj ? PyBytes_AsString(ctx->obj) : NULL;
+    }
+    if (len <= sizeof ctx->stack)
+        return ctx->data = ctx->stack;
+    return ctx->data = ctx->heap = (char *)malloc(len);
+}
+
+/*
+ * Python's recv_many(handle, as_text, max_count, timeout_ms) -> list: the
+ * first message as recv does (waiting at most timeout_ms, the GIL
+ * released), then every whole message already inside the handle
+ * (ipc_recv_held(): no system call, no wait; the GIL kept), up to
+ * max_count in all (max_count < 1: no limit). Whatever stops the draining
+ * (nothing more held, an error) is left to the next call.
+ */
+PyObject *kiwi_py_recv_many(int handle, PyObject *as_text, int max_count,
+                            int timeout_ms)
+{
+    PyObject *first, *list;
+    int text, count = 1;
+
+    text = PyObject_IsTrue(as_text);
+    if (text < 0)
+        return NULL;
+    first = kiwi_py_recv_timeout(handle, as_text, timeout_ms);
+    if (first == NULL)
+        return NULL;
+    list = PyList_New(1);
+    if (list == NULL) {
+        /* The message is lost with the exception: as for a failed str. */
+        Py_DECREF(first);
+        return NULL;
+    }
+    PyList_SetItem(list, 0, first);
+    while (max_count < 1 || count < max_count) {
+        kiwi_py_held_ctx ctx;
+        PyObject *m;
+        size_t len = 0;
+        int rc;
+
+        ctx.as_text = text;
+        ctx.obj = NULL;
+        ctx.heap = NULL;
+        ctx.data = NULL;
+        rc = ipc_recv_held(handle, kiwi_py_held_alloc, &ctx, &len);
+        if (rc != 1) {
+            /* None held, or no memory for the next one (it stays for the
+             * next call, which reports what it must). */
+            if (rc < 0)
+                PyErr_Clear();
+            break;
+        }
+        if (text) {
+            m = PyUnicode_DecodeUTF8(ctx.data, (Py_ssize_t)len, "replace");
+            free(ctx.heap);
+        } else {
+            m = ctx.obj;
+        }
+        if (m == NULL || PyList_Append(list, m) < 0) {
+            Py_XDECREF(m);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(m);
+        count++;
+    }
+    return list;
+}

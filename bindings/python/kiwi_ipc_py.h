@@ -3,8 +3,8 @@
  * as bindings/python/python_typemaps.i calls it from the generated wrapper.
  *
  * Both this file's .c and the wrapper are compiled with the same Python
- * headers and the same Py_LIMITED_API (bindings/python/python.cmake), so the payload
- * struct below is the same on both sides. Not API.
+ * headers and the same Py_LIMITED_API (bindings/python/python.cmake), so the
+ * payload struct below is the same on both sides. Not API.
  */
 #ifndef KIWI_IPC_PY_H
 #define KIWI_IPC_PY_H
@@ -97,5 +97,12 @@ void kiwi_py_init(void);
  * recv_into(handle, buffer, timeout_ms) -> length (kiwi_ipc_py.c). */
 PyObject *kiwi_py_poll(PyObject *items, int timeout_ms);
 PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms);
+
+/* Batches (kiwi_ipc_py.c): send_many(handle, messages, timeout_ms) ->
+ * count, and recv_many(handle, as_text, max_count, timeout_ms) -> list.
+ * They release the GIL themselves. */
+PyObject *kiwi_py_send_many(int handle, PyObject *messages, int timeout_ms);
+PyObject *kiwi_py_recv_many(int handle, PyObject *as_text, int max_count,
+                            int timeout_ms);
 
 #endif /* KIWI_IPC_PY_H */

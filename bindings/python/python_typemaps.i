@@ -211,3 +211,17 @@ static PyObject *kiwi_py_peer_field(int known, int bit, long long value)
 %rename(recv_into) kiwi_py_recv_into;
 PyObject *kiwi_py_poll(PyObject *items, int timeout_ms);
 PyObject *kiwi_py_recv_into(int handle, PyObject *buffer, int timeout_ms);
+
+/*
+ * Batches (kiwi_ipc_py.c): send_many(handle, messages, timeout_ms) -> the
+ * count committed (ipc_send_many()); recv_many(handle, as_text,
+ * max_count, timeout_ms) -> a list: the first message waited for, then
+ * those already held (ipc_recv_held()). Both release the GIL themselves.
+ */
+%nothread kiwi_py_send_many;
+%nothread kiwi_py_recv_many;
+%rename(send_many) kiwi_py_send_many;
+%rename(recv_many) kiwi_py_recv_many;
+PyObject *kiwi_py_send_many(int handle, PyObject *messages, int timeout_ms);
+PyObject *kiwi_py_recv_many(int handle, PyObject *as_text, int max_count,
+                            int timeout_ms);

@@ -293,6 +293,44 @@ IPC_API int ipc_connect_timeout(const char *name, int timeout_ms);
 IPC_API int ipc_send_timeout(int handle, const void *data, size_t len,
                              int timeout_ms);
 
+/* One message of a batch for ipc_send_many(): `len` bytes at `data` (data
+ * may be NULL when len is 0). */
+struct ipc_msg {
+    const void *data;
+    size_t len;
+};
+
+/*
+ * ipc_send_many - send `count` messages, in order, waiting at most
+ * `timeout_ms` for the peer to make room.
+ *
+ * Each message goes out as its own frame, exactly as if sent with
+ * ipc_send_timeout() one after the other, but the frames are written
+ * together: as few system calls as the kernel takes (POSIX: one writev of
+ * up to 64 messages' frames at a time; Windows: the frames copied into
+ * one buffer and written with one WriteFile). Concurrent sends never land
+ * between the frames of one call. Every message is checked before
+ * anything is sent: one over IPC_MAX_MESSAGE (IPC_ETOOBIG), or with NULL
+ * data and a length (IPC_EINVAL), refuses the whole call. `msgs` may be
+ * NULL when `count` is 0 (returns 0 at once); count may be at most
+ * INT_MAX.
+ *
+ * Returns how many messages were committed, from the first: `count` when
+ * all were; fewer when the time ran out (or the interrupt hook asked to
+ * stop, or the peer went away) part-way, and then ipc_last_error() says
+ * why. The rules of ipc_send_timeout() hold per message: the messages
+ * counted were written whole, except perhaps the last one counted, whose
+ * frame was cut by the timeout: that one is committed too, its rest is
+ * kept and written before anything else. The messages after it were not
+ * sent at all, and the caller may send them again. Nothing is ever
+ * spliced, repeated or lost. When no message was committed the call
+ * returns a status instead, as ipc_send_timeout() would: IPC_ETIMEDOUT or
+ * IPC_EINTR (nothing sent), IPC_EBADHANDLE, IPC_EINVAL, IPC_ETOOBIG,
+ * IPC_ECLOSED, IPC_EPROTO, IPC_ESYSTEM, IPC_ENOMEM.
+ */
+IPC_API int ipc_send_many(int handle, const struct ipc_msg *msgs, size_t count,
+                          int timeout_ms);
+
 /*
  * ipc_flush - wait at most `timeout_ms` until the rest of a committed
  * message whose send ran out of time (ipc_send_timeout()) is written.
@@ -369,6 +407,28 @@ typedef void *(*ipc_alloc_fn)(void *ctx, size_t len);
  */
 IPC_API int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx,
                            size_t *len, int timeout_ms);
+
+/*
+ * ipc_recv_held - ipc_recv_alloc() of the next message only if it is
+ * already whole inside the handle: never waits, never reads from the OS.
+ *
+ * A receive reads ahead (one read takes what the kernel holds), so after
+ * one, further whole messages often wait inside the handle. A loop that
+ * drains a burst receives the first with ipc_recv_alloc() (which waits)
+ * and the rest with this call, at the cost of a copy each and no system
+ * call (the bindings' recv_many).
+ *
+ * Returns 1 with the message in alloc's buffer and *len set; 0 when no
+ * whole message is held: nothing changed, and whatever is there (part of
+ * a message, one over ipc_set_max_message()'s limit or too long for the
+ * read-ahead buffer, the end of the stream, a broken pipe) is left to the
+ * next ipc_recv*(), which waits for it or reports it; also 0 while
+ * another thread's receive on the pipe is under way (it takes the
+ * messages). Or IPC_EBADHANDLE, IPC_EINVAL (alloc or len is NULL),
+ * IPC_ENOMEM (alloc returned NULL: the message is kept). Thread-safe.
+ */
+IPC_API int ipc_recv_held(int handle, ipc_alloc_fn alloc, void *ctx,
+                          size_t *len);
 
 /*
  * ipc_listen - start a server at pipe `name` for any number of clients.

@@ -180,6 +180,19 @@ IPC__FLATTEN int ipc_send_timeout(int handle, const void *data, size_t len,
     return rc;
 }
 
+int ipc_send_many(int handle, const struct ipc_msg *msgs, size_t count,
+                  int timeout_ms)
+{
+    int rc;
+    struct ipc__handle *h = borrow("send_many", handle, &ipc__pipe_kind, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    rc = ipc__pipe_send_many(h->obj, handle, msgs, count, timeout_ms);
+    ipc__handle_put(h);
+    return rc;
+}
+
 int ipc_recv(int handle, void **data, size_t *len)
 {
     return ipc_recv_timeout(handle, data, len, IPC_FOREVER);
@@ -218,6 +231,23 @@ IPC__FLATTEN int ipc_recv_alloc(int handle, ipc_alloc_fn alloc, void *ctx,
         return rc;
     }
     rc = ipc__pipe_recv_alloc(h->obj, handle, alloc, ctx, len, timeout_ms);
+    ipc__handle_put(h);
+    return rc;
+}
+
+int ipc_recv_held(int handle, ipc_alloc_fn alloc, void *ctx, size_t *len)
+{
+    if (alloc == NULL || len == NULL) {
+        return ipc__fail(IPC_EINVAL, 0, "recv_held(%d): alloc or len is NULL",
+                         handle);
+    }
+    *len = 0;
+    int rc;
+    struct ipc__handle *h = borrow("recv_held", handle, &ipc__pipe_kind, &rc);
+    if (h == NULL) {
+        return rc;
+    }
+    rc = ipc__pipe_recv_held(h->obj, handle, alloc, ctx, len);
     ipc__handle_put(h);
     return rc;
 }

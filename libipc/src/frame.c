@@ -403,6 +403,11 @@ buffered_frame(ipc__decoder *d, struct ipc__dec_io *io)
     return IPC__DEC_FRAME;
 }
 
+int ipc__dec_take_held(ipc__decoder *d, struct ipc__dec_io *io)
+{
+    return buffered_frame(d, io);
+}
+
 /* Where the next read goes (io->where, io->room): straight into a large
  * payload once the read buffer is used up, else into the read buffer. */
 static int space(ipc__decoder *d, struct ipc__dec_io *io)

@@ -125,6 +125,16 @@ struct ipc__dec_io {
 int ipc__dec_next(ipc__decoder *d, struct ipc__dec_io *io);
 
 /*
+ * Hand over the next message only when its whole frame is already in the
+ * read buffer (at a frame boundary, within the limit): IPC__DEC_FRAME as
+ * from ipc__dec_next(); 0 when not (nothing changes: a frame still
+ * arriving, one too long or negative, is left for ipc__dec_next() to
+ * judge); IPC_ENOMEM when io->alloc returned NULL (nothing consumed).
+ * Never asks for a read. For ipc_recv_held().
+ */
+int ipc__dec_take_held(ipc__decoder *d, struct ipc__dec_io *io);
+
+/*
  * The receive call ends without a message (timeout, interrupt, error):
  * stop using the caller's buffer. With `keep`, the payload bytes written
  * there so far are copied to a buffer of the decoder's own (they have

@@ -162,23 +162,44 @@ int ipc__os_listening_at(const char *path);
 int ipc__os_connect(const char *who, const char *path,
                     const struct ipc__until *u, struct ipc__stream *s);
 
-/* A frame to write: its header and payload, and how much of the pair is
- * written already. */
-struct ipc__out {
-    const void *hdr;
-    size_t hdr_len;
-    const void *data;
+/* One piece of what a write sends. */
+struct ipc__seg {
+    const void *p;
     size_t len;
+};
+
+/* What to write: the pieces in order, sent as one run of bytes (a frame's
+ * header and payload, or the frames of several messages), and how much of
+ * the run is written already. */
+struct ipc__out {
+    const struct ipc__seg *seg;
+    size_t n;
     size_t done;
 };
 
+/* Move the place (*i, *off: piece and offset into it) `n` bytes on, and
+ * past pieces with nothing left, so that *i is a piece with bytes to
+ * write or out->n at the end. From (0, 0) by out->done it finds where a
+ * write starts. */
+static inline void ipc__out_advance(const struct ipc__out *out, size_t n,
+                                    size_t *i, size_t *off)
+{
+    *off += n;
+    while (*i < out->n && *off >= out->seg[*i].len) {
+        *off -= out->seg[*i].len;
+        (*i)++;
+    }
+}
+
 /*
- * Write the header, then the payload, starting `out->done` bytes into the
- * pair (so a frame can be finished by a later call), until all is written
- * or `u` ends the wait. out->done is updated either way. Returns 0 (all
- * written), IPC_ETIMEDOUT or IPC_EINTR (stopped; out->done tells how far
- * it got), IPC_ECLOSED (the peer has gone, or ipc__os_stream_wake() was
- * called), or IPC_ESYSTEM.
+ * Write the pieces in order, starting `out->done` bytes into the run (so a
+ * frame can be finished by a later call), in as few system calls as the
+ * OS takes (POSIX: sendmsg() of a bounded number of pieces at a time;
+ * Windows: small pieces copied together into one WriteFile), until all is
+ * written or `u` ends the wait. out->done is updated either way. Returns 0
+ * (all written), IPC_ETIMEDOUT or IPC_EINTR (stopped; out->done tells how
+ * far it got), IPC_ECLOSED (the peer has gone, or ipc__os_stream_wake()
+ * was called), or IPC_ESYSTEM.
  */
 int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
                   struct ipc__out *out, const struct ipc__until *u);

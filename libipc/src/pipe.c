@@ -13,6 +13,9 @@
  *   start of the next send, recv or ipc_flush, and as far as the peer takes
  *   it without waiting at close. The caller's message is then committed:
  *   it arrives whole, and nobody has to send it again.
+ * Send many writes the frames of a batch of messages together, and holds
+ * to the same rule per message: the one a timeout cuts is committed and
+ * its rest kept; those after it are not sent.
  */
 #include "pipe.h"
 
@@ -20,6 +23,7 @@
 #include "frame.h"
 #include "wait.h"
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,7 +218,8 @@ static int finish_rest(struct ipc__pipe *p, const struct ipc__who *who,
                              "it?); nothing of this call's was done",
                              p->rest_owner, ipc__os_process_id());
     }
-    struct ipc__out out = {p->rest, p->rest_len, NULL, 0, p->rest_done};
+    struct ipc__seg seg = {p->rest, p->rest_len};
+    struct ipc__out out = {&seg, 1, p->rest_done};
     int rc = ipc__os_write(&p->s, who, &out, u);
     p->rest_done = out.done;
     if (rc == 0) {
@@ -249,36 +254,38 @@ static void flush_rest_now(struct ipc__pipe *p)
      * finish_rest(): a close that succeeds records no failure. */
     struct ipc__until now = {.deadline = ipc__os_now_ms(), .hook = NULL};
     struct ipc__who who = who_of(p, "close", 0);
-    struct ipc__out out = {p->rest, p->rest_len, NULL, 0, p->rest_done};
+    struct ipc__seg seg = {p->rest, p->rest_len};
+    struct ipc__out out = {&seg, 1, p->rest_done};
     (void)ipc__os_write(&p->s, &who, &out, &now);
 }
 
-/* The frame stopped after `out->done` bytes: keep a copy of the rest, so
- * the message is committed. Returns 0, or IPC_ENOMEM (the pipe is then
- * broken: the peer has part of a frame that can never be finished). */
+/* The frame of `hdr` and `data` (len bytes) stopped after `done` bytes
+ * (0 < done < its size): keep a copy of the rest, so the message is
+ * committed. Returns 0, or IPC_ENOMEM (the pipe is then broken: the peer
+ * has part of a frame that can never be finished). */
 static int keep_rest(struct ipc__pipe *p, const struct ipc__who *who,
-                     const struct ipc__out *out)
+                     const unsigned char *hdr, const void *data, size_t len,
+                     size_t done)
 {
-    size_t total = out->hdr_len + out->len;
-    size_t n = total - out->done;
+    size_t total = IPC__HEADER_SIZE + len;
+    size_t n = total - done;
     unsigned char *rest = malloc(n);
     if (rest == NULL) {
         snprintf(p->broken_why, sizeof(p->broken_why),
                  "a send stopped after %zu of %zu bytes of its frame and "
                  "there was no memory to keep the rest",
-                 out->done, total);
+                 done, total);
         atomic_store(&p->broken, 1);
         return ipc__fail_who(IPC_ENOMEM, 0, who, "%s", p->broken_why);
     }
     size_t at = 0;
-    if (out->done < out->hdr_len) {
-        at = out->hdr_len - out->done;
-        memcpy(rest, (const unsigned char *)out->hdr + out->done, at);
+    if (done < IPC__HEADER_SIZE) {
+        at = IPC__HEADER_SIZE - done;
+        memcpy(rest, hdr + done, at);
     }
-    size_t off = out->done < out->hdr_len ? 0 : out->done - out->hdr_len;
-    if (out->len > off) {
-        memcpy(rest + at, (const unsigned char *)out->data + off,
-               out->len - off);
+    size_t off = done < IPC__HEADER_SIZE ? 0 : done - IPC__HEADER_SIZE;
+    if (len > off) {
+        memcpy(rest + at, (const unsigned char *)data + off, len - off);
     }
     p->rest = rest;
     p->rest_len = n;
@@ -293,7 +300,8 @@ static int send_frame(struct ipc__pipe *p, const struct ipc__who *who,
 {
     unsigned char hdr[IPC__HEADER_SIZE];
     ipc__frame_header(hdr, len);
-    struct ipc__out out = {hdr, sizeof(hdr), data, len, 0};
+    struct ipc__seg seg[2] = {{hdr, sizeof(hdr)}, {data, len}};
+    struct ipc__out out = {seg, 2, 0};
     int rc = ipc__os_write(&p->s, who, &out, u);
     if (rc == 0) {
         return 0;
@@ -306,8 +314,8 @@ static int send_frame(struct ipc__pipe *p, const struct ipc__who *who,
                              rc == IPC_EINTR ? "interrupted" : "timed out");
     }
     /* Part of the frame is out: the message is committed. */
-    size_t total = out.hdr_len + out.len, done = out.done;
-    int kept = keep_rest(p, who, &out);
+    size_t total = sizeof(hdr) + len, done = out.done;
+    int kept = keep_rest(p, who, hdr, data, len, done);
     if (kept != 0 || rc == IPC_ETIMEDOUT) {
         return kept;
     }
@@ -345,6 +353,135 @@ int ipc__pipe_send(struct ipc__pipe *p, int h, const void *data, size_t len,
     }
     ipc__mutex_unlock(&p->send_lock);
     return rc;
+}
+
+/* Messages per write: their headers live on the stack, and a batch this
+ * size already makes the system call a small part of each message's
+ * cost. The OS layer splits a write further if it must. */
+#define SEND_BATCH 64
+
+/* Check every message before anything is sent: the call is refused whole
+ * rather than stopped at a bad message. */
+static int check_many(const struct ipc__who *who, const struct ipc_msg *msgs,
+                      size_t count)
+{
+    if (count > INT_MAX) {
+        return ipc__fail_who(IPC_EINVAL, 0, who,
+                             "%zu messages is more than one call counts "
+                             "(at most %d)",
+                             count, INT_MAX);
+    }
+    if (msgs == NULL && count != 0) {
+        return ipc__fail_who(IPC_EINVAL, 0, who, "msgs is NULL");
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (msgs[i].len > IPC_MAX_MESSAGE) {
+            return ipc__fail_who(IPC_ETOOBIG, 0, who,
+                                 "message %zu of %zu bytes exceeds the "
+                                 "protocol's limit of %d bytes; nothing was "
+                                 "sent",
+                                 i, msgs[i].len, IPC_MAX_MESSAGE);
+        }
+        if (msgs[i].data == NULL && msgs[i].len != 0) {
+            return ipc__fail_who(IPC_EINVAL, 0, who,
+                                 "message %zu: data is NULL; nothing was sent",
+                                 i);
+        }
+    }
+    return 0;
+}
+
+/*
+ * Write msgs[0..k) (k <= SEND_BATCH) in one go. Returns 0 with *sent = k,
+ * or the status that stopped it with *sent the messages committed: those
+ * written whole, and one written in part whose rest is now kept.
+ */
+static int send_batch(struct ipc__pipe *p, const struct ipc__who *who,
+                      const struct ipc_msg *msgs, size_t k,
+                      const struct ipc__until *u, size_t *sent)
+{
+    unsigned char hdr[SEND_BATCH][IPC__HEADER_SIZE];
+    struct ipc__seg seg[2 * SEND_BATCH];
+    for (size_t j = 0; j < k; j++) {
+        ipc__frame_header(hdr[j], msgs[j].len);
+        seg[2 * j].p = hdr[j];
+        seg[2 * j].len = IPC__HEADER_SIZE;
+        seg[2 * j + 1].p = msgs[j].data;
+        seg[2 * j + 1].len = msgs[j].len;
+    }
+    struct ipc__out out = {seg, 2 * k, 0};
+    int rc = ipc__os_write(&p->s, who, &out, u);
+    if (rc == 0) {
+        *sent = k;
+        return 0;
+    }
+    /* Which message the write stopped in, and how far into its frame. */
+    size_t j = 0, at = out.done;
+    while (j < k && at >= IPC__HEADER_SIZE + msgs[j].len) {
+        at -= IPC__HEADER_SIZE + msgs[j].len;
+        j++;
+    }
+    *sent = j;
+    if (rc != IPC_ETIMEDOUT && rc != IPC_EINTR) {
+        return write_failed(p, who, rc);
+    }
+    if (at > 0) {
+        /* Part of message j is out: it is committed, as in send_frame. */
+        int kept = keep_rest(p, who, hdr[j], msgs[j].data, msgs[j].len, at);
+        if (kept != 0) {
+            return kept;
+        }
+        *sent = j + 1;
+    }
+    return rc;
+}
+
+int ipc__pipe_send_many(struct ipc__pipe *p, int h, const struct ipc_msg *msgs,
+                        size_t count, int timeout_ms)
+{
+    struct ipc__who who = who_of(p, "send_many", h);
+    int rc = check_many(&who, msgs, count);
+    if (rc != 0 || count == 0) {
+        return rc;
+    }
+    struct ipc__until u;
+    ipc__until_init(&u, timeout_ms);
+    rc = ipc__lock(&p->send_lock, &u);
+    if (rc != 0) {
+        return busy_status(rc, &who);
+    }
+    size_t sent = 0;
+    int batched = 0; /* the batches began (a stop is worded here) */
+    if (atomic_load(&p->broken)) {
+        rc = broken_status(p, &who);
+    } else if ((rc = finish_rest(p, &who, &u)) == 0) {
+        batched = 1;
+        while (sent < count) {
+            size_t k = count - sent < SEND_BATCH ? count - sent : SEND_BATCH;
+            size_t got = 0;
+            rc = send_batch(p, &who, msgs + sent, k, &u, &got);
+            sent += got;
+            if (rc != 0) {
+                break;
+            }
+        }
+    }
+    ipc__mutex_unlock(&p->send_lock);
+    if (batched && (rc == IPC_ETIMEDOUT || rc == IPC_EINTR)) {
+        /* Say what was done: the count alone returns when it is not 0. */
+        const char *why = rc == IPC_EINTR ? "interrupted" : "timed out";
+        if (sent == 0) {
+            rc = ipc__fail_who(rc, 0, &who, "%s; nothing was sent", why);
+        } else {
+            (void)ipc__fail_who(rc, 0, &who,
+                                "%s after %zu of %zu messages were committed "
+                                "(the last of them may be partly written: "
+                                "its rest is kept and sent before anything "
+                                "else); the others were not sent",
+                                why, sent, count);
+        }
+    }
+    return sent > 0 ? (int)sent : rc;
 }
 
 int ipc__pipe_flush(struct ipc__pipe *p, int h, int timeout_ms)
@@ -534,6 +671,31 @@ int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
 {
     void *unused;
     return pipe_recv(p, h, alloc, ctx, &unused, len, timeout_ms);
+}
+
+int ipc__pipe_recv_held(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
+                        void *ctx, size_t *len)
+{
+    /* Never waits: a recv under way in another thread takes the messages
+     * itself. A kept rest of a send is not this call's to write either:
+     * the message is here already, nothing waits for the peer. */
+    if (!ipc__mutex_trylock(&p->recv_lock)) {
+        return 0;
+    }
+    int rc = 0;
+    if (!atomic_load(&p->broken)) {
+        struct ipc__dec_io io = {.alloc = alloc, .ctx = ctx};
+        rc = ipc__dec_take_held(p->dec, &io);
+        if (rc == IPC__DEC_FRAME) {
+            *len = io.len;
+            rc = 1;
+        } else if (rc != 0) {
+            struct ipc__who who = who_of(p, "recv_held", h);
+            rc = decode_failed(p, &who, rc, 1);
+        }
+    }
+    ipc__mutex_unlock(&p->recv_lock);
+    return rc;
 }
 
 /* ---- who is on the other end ------------------------------------------ */

@@ -29,6 +29,14 @@ int ipc__pipe_recv(struct ipc__pipe *p, int h, void **data, size_t *len,
 int ipc__pipe_recv_alloc(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
                          void *ctx, size_t *len, int timeout_ms);
 
+/* ipc_recv_held on a pipe: 1 with a message, 0 when none is held whole. */
+int ipc__pipe_recv_held(struct ipc__pipe *p, int h, ipc_alloc_fn alloc,
+                        void *ctx, size_t *len);
+
+/* ipc_send_many on a pipe. */
+int ipc__pipe_send_many(struct ipc__pipe *p, int h, const struct ipc_msg *msgs,
+                        size_t count, int timeout_ms);
+
 /* ipc_flush: finish the rest of a send that ran out of time. */
 int ipc__pipe_flush(struct ipc__pipe *p, int h, int timeout_ms);
 

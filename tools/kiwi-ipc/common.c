@@ -106,6 +106,47 @@ int kiwi_send(int h, const void *data, size_t len, int timeout_ms, int *closed)
     return rc == 0 ? KIWI_EXIT_OK : kiwi_ipc_failure(rc);
 }
 
+int kiwi_send_many(int h, const struct ipc_msg *msgs, size_t n, int timeout_ms,
+                   int *closed)
+{
+    long long deadline =
+        timeout_ms == IPC_FOREVER ? -1 : kiwi_now_ms() + timeout_ms;
+    size_t done = 0;
+    int rc = 0;
+    while (rc >= 0 && done < n) {
+        int left = IPC_FOREVER;
+        if (deadline >= 0) {
+            long long ms = deadline - kiwi_now_ms();
+            left = ms > 0 ? (int)ms : 0;
+        }
+        /* A count short of the rest: the time ran out (or a signal came)
+         * part-way; the next call, with what is left of -t, goes on from
+         * the first message not sent, or reports why it cannot. */
+        rc = ipc_send_many(h, msgs + done, n - done, left);
+        if (rc > 0) {
+            done += (size_t)rc;
+        }
+    }
+    if (rc >= 0) {
+        /* All committed: finish the last one's rest, if any, as kiwi_send
+         * does. */
+        int left = IPC_FOREVER;
+        if (deadline >= 0) {
+            long long ms = deadline - kiwi_now_ms();
+            left = ms > 0 ? (int)ms : 0;
+        }
+        rc = ipc_flush(h, left);
+        if (rc == IPC_ETIMEDOUT || rc == IPC_EINTR) {
+            return unfinished(h, rc, msgs[n - 1].len);
+        }
+    }
+    if (rc == IPC_ECLOSED && closed != NULL) {
+        *closed = 1;
+        return KIWI_EXIT_FAIL;
+    }
+    return rc >= 0 ? KIWI_EXIT_OK : kiwi_ipc_failure(rc);
+}
+
 /* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
 int kiwi_wait_flag(atomic_int *flag)
 {

@@ -112,6 +112,11 @@ int kiwi_ipc_failure(int status);
  * KIWI_EXIT_FAIL returned. */
 int kiwi_send(int h, const void *data, size_t len, int timeout_ms, int *closed);
 
+/* kiwi_send() of n messages (n > 0), each its own frame, written together
+ * (ipc_send_many()), the whole within timeout_ms. */
+int kiwi_send_many(int h, const struct ipc_msg *msgs, size_t n, int timeout_ms,
+                   int *closed);
+
 /* Wait until *flag is set or a signal came. Returns 0 or KIWI_EXIT_SIGNAL. */
 int kiwi_wait_flag(atomic_int *flag);
 /* Set when a -l thread was left blocked in read(): main must _exit(). */

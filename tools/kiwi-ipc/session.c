@@ -30,33 +30,104 @@ struct line_sender {
     int closed;         /* the peer had gone: main reports it */
 };
 
+/* Send the k lines of a batch, with the -l thread's bookkeeping. 0, or -1
+ * when the thread must stop (s->status and s->closed say why). */
+static int send_batch(struct line_sender *s, const struct ipc_msg *msgs,
+                      size_t k)
+{
+    atomic_store(&s->sending, 1);
+    int closed = 0;
+    int st = kiwi_send_many(s->handle, msgs, k, s->o->timeout_ms, &closed);
+    if (st != KIWI_EXIT_OK) {
+        s->closed = closed;
+        s->status = st;
+        return -1;
+    }
+    atomic_store(&s->sending, 0);
+    for (size_t i = 0; i < k; i++) {
+        kiwi_note(s->o, "sent %zu bytes (a line of stdin)", msgs[i].len);
+    }
+    if (k > 1) {
+        kiwi_note(s->o, "sent %zu lines of stdin in one batch", k);
+    }
+    return 0;
+}
+
+/*
+ * stdin is read a chunk at a time, as it comes (read(), not stdio, which
+ * would hide what it has buffered): every line that a read completes is
+ * sent, and all the lines that one read brings (those already waiting)
+ * go out together as one batch, in as few system calls as the kernel
+ * takes. A line typed alone still goes at once. The line ending is not
+ * sent ("\r\n" too where kiwi_crlf_lines); a last line without one is
+ * sent at the end of stdin.
+ */
 static void *send_lines(void *arg)
 {
     struct line_sender *s = arg;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    enum { CHUNK = 64 * 1024, BATCH = 256 };
+    struct ipc_msg msgs[BATCH];
+    char *buf = NULL;
+    size_t cap = 0, have = 0, scanned = 0; /* [0, scanned): no newline */
+    int eof = 0;
     s->status = KIWI_EXIT_OK;
-    while ((n = kiwi_getline(&line, &cap, stdin)) >= 0) {
-        atomic_store(&s->sending, 1);
-        int closed = 0;
-        int st =
-            kiwi_send(s->handle, line, (size_t)n, s->o->timeout_ms, &closed);
-        if (st != KIWI_EXIT_OK) {
-            s->closed = closed;
-            s->status = st;
+    while (!eof) {
+        if (cap - have < CHUNK) {
+            /* Doubling: a long line costs no more copies than its size. */
+            size_t want = cap * 2 > have + CHUNK ? cap * 2 : have + CHUNK;
+            char *bigger = realloc(buf, want);
+            if (bigger == NULL) {
+                kiwi_error("-l: out of memory for a line of %zu bytes", have);
+                s->status = KIWI_EXIT_FAIL;
+                break;
+            }
+            buf = bigger;
+            cap = want;
+        }
+        ssize_t n = read(0, buf + have, cap - have);
+        if (n < 0) {
+            if (errno == EINTR && !kiwi_signalled) {
+                continue;
+            }
+            s->status = kiwi_signalled ? KIWI_EXIT_SIGNAL : KIWI_EXIT_FAIL;
+            if (!kiwi_signalled) {
+                kiwi_error("-l: reading stdin: %s", strerror(errno));
+            }
             break;
         }
-        atomic_store(&s->sending, 0);
-        kiwi_note(s->o, "sent %zd bytes (a line of stdin)", n);
-    }
-    if (n < 0 && ferror(stdin) && s->status == KIWI_EXIT_OK) {
-        s->status = kiwi_signalled ? KIWI_EXIT_SIGNAL : KIWI_EXIT_FAIL;
-        if (!kiwi_signalled) {
-            kiwi_error("-l: reading stdin: %s", strerror(errno));
+        eof = n == 0;
+        have += (size_t)n;
+        size_t start = 0, k = 0;
+        for (;;) {
+            char *nl = memchr(buf + scanned, '\n', have - scanned);
+            size_t end = nl != NULL ? (size_t)(nl - buf) : have;
+            if (nl == NULL && !(eof && have > start)) {
+                break;
+            }
+            size_t len = end - start;
+            if (kiwi_crlf_lines && nl != NULL && len > 0 &&
+                buf[end - 1] == '\r') {
+                len--; /* "\r\n", as Windows programs end a line; a lone
+                        * "\r" at the very end is kept */
+            }
+            msgs[k].data = buf + start;
+            msgs[k++].len = len;
+            start = scanned = nl != NULL ? end + 1 : end;
+            if (k == BATCH && send_batch(s, msgs, k) != 0) {
+                goto out;
+            }
+            k = k == BATCH ? 0 : k;
         }
+        if (k > 0 && send_batch(s, msgs, k) != 0) {
+            goto out;
+        }
+        /* The line still coming moves to the front. */
+        memmove(buf, buf + start, have - start);
+        have -= start;
+        scanned = have;
     }
-    free(line);
+out:
+    free(buf);
     atomic_store(&s->done, 1);
     return NULL;
 }

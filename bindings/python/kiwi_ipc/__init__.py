@@ -32,7 +32,7 @@ From a build tree: ``PYTHONPATH=<build>/python python3 -c "import kiwi_ipc"``.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Iterable, List, Optional, Union
 
 from . import _kiwi_ipc
 from ._errors import (
@@ -48,7 +48,8 @@ from ._errors import (
     PipeClosedError,
     ProtocolError,
 )
-from ._pipe import Buffer as _Buffer, Listener, Name, Peer, Pipe, _max_bytes
+from ._pipe import (Buffer as _Buffer, Listener, Name, Peer, Pipe, _max_bytes,
+                    _max_count)
 from ._wait import BufferTooShortError, wait
 
 __all__ = [
@@ -60,6 +61,8 @@ __all__ = [
     "recv",
     "close",
     "recv_bytes",
+    "send_many",
+    "recv_many",
     "set_max_message",
     "path",
     "check_path",
@@ -135,6 +138,21 @@ def recv(handle: int) -> str:
 def recv_bytes(handle: int) -> bytes:
     """Like recv(), but return the message's bytes exactly as sent."""
     return _kiwi_ipc.ipc_recv(handle, False)
+
+
+def send_many(handle: int, messages: Iterable[Union[str, _Buffer]]) -> int:
+    """send() of every message of an iterable, in order, each its own
+    frame, written together (see Pipe.send_many()). Blocks until all are
+    written; returns their number."""
+    return _kiwi_ipc.send_many(handle, messages, _kiwi_ipc.IPC_FOREVER)
+
+
+def recv_many(handle: int, max_count: Optional[int] = None) -> List[str]:
+    """recv() of a burst: waits for the next message, then takes every
+    whole message already there without waiting again, up to
+    ``max_count`` (see Pipe.recv_many()). Returns a list of str."""
+    return _kiwi_ipc.recv_many(handle, True, _max_count(max_count),
+                               _kiwi_ipc.IPC_FOREVER)
 
 
 def close(handle: int) -> None:

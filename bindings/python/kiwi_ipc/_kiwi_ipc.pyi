@@ -2,7 +2,7 @@
 # how each C parameter becomes a Python one). Not API: use kiwi_ipc.
 import os
 import sys
-from typing import Literal, Optional, Sequence, Tuple, Union, overload
+from typing import Iterable, Literal, Optional, Sequence, Tuple, Union, overload
 
 if sys.version_info >= (3, 12):
     from collections.abc import Buffer as _Buffer
@@ -85,3 +85,11 @@ IPC_POLLNVAL: int
 def ipc_pending(handle: int, /) -> int: ...
 def poll(items: Sequence[tuple[int, int]], timeout_ms: int, /) -> list[int]: ...
 def recv_into(handle: int, buffer: _Buffer, timeout_ms: int, /) -> int: ...
+# Batches: send_many() returns the count committed; recv_many()
+# the first message waited for and those already held (max_count 0: no
+# limit).
+def send_many(handle: int, messages: Iterable[_Message], timeout_ms: int, /) -> int: ...
+@overload
+def recv_many(handle: int, as_text: Literal[True], max_count: int, timeout_ms: int, /) -> list[str]: ...
+@overload
+def recv_many(handle: int, as_text: Literal[False], max_count: int, timeout_ms: int, /) -> list[bytes]: ...

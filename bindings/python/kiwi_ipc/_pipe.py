@@ -8,8 +8,8 @@ import os
 import sys
 import warnings
 from types import TracebackType
-from typing import (Callable, Iterator, NamedTuple, Optional, Type, TypeVar,
-                    Union)
+from typing import (Callable, Iterable, Iterator, List, NamedTuple, Optional,
+                    Type, TypeVar, Union)
 
 from . import _kiwi_ipc as _c
 from ._errors import BadHandleError, IpcError, PipeClosedError
@@ -54,6 +54,17 @@ def _max_bytes(max_bytes: int) -> int:
         raise ValueError(
             "max_bytes must be between 0 and %d" % _c.IPC_MAX_MESSAGE)
     return max_bytes
+
+
+def _max_count(max_count: Optional[int]) -> int:
+    """A recv_many() limit for C: None -> 0 (no limit), else >= 1 (more
+    than C's int counts is no limit in practice)."""
+    if max_count is None:
+        return 0
+    limit = operator.index(max_count)
+    if limit < 1:
+        raise ValueError("max_count must be at least 1, or None")
+    return min(limit, 2**31 - 1)
 
 
 def _closed() -> ValueError:
@@ -302,6 +313,37 @@ class Pipe(_Owner):
             e.filename = self.path  # every exception names the pipe's path
             raise
 
+    def send_many(self, messages: Iterable[Union[str, Buffer]],
+                  timeout: Timeout = None) -> int:
+        """Send every message of an iterable (each a str, sent as UTF-8, or
+        any bytes-like object, used in place), in order, each as its own
+        frame, in as few system calls as the kernel takes. Returns how
+        many were committed.
+
+        Every message is checked first: one of another type raises
+        TypeError, a str with a lone surrogate UnicodeEncodeError, one over
+        MAX_MESSAGE MessageTooBigError, and nothing is sent. The rules of
+        send() hold per message: when ``timeout`` runs out part-way, the
+        count returned is below len(messages): the messages counted were
+        committed (the last of them perhaps cut, its rest kept and sent
+        before anything else), the others were not sent (send them
+        again). IpcTimeoutError only when none was committed. A
+        KeyboardInterrupt part-way carries the count as its ``committed``
+        attribute.
+        """
+        h = self._handle
+        if h is None:
+            raise _closed()
+        try:
+            return _c.send_many(h, messages, _timeout_ms(timeout))
+        except BadHandleError as e:
+            self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path
+            raise
+
     def flush(self, timeout: Timeout = None) -> None:
         """Wait (at most ``timeout`` seconds) until the rest of a committed
         message whose send ran out of time is written; returns at once when
@@ -354,6 +396,47 @@ class Pipe(_Owner):
             raise
         except IpcError as e:
             e.filename = self.path  # every exception names the pipe's path
+            raise
+
+    def recv_many(self, max_count: Optional[int] = None,
+                  timeout: Timeout = None) -> List[str]:
+        """Receive a burst of messages as str: wait, as recv() does, for
+        the first; then take every whole message already held by the Pipe
+        (read ahead with it), without waiting again and without a system
+        call, up to ``max_count`` in all (None: no limit). Returns a list
+        of at least one message. Whatever ends the burst (a message still
+        arriving, one over the limit, the end of the stream) is left to the
+        next call, which waits for it or raises for it. Otherwise as
+        recv()."""
+        h = self._handle
+        if h is None:
+            raise _closed()
+        limit = _max_count(max_count)
+        try:
+            return _c.recv_many(h, True, limit, _timeout_ms(timeout))
+        except BadHandleError as e:
+            self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path
+            raise
+
+    def recv_bytes_many(self, max_count: Optional[int] = None,
+                        timeout: Timeout = None) -> List[bytes]:
+        """recv_many(), the messages as bytes, exactly as sent."""
+        h = self._handle
+        if h is None:
+            raise _closed()
+        limit = _max_count(max_count)
+        try:
+            return _c.recv_many(h, False, limit, _timeout_ms(timeout))
+        except BadHandleError as e:
+            self._lost_race()
+            e.filename = self.path
+            raise
+        except IpcError as e:
+            e.filename = self.path
             raise
 
     def __iter__(self) -> Iterator[str]:

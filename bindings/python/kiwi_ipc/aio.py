@@ -57,7 +57,7 @@ import asyncio
 import sys
 import threading
 from types import TracebackType
-from typing import Optional, Type, Union
+from typing import Iterable, List, Optional, Type, Union
 
 from . import _aio_poll
 from . import _kiwi_ipc as _c
@@ -158,6 +158,26 @@ class AsyncPipe:
                     await _os_ready(self.pipe, True)
             await self._flush()
 
+    async def send_many(self, messages: Iterable[Union[str, Buffer]]) -> int:
+        """Send every message of an iterable, in order, each its own frame,
+        as Pipe.send_many(); returns (the number of messages) once every
+        frame is written."""
+        batch = list(messages)
+        done = 0
+        async with self._send_lock:
+            await self._flush()
+            while done < len(batch):
+                try:
+                    # 0: the messages committed now (the last perhaps with
+                    # its rest kept), or IpcTimeoutError: none.
+                    done += _c.send_many(self.pipe._live(), batch[done:], 0)
+                except IpcTimeoutError:
+                    pass
+                if done < len(batch):
+                    await _os_ready(self.pipe, True)
+            await self._flush()
+        return done
+
     # -- receiving -------------------------------------------------------
 
     async def _ready(self) -> None:
@@ -186,6 +206,20 @@ class AsyncPipe:
         async with self._recv_lock:
             await self._ready()
             return self.pipe.recv_bytes(0)
+
+    async def recv_many(self, max_count: Optional[int] = None) -> List[str]:
+        """Receive a burst of str messages, as Pipe.recv_many(): the first
+        when it is there, then those already held, up to max_count."""
+        async with self._recv_lock:
+            await self._ready()
+            return self.pipe.recv_many(max_count, 0)
+
+    async def recv_bytes_many(self,
+                              max_count: Optional[int] = None) -> List[bytes]:
+        """recv_many(), the messages as bytes, as Pipe.recv_bytes_many()."""
+        async with self._recv_lock:
+            await self._ready()
+            return self.pipe.recv_bytes_many(max_count, 0)
 
     async def recv_into(self, buffer: Buffer) -> int:
         """Receive one message into a writable buffer, as

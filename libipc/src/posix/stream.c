@@ -2,8 +2,9 @@
  * posix/stream.c - a connected Unix domain stream socket: connect, write a
  * frame's two parts, read what is there, wake, close.
  *
- * Writes use one sendmsg() for header and payload, looping over partial
- * writes, with MSG_NOSIGNAL so a closed peer is an error, never a SIGPIPE.
+ * Writes use one sendmsg() for header and payload (and for the frames of
+ * many messages at once), looping over partial writes, with MSG_NOSIGNAL
+ * so a closed peer is an error, never a SIGPIPE.
  */
 #include "posix.h"
 
@@ -132,32 +133,49 @@ static int after_failure(struct ipc__stream *s, int polling, int e,
 
 /* ---- write, read ------------------------------------------------------- */
 
+/* Pieces per sendmsg(): well under IOV_MAX (1024 on Linux and macOS), and
+ * bytes per sendmsg(), well under SSIZE_MAX on any target (the kernel
+ * fails a call whose lengths add up past it). A batch bigger than either
+ * takes more calls. */
+#define WRITE_IOV 128
+#define WRITE_MAX ((size_t)1 << 30)
+
 int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
                   struct ipc__out *out, const struct ipc__until *u)
 {
-    size_t hdr_len = out->hdr_len;
-    size_t total = hdr_len + out->len;
-    size_t at = out->done;
+    size_t at = out->done, i = 0, off = 0;
+    ipc__out_advance(out, at, &i, &off);
     int polling = wait_mode(s, u) == WAIT_POLL;
     int flags = MSG_NOSIGNAL | (polling ? MSG_DONTWAIT : 0);
     int rc = 0;
 
-    while (at < total) {
-        struct iovec iov[2];
+    while (i < out->n) {
+        struct iovec iov[WRITE_IOV];
         int n_iov = 0;
-        if (at < hdr_len) {
-            iov[n_iov].iov_base = (char *)out->hdr + at;
-            iov[n_iov++].iov_len = hdr_len - at;
-        }
-        size_t off = at < hdr_len ? 0 : at - hdr_len;
-        if (out->len > off) {
-            iov[n_iov].iov_base = (char *)out->data + off;
-            iov[n_iov++].iov_len = out->len - off;
+        size_t bytes = 0, o = off, j = i;
+        int whole = 1; /* every piece up to j goes in whole */
+        for (; j < out->n && n_iov < WRITE_IOV && bytes < WRITE_MAX;
+             j++, o = 0) {
+            size_t len = out->seg[j].len - o;
+            if (len == 0) {
+                continue;
+            }
+            if (len > WRITE_MAX - bytes) {
+                len = WRITE_MAX - bytes;
+                whole = 0;
+            }
+            iov[n_iov].iov_base = (char *)out->seg[j].p + o;
+            iov[n_iov++].iov_len = len;
+            bytes += len;
         }
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n_iov};
         ssize_t n = sendmsg(s->fd, &msg, flags);
         if (n >= 0) {
             at += (size_t)n;
+            if ((size_t)n == bytes && whole && j == out->n) {
+                break; /* the usual end: all of it in one call */
+            }
+            ipc__out_advance(out, (size_t)n, &i, &off);
             continue;
         }
         int e = errno;

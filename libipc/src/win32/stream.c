@@ -1,6 +1,6 @@
 /*
  * win32/stream.c - one end of a connected named pipe: connect, write a
- * frame's two parts, read what is there, wake, close.
+ * frame's two parts (or many frames), read what is there, wake, close.
  *
  * All I/O is overlapped: a read or write is started, then waited for
  * together with the stream's wake event, in slices while there is a hook,
@@ -16,8 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Header and payload are copied into one write up to this size (a pipe
- * has no writev): one system call per small frame, as on POSIX. */
+/* Header and payload (and the frames of a batch) are copied into one write
+ * up to this size (a pipe has no writev): one system call per small frame,
+ * or per several, as on POSIX. */
 #define COALESCE_MAX 8192
 
 /* One ReadFile/WriteFile moves at most this much (its count is a DWORD). */
@@ -261,12 +262,29 @@ static int finish_staged(struct ipc__stream *s, const struct ipc__who *who,
     return ipc__fail_who(IPC_ESYSTEM, (int)e, who, "write failed");
 }
 
+/* Copy up to `cap` bytes of the run from place (*i, *off) into `buf`,
+ * moving the place on; returns how many. */
+static size_t gather(const struct ipc__out *out, size_t *i, size_t *off,
+                     unsigned char *buf, size_t cap)
+{
+    size_t got = 0;
+    while (got < cap && *i < out->n) {
+        size_t len = out->seg[*i].len - *off;
+        if (len > cap - got) {
+            len = cap - got;
+        }
+        memcpy(buf + got, (const unsigned char *)out->seg[*i].p + *off, len);
+        got += len;
+        ipc__out_advance(out, len, i, off);
+    }
+    return got;
+}
+
 int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
                   struct ipc__out *out, const struct ipc__until *u)
 {
-    size_t hdr_len = out->hdr_len;
-    size_t total = hdr_len + out->len;
-    size_t at = out->done;
+    size_t at = out->done, i = 0, off = 0;
+    ipc__out_advance(out, at, &i, &off);
     int staged = u->deadline >= 0 || u->hook != NULL;
     unsigned char joined[COALESCE_MAX];
 
@@ -275,40 +293,35 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
         (s->stage = malloc(STAGE_SIZE)) == NULL) {
         rc = ipc__fail_who(IPC_ENOMEM, 0, who, "out of memory");
     }
-    while (rc == 0 && at < total) {
+    while (rc == 0 && i < out->n) {
         if (woken(s)) {
             rc = IPC_ECLOSED;
             break;
         }
-        /* The next piece: from `at`, header and payload joined when the
-         * whole frame is small. */
-        const void *from;
-        size_t want;
-        if (at < hdr_len && total <= COALESCE_MAX) {
-            memcpy(joined, (const char *)out->hdr + at, hdr_len - at);
-            if (out->len > 0) {
-                memcpy(joined + hdr_len - at, out->data, out->len);
-            }
-            from = joined;
-            want = total - at;
-        } else if (at < hdr_len) {
-            from = (const char *)out->hdr + at;
-            want = hdr_len - at;
-        } else {
-            from = (const char *)out->data + (at - hdr_len);
-            want = total - at;
-        }
-        if (want > (staged ? STAGE_SIZE : IO_MAX)) {
-            want = staged ? STAGE_SIZE : IO_MAX;
-        }
         if (staged) {
-            /* In flight from our buffer: counted, waited for below or by
-             * the next call. */
-            memcpy(s->stage, from, want);
+            /* In flight from our buffer, as many pieces as fit (the frames
+             * of a batch go in one WriteFile): counted, waited for below
+             * or by the next call. */
+            size_t want = gather(out, &i, &off, s->stage, STAGE_SIZE);
             stage_write(s, (DWORD)want, u->deadline >= 0);
             at += want;
             rc = finish_staged(s, who, u);
             continue;
+        }
+        /* The next piece: straight from a big one, else small pieces
+         * (a header and its payload, the frames of a batch) joined. The
+         * place moves on only by what was written. */
+        const void *from;
+        size_t want = out->seg[i].len - off;
+        if (want >= COALESCE_MAX) {
+            from = (const char *)out->seg[i].p + off;
+            if (want > IO_MAX) {
+                want = IO_MAX;
+            }
+        } else {
+            size_t gi = i, goff = off;
+            want = gather(out, &gi, &goff, joined, COALESCE_MAX);
+            from = joined;
         }
         OVERLAPPED *ov = &s->wov;
         memset(ov, 0, sizeof(*ov));
@@ -331,6 +344,7 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
         }
         if (ok) {
             at += n;
+            ipc__out_advance(out, n, &i, &off);
             continue;
         }
         DWORD e = GetLastError();

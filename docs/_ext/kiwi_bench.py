@@ -24,7 +24,7 @@ CELL = re.compile(r"^([0-9.]+)\s*\(([0-9.]+)\u2013([0-9.]+)\)")
 def parse(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    m = re.search(r"Written by `bench/run` on ([0-9-]+ [0-9:]+ UTC)", text)
+    m = re.search(r"Written by `bench/run[^`]*` on ([0-9-]+ [0-9:]+ UTC)", text)
     if not m:
         raise ExtensionError(f"kiwi_bench: {path}: no 'Written by' line")
     date = m.group(1)

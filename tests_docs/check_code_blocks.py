@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """check_code_blocks.py - every example in the docs runs.
 
-    check_code_blocks.py DOCS_DIR
+    check_code_blocks.py DOCS_DIR [--readme FILE.md...]
 
 Code that a reader could run is never written inline in docs/*.rst or
 docs/*.md: it is
@@ -15,6 +15,11 @@ that stops working fails a test. This fails, naming file and line, for
   example tests; tests_install/: the install tests), or of a file that
   does not exist;
 - a file in docs/examples/ without the .out file its test compares with.
+
+READMEs given after --readme (README.md, the bindings' READMEs) are
+checked as well, but there a runnable block may be written inline if it is
+a verbatim copy of a file, or of part of one, in docs/examples/ or
+examples/: the README shows short examples without an include mechanism.
 
 Allowed inline: console (commands to type, such as an install), text
 (output), kiwi (a Kiwi script: there is no Kiwi here; examples/'s .kiwi
@@ -32,8 +37,49 @@ DIRECTIVE = re.compile(r"^\s*\.\. (code-block|code|sourcecode|literalinclude)::\
 FENCE = re.compile(r"^\s*(?:```|~~~)\s*(\{literalinclude\}|\{code-block\}|\{code\})?\s*(\S*)")
 
 
+def readme_blocks(path):
+    """[(line number, language, text)] of the fenced blocks of a README."""
+    blocks, lang, start, body = [], None, 0, []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.startswith("```"):
+                if lang is None:
+                    lang, start, body = line[3:].strip() or "text", lineno, []
+                else:
+                    blocks.append((start, lang, "".join(body)))
+                    lang = None
+            elif lang is not None:
+                body.append(line)
+    return blocks
+
+
+def check_readme(path, root, errors):
+    sources = []
+    for top in ("docs/examples", "examples"):
+        for dirpath, _, filenames in os.walk(os.path.join(root, top)):
+            for name in filenames:
+                with open(os.path.join(dirpath, name), encoding="utf-8",
+                          errors="replace") as f:
+                    sources.append(f.read())
+    count = 0
+    for lineno, lang, text in readme_blocks(path):
+        if lang.lower() not in RUNNABLE:
+            continue
+        count += 1
+        if not any(text in src for src in sources):
+            errors.append(f"{os.path.relpath(path, root)}:{lineno}: this {lang} "
+                          f"block is not a copy of a file the tests run "
+                          f"(docs/examples/, examples/)")
+    return count
+
+
 def main():
-    docs = os.path.abspath(sys.argv[1])
+    args = sys.argv[1:]
+    readmes = []
+    if "--readme" in args:
+        readmes = args[args.index("--readme") + 1:]
+        args = args[:args.index("--readme")]
+    docs = os.path.abspath(args[0])
     root = os.path.dirname(docs)
     errors = []
     count = 0
@@ -85,6 +131,8 @@ def main():
             base = os.path.splitext(os.path.join(dirpath, name))[0]
             if not os.path.isfile(base + ".out"):
                 errors.append(f"{os.path.relpath(base, root)}: no .out file")
+    for readme in readmes:
+        count += check_readme(os.path.abspath(readme), root, errors)
     for e in errors:
         print("FAIL:", e)
     print(f"{count} included examples checked, {len(errors)} problems")

@@ -28,7 +28,7 @@ local ipc = {
   MAX_MESSAGE = core.IPC_MAX_MESSAGE,
 }
 
--- ipc.create(name [, timeout]) -> handle    serve `name` for one client
+--- ipc.create(name [, timeout]) -> handle    serve `name` for one client
 -- ipc.connect(name [, timeout]) -> handle   waits until a server is there
 -- ipc.send(h, message [, timeout]) -> true
 -- ipc.recv(h [, timeout]) -> message        a (binary-safe) Lua string
@@ -296,7 +296,7 @@ Listener.__tostring = describe
 
 -- Who is on the other end ------------------------------------------------
 
--- ipc.get_peer(h) -> { pid =, uid =, gid = }   fields the OS gave
+--- ipc.get_peer(h) -> { pid =, uid =, gid = }   fields the OS gave
 -- ipc.check_path(name) -> true, or nil, message, "permission" when another
 --   user could redirect the path (the objects refuse such paths; the
 --   Kiwi-shaped calls do not)

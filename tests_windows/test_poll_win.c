@@ -180,6 +180,37 @@ static void test_hangup_after_frames(void **state)
     assert_ok(ipc_close(h));
 }
 
+/* POLLHUP is reported whether asked for or not (kiwi_ipc.h): a pipe
+ * polled with no events at all still says that the peer has gone, both
+ * when it is gone already and when it goes while the poll waits. */
+static DWORD WINAPI close_raw_later(void *arg)
+{
+    Sleep(100);
+    CloseHandle(*(HANDLE *)arg);
+    return 0;
+}
+
+static void test_hangup_without_events(void **state)
+{
+    (void)state;
+    int h;
+    HANDLE raw = raw_pair(&h);
+    struct ipc_pollitem it = {h, 0, 0};
+    assert_int_equal(ipc_poll(&it, 1, 0), 0); /* alive: nothing to say */
+    static HANDLE later;
+    later = raw;
+    HANDLE t = wu_thread(close_raw_later, &later);
+    int64_t t0 = wu_now_ms();
+    assert_int_equal(ipc_poll(&it, 1, 8000), 1);
+    assert_true(wu_now_ms() - t0 < 6000);
+    assert_true(it.revents & IPC_POLLHUP);
+    assert_int_equal(wu_join(t, 5000), 0);
+    /* Gone already: at once, and again. */
+    assert_int_equal(ipc_poll(&it, 1, 0), 1);
+    assert_true(it.revents & IPC_POLLHUP);
+    assert_ok(ipc_close(h));
+}
+
 /* Time: 0 looks once, a timeout is kept, n == 0 sleeps. */
 static void test_timeouts(void **state)
 {
@@ -570,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_burst_one_pipe),
         cmocka_unit_test(test_partial_frame_is_not_ready),
         cmocka_unit_test(test_hangup_after_frames),
+        cmocka_unit_test(test_hangup_without_events),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_hook_and_forever),
         cmocka_unit_test(test_committed_rest_not_writable),

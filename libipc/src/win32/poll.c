@@ -34,6 +34,7 @@
 struct watch {
     OVERLAPPED ov;    /* the zero-byte read, when `reading` */
     int reading;      /* a zero-byte read is in flight */
+    int hup_only;     /* ... only to see the end: IPC_POLLIN not asked */
     HANDLE rd_ev;     /* its event (ours, closed at the end), or NULL */
     HANDLE wr_ev;     /* the stream's write event to wait for, or NULL */
     HANDLE listen_ev; /* the listener's event, or NULL */
@@ -44,7 +45,9 @@ static int signalled(HANDLE h)
     return WaitForSingleObject(h, 0) == WAIT_OBJECT_0;
 }
 
-/* The revents a zero-byte read on `s` that failed with `e` stands for. */
+/* The revents a zero-byte read on `s` that failed with `e` stands for
+ * (IPC_POLLIN: recv is to find out; masked by the callers where the entry
+ * did not ask for it). */
 static short failed_revents(const struct ipc__stream *s, DWORD e)
 {
     if (ipc__w32_peer_gone(e) || signalled(s->wake_ev)) {
@@ -60,11 +63,41 @@ static short failed_revents(const struct ipc__stream *s, DWORD e)
 static short read_revents(const struct ipc__stream *s, struct watch *x)
 {
     DWORD n;
+    short got;
     if (GetOverlappedResult(s->h, &x->ov, &n, FALSE)) {
-        return IPC_POLLIN;
+        got = IPC_POLLIN;
+    } else {
+        DWORD e = GetLastError();
+        got = e == ERROR_IO_INCOMPLETE ? 0 : failed_revents(s, e);
     }
-    DWORD e = GetLastError();
-    return e == ERROR_IO_INCOMPLETE ? 0 : failed_revents(s, e);
+    return x->hup_only ? (short)(got & ~IPC_POLLIN) : got;
+}
+
+/* Start entry x's zero-byte read on `s`: it completes when bytes or the end
+ * arrive, and takes no bytes. Returns the revents that hold already, or -1
+ * with a failure recorded. */
+static int start_zero_read(const char *who, const struct ipc__stream *s,
+                           struct watch *x)
+{
+    /* Not inheritable, manual-reset, unsignalled. */
+    x->rd_ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (x->rd_ev == NULL) {
+        return ipc__fail(IPC_ESYSTEM, (int)GetLastError(),
+                         "%s: cannot create an event", who);
+    }
+    x->ov.hEvent = x->rd_ev;
+    static char none[1];
+    if (ReadFile(s->h, none, 0, NULL, &x->ov)) {
+        x->reading = 1; /* done already, and its OVERLAPPED says so */
+        return x->hup_only ? 0 : IPC_POLLIN;
+    }
+    if (GetLastError() == ERROR_IO_PENDING) {
+        x->reading = 1;
+        return HasOverlappedIoCompleted(&x->ov) ? read_revents(s, x) : 0;
+    }
+    /* Failed at once: nothing in flight to cancel or wait for. */
+    short got = failed_revents(s, GetLastError());
+    return x->hup_only ? (short)(got & ~IPC_POLLIN) : got;
 }
 
 /* Set entry i up: start its zero-byte read, find its events. Returns the
@@ -103,29 +136,26 @@ static int watch_begin(const char *who, struct ipc__os_waitable *w,
             got |= IPC_POLLOUT;
         }
     }
-    if (w->events & IPC_POLLIN) {
-        /* Not inheritable, manual-reset, unsignalled. */
-        x->rd_ev = CreateEventW(NULL, TRUE, FALSE, NULL);
-        if (x->rd_ev == NULL) {
-            return ipc__fail(IPC_ESYSTEM, (int)GetLastError(),
-                             "%s: cannot create an event", who);
+    if (!(w->events & IPC_POLLIN)) {
+        /* IPC_POLLHUP is reported unasked (os.h), and only a read sees the
+         * end of a named pipe. With nothing waiting in the pipe, a
+         * zero-byte read of its own ends when the peer goes (or bytes come,
+         * which this entry did not ask about: it then reports nothing, and
+         * the next call finds them waiting). With bytes waiting, such a
+         * read would end at once and every wait would spin: the end behind
+         * them is seen once they are read, by whoever asks for IPC_POLLIN. */
+        DWORD avail = 0;
+        if (!PeekNamedPipe(s->h, NULL, 0, NULL, &avail, NULL)) {
+            DWORD e = GetLastError();
+            return got | (ipc__w32_peer_gone(e) ? IPC_POLLHUP : IPC_POLLERR);
         }
-        x->ov.hEvent = x->rd_ev;
-        static char none[1];
-        if (ReadFile(s->h, none, 0, NULL, &x->ov)) {
-            x->reading = 1; /* done already, and its OVERLAPPED says so */
-            got |= IPC_POLLIN;
-        } else if (GetLastError() == ERROR_IO_PENDING) {
-            x->reading = 1;
-            if (HasOverlappedIoCompleted(&x->ov)) {
-                got |= read_revents(s, x);
-            }
-        } else {
-            /* Failed at once: nothing in flight to cancel or wait for. */
-            got |= failed_revents(s, GetLastError());
+        if (avail > 0) {
+            return got;
         }
+        x->hup_only = 1;
     }
-    return got;
+    int read = start_zero_read(who, s, x);
+    return read < 0 ? read : got | read;
 }
 
 /* What holds for entry i now, without waiting. */

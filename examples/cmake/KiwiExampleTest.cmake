@@ -101,6 +101,9 @@ endmacro()
 #                                   missing: the test is then skipped)
 #   KIWI_IPC_EXAMPLE_<rt>_ENV       its environment (CoreCLR: no
 #                                   diagnostics files in $TMPDIR)
+#   KIWI_IPC_EXAMPLE_<rt>_SUFFIX    the test name's suffix ("", "_coreclr")
+#   KIWI_IPC_EXAMPLE_<rt>_LABELS    its ctest labels (CoreCLR: coreclr)
+#   KIWI_IPC_EXAMPLE_<rt>_WHY       what it needs, for the skip message
 function(kiwi_ipc_example_standin target source)
   kiwi_ipc_dotnet_program(${target} ${target} ${source})
   set(built 0)
@@ -111,6 +114,15 @@ function(kiwi_ipc_example_standin target source)
   set(KIWI_IPC_EXAMPLE_CORECLR ${KIWI_IPC_CORECLR} PARENT_SCOPE)
   set(KIWI_IPC_EXAMPLE_MONO_ENV "" PARENT_SCOPE)
   set(KIWI_IPC_EXAMPLE_CORECLR_ENV ${KIWI_IPC_CORECLR_ENV} PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_MONO_SUFFIX "" PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_CORECLR_SUFFIX _coreclr PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_MONO_LABELS "" PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_CORECLR_LABELS coreclr PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_MONO_WHY
+    "Mono (mcs, mono): apt-get install mono-mcs mono-runtime" PARENT_SCOPE)
+  set(KIWI_IPC_EXAMPLE_CORECLR_WHY
+    "CoreCLR (scripts/install-deps puts it in .venv/dotnet) and mcs"
+    PARENT_SCOPE)
   if(built AND KIWI_IPC_MONO)
     set(KIWI_IPC_EXAMPLE_MONO_REQUIRES 1 PARENT_SCOPE)
   else()

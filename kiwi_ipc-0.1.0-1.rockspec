@@ -1,4 +1,7 @@
--- The Lua binding of kiwi-ipc as a rock: `luarocks make` in a checkout.
+-- The Lua binding of kiwi-ipc as a rock: `luarocks make` in a checkout, or
+-- `luarocks install kiwi_ipc-<v>-1.src.rock` (scripts/release makes it: this
+-- file, with the md5 of the source archive added, and that archive, so the
+-- rock installs offline).
 --
 -- The cmake build type runs the project's own CMake build with the Lua
 -- binding only, for the Lua that LuaRocks is building for ($(LUA): Lua 5.4,
@@ -9,10 +12,13 @@ rockspec_format = "3.0"
 package = "kiwi_ipc"
 version = "0.1.0-1"
 source = {
-   -- Placeholder: replace with the published repository. `luarocks make`
-   -- builds from the local checkout and does not fetch it.
-   url = "git+https://example.invalid/kiwi-ipc.git",
-   tag = "v0.1.0",
+   -- The release's own source archive (`git archive` of the tag, made by
+   -- scripts/release), published as an asset of the GitHub release v0.1.0:
+   -- the project records no other public home (see scripts/release). The
+   -- .src.rock carries this very file, so installing it fetches nothing;
+   -- `luarocks make` builds the local checkout and fetches nothing either.
+   url = "https://github.com/kiwi-ipc/kiwi-ipc/releases/download/v0.1.0/kiwi-ipc-0.1.0.tar.gz",
+   dir = "kiwi-ipc-0.1.0",
 }
 description = {
    summary = "Be either end of a Kiwi language ipc pipe from Lua",
@@ -38,6 +44,7 @@ build = {
       KIWI_IPC_BUILD_PYTHON = "OFF",
       KIWI_IPC_BUILD_TESTS = "OFF",
       KIWI_IPC_BUILD_EXAMPLES = "OFF",
+      KIWI_IPC_BUILD_TOOL = "OFF",
       BUILD_TESTING = "OFF",
       -- The rock holds the Lua module only, not the C library.
       KIWI_IPC_INSTALL = "OFF",

@@ -11,7 +11,8 @@ kiwi_ipc, the kiwi-ipc tool) and a stand-in for Kiwi in another process.
 --peer winpeer  tests_windows/win_peer.exe, the Windows stand-in for .NET
                 (.NET's own Win32 calls): `RUN dotnet-server PATH N` echoes
                 N frames, then closes
---tool T        also the installed command-line tool T, as the client
+--tool T        also the installed command-line tool T, as the client (a
+                command line: an emulator may come first)
 --no-module     the tool only (a wheel whose module cannot load here)
 DIR             a private directory for pipe names (POSIX)
 
@@ -136,7 +137,7 @@ def tool_round_trip(args, names):
     proc = peer_server(args, name, [text.encode("utf-8")])
     try:
         tool = subprocess.run(
-            [args.tool, "connect", name, "-n", "1", "-t", "60", "-d", text],
+            shlex.split(args.tool, posix=os.name != "nt") + ["connect", name, "-n", "1", "-t", "60", "-d", text],
             stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     except BaseException:
         proc.kill()
@@ -151,7 +152,8 @@ def tool_round_trip(args, names):
     if args.peer == "dotnet" and "RECV %s" % text.encode().hex() not in out:
         fail("tool: the .NET peer received %r" % out)
     print("wheel_peer.py: ok: %s connect <-> %s: echoed"
-          % (os.path.basename(args.tool), args.peer))
+          % (args.tool.split()[-1].replace("\\", "/").rsplit("/", 1)[-1],
+             args.peer))
 
 
 def main():

@@ -74,6 +74,18 @@ function(kiwi_ipc_python_package target pkg module)
   add_dependencies(${module} ${target})
 endfunction()
 
+# Install `module` and the hand-written files as the package kiwi_ipc into
+# the site-packages directory `dir`, component "python" (the one the wheel
+# takes: pyproject.toml).
+function(kiwi_ipc_python_install module dir)
+  install(TARGETS ${module}
+    LIBRARY DESTINATION "${dir}/kiwi_ipc" COMPONENT python)
+  list(TRANSFORM _kiwi_py_files PREPEND "${_kiwi_py_src}/"
+    OUTPUT_VARIABLE sources)
+  install(FILES ${sources}
+    DESTINATION "${dir}/kiwi_ipc" COMPONENT python)
+endfunction()
+
 kiwi_ipc_python_wrapper(_kiwi_py_wrap)
 
 if(WIN32)
@@ -246,9 +258,4 @@ else()
     "site-packages directory to install the kiwi_ipc package into (relative: to the prefix)")
   set(_kiwi_py_install_dir "${KIWI_IPC_PYTHON_INSTALL_DIR}")
 endif()
-install(TARGETS kiwi_ipc_python
-  LIBRARY DESTINATION "${_kiwi_py_install_dir}/kiwi_ipc" COMPONENT python)
-list(TRANSFORM _kiwi_py_files PREPEND "${_kiwi_py_src}/"
-  OUTPUT_VARIABLE _kiwi_py_sources)
-install(FILES ${_kiwi_py_sources}
-  DESTINATION "${_kiwi_py_install_dir}/kiwi_ipc" COMPONENT python)
+kiwi_ipc_python_install(kiwi_ipc_python "${_kiwi_py_install_dir}")

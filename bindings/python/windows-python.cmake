@@ -50,3 +50,11 @@ target_link_options(kiwi_ipc_python PRIVATE -Wl,--exclude-libs,ALL)
 
 kiwi_ipc_python_package(kiwi_ipc_python_package "${_kiwi_py_pkg}"
   kiwi_ipc_python)
+
+# The wheel for Windows (scripts/build-wheels, scikit-build-core with the
+# mingw-w64 toolchain): the package in its platlib directory, as on POSIX.
+# Other Windows builds install no Python package: there is no Windows
+# CPython to find from Linux, and so no site-packages to put it in.
+if(SKBUILD)
+  kiwi_ipc_python_install(kiwi_ipc_python "${SKBUILD_PLATLIB_DIR}")
+endif()

@@ -26,6 +26,17 @@
 /* Assertions                                                             */
 /* ---------------------------------------------------------------------- */
 
+void tu__fail_msg(const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    print_error("ERROR: %s\n", msg);
+    _fail(file, line);
+}
+
 void tu__fail_status(const char *expr, int got, int want, const char *file,
                      int line)
 {
@@ -294,6 +305,19 @@ void tu_raw_close(tu_raw r)
 long long tu_raw_read(tu_raw r, void *p, size_t n)
 {
     return tos_raw_read(r, p, n);
+}
+
+int tu_read_all(tu_raw r, void *p, size_t n)
+{
+    char *c = p;
+    while (n > 0) {
+        long long k = tos_raw_read(r, c, n);
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
 }
 
 int tu_raw_pair(tu_raw *raw)

@@ -62,6 +62,15 @@ typedef tos_thread tu_thread;
 /* Assertions (test thread only)                                          */
 /* ---------------------------------------------------------------------- */
 
+/* cmocka's fail_msg, with the message formatted by our C library first:
+ * cmocka declares (and on Windows prints) its messages as msvcrt's printf,
+ * which knows no %zu or %lld; mingw's own stdio (__USE_MINGW_ANSI_STDIO)
+ * does. One definition for every OS. */
+void tu__fail_msg(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(TU_PRINTF_FORMAT, 3, 4)));
+#undef fail_msg
+#define fail_msg(...) tu__fail_msg(__FILE__, __LINE__, __VA_ARGS__)
+
 void tu__fail_status(const char *expr, int got, int want, const char *file,
                      int line);
 int tu__check_handle(int h, const char *expr, const char *file, int line);
@@ -188,6 +197,9 @@ tu_raw tu_raw_connect(const char *name);
 void tu_raw_close(tu_raw r);
 /* Read up to n bytes, blocking: the count, 0 at the end, -1 on error. */
 long long tu_raw_read(tu_raw r, void *p, size_t n);
+/* Read exactly n bytes, blocking: 0, or -1 on an error or an end before
+ * n bytes. */
+int tu_read_all(tu_raw r, void *p, size_t n);
 
 /* A library pipe handle connected to a raw end: returns the handle and
  * stores the raw end in *raw. The rendezvous is removed again. Fails the

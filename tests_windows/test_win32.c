@@ -1,7 +1,7 @@
 /*
  * test_win32.c - kiwi-ipc's Windows backend, through the public API (the
  * DLL), with real named pipes: names, both start orders, the vectors,
- * timeouts that lose nothing, batches (ipc_send_many), ipc_close from another
+ * timeouts that lose nothing, ipc_close from another
  * thread, listen/accept of several clients, the interrupt hook, a second
  * server, inheritance. Peers are threads of this process and win_peer.exe
  * processes.
@@ -377,117 +377,6 @@ static void test_send_timeout_loses_nothing(void **state)
     assert_int_equal(wu_join(t, 30000), 0);
     assert_true(r.ok);
     free(msg);
-    ipc_close(cli);
-    ipc_close(srv);
-}
-
-/* ---- ipc_send_many ------------------------------------------------------- */
-
-/* Message i of a batch test: len[i] bytes of a pattern seeded by i. */
-static void batch_fill(char *buf, size_t len, size_t i)
-{
-    for (size_t k = 0; k < len; k++) {
-        buf[k] = (char)(k * 7 + i * 31 + (k >> 10));
-    }
-}
-
-struct batch_reader {
-    int h;
-    int delay_ms;
-    const size_t *len;
-    size_t n;
-    size_t got; /* messages received intact, in order */
-};
-
-static DWORD WINAPI batch_reader(void *arg)
-{
-    struct batch_reader *r = arg;
-    Sleep((DWORD)r->delay_ms);
-    for (; r->got < r->n; r->got++) {
-        void *data;
-        size_t len;
-        if (ipc_recv_timeout(r->h, &data, &len, 20000) != 0) {
-            return 0;
-        }
-        char *want = malloc(len + 1);
-        batch_fill(want, len, r->got);
-        int ok = len == r->len[r->got] && memcmp(data, want, len) == 0;
-        free(want);
-        ipc_free(data);
-        if (!ok) {
-            return 0;
-        }
-    }
-    return 0;
-}
-
-static char **batch_make(struct ipc_msg *msgs, const size_t *len, size_t n)
-{
-    char **bufs = calloc(n, sizeof(*bufs));
-    for (size_t i = 0; i < n; i++) {
-        bufs[i] = malloc(len[i] + 1);
-        batch_fill(bufs[i], len[i], i);
-        msgs[i].data = bufs[i];
-        msgs[i].len = len[i];
-    }
-    return bufs;
-}
-
-static void batch_free(char **bufs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(bufs[i]);
-    }
-    free(bufs);
-}
-
-/* A batch of mixed sizes, written unstaged (no deadline) and staged (a
- * deadline): every message arrives as its own frame, whole, in order. */
-static void test_send_many(void **state)
-{
-    (void)state;
-    int srv, cli;
-    make_pair("sendmany", &srv, &cli);
-    size_t len[200];
-    for (size_t i = 0; i < 200; i++) {
-        len[i] = i % 50 == 7 ? (3u << 20) + i : i % 9 == 0 ? 0 : 64 + i;
-    }
-    struct ipc_msg msgs[200];
-    char **bufs = batch_make(msgs, len, 200);
-    struct batch_reader r = {.h = srv, .len = len, .n = 200};
-    HANDLE t = wu_thread(batch_reader, &r);
-    assert_int_equal(ipc_send_many(cli, msgs, 100, IPC_FOREVER), 100);
-    assert_int_equal(ipc_send_many(cli, msgs + 100, 100, 20000), 100);
-    assert_int_equal(wu_join(t, 30000), 0);
-    assert_int_equal(r.got, 200);
-    batch_free(bufs, 200);
-    ipc_close(cli);
-    ipc_close(srv);
-}
-
-/* The time runs out in the middle of a batch: the count says how many
- * were committed (the cut one's rest kept), the rest are sent again, and
- * the reader gets each once, in order. */
-static void test_send_many_timeout(void **state)
-{
-    (void)state;
-    int srv, cli;
-    make_pair("sendmanyto", &srv, &cli);
-    size_t len[9] = {10, 20, 30, 8u << 20, 40, 50, 60, 70, 80};
-    struct ipc_msg msgs[9];
-    char **bufs = batch_make(msgs, len, 9);
-    struct batch_reader r = {.h = srv, .delay_ms = 600, .len = len, .n = 9};
-    HANDLE t = wu_thread(batch_reader, &r);
-    int64_t t0 = wu_now_ms();
-    int sent = ipc_send_many(cli, msgs, 9, 100);
-    assert_true(wu_now_ms() - t0 < 5000);
-    if (sent != 4) {
-        fail_msg("sent %d, want 4: %s", sent, ipc_last_error());
-    }
-    assert_int_equal(ipc_send_many(cli, msgs + 4, 5, 20000), 5);
-    assert_int_equal(wu_join(t, 30000), 0);
-    assert_int_equal(r.got, 9);
-    batch_free(bufs, 9);
     ipc_close(cli);
     ipc_close(srv);
 }
@@ -997,8 +886,6 @@ int main(void)
         cmocka_unit_test(test_recv_timeout_loses_nothing),
         cmocka_unit_test(test_send_timeout_loses_nothing),
         cmocka_unit_test(test_send_timeout_thread_ends),
-        cmocka_unit_test(test_send_many),
-        cmocka_unit_test(test_send_many_timeout),
         cmocka_unit_test(test_close_wakes_recv),
         cmocka_unit_test(test_close_wakes_accept),
         cmocka_unit_test(test_listen_accept_many),

@@ -288,6 +288,16 @@ int tu_thread_join(tu_thread t, int timeout_ms)
     return tos_thread_join(t, timeout_ms);
 }
 
+long tu_gettid(void)
+{
+    return tos_thread_id();
+}
+
+int tu_wait_blocked(long tid, int timeout_ms)
+{
+    return tos_wait_blocked(tid, timeout_ms);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The raw peer                                                           */
 /* ---------------------------------------------------------------------- */

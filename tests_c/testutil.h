@@ -189,6 +189,15 @@ int tu_thread_join(tu_thread t, int timeout_ms);
 /* Raw sockets: the other end, without the library                        */
 /* ---------------------------------------------------------------------- */
 
+/* The calling thread's id (the kernel's thread id on Linux). */
+long tu_gettid(void);
+
+/* Wait until the thread with that id is blocked in a call (asleep in the
+ * kernel: state S or D in /proc on Linux; a short pause on Windows). 0 when
+ * seen, -1 on timeout. Only used to make a test exercise the intended
+ * path; correctness of an assertion never depends on it. */
+int tu_wait_blocked(long tid, int timeout_ms);
+
 /* A bare connection to the pipe `name` (tu_name()), made without the
  * library; waits up to 10 s for a free instance where connecting waits
  * for one (Windows). TU_RAW_NONE on error (tos_error() says why). */
@@ -337,15 +346,6 @@ void tu_pipe(int fds[2]);
 int tu_signal_fd(int fd);
 /* Wait at most timeout_ms for one byte; 0 on success, -1 otherwise. */
 int tu_wait_fd(int fd, int timeout_ms);
-
-/* The calling thread's kernel id. */
-pid_t tu_gettid(void);
-
-/* Wait until the thread with kernel id tid is asleep in the kernel (state S
- * or D in /proc), i.e. blocked in a call. 0 when seen, -1 on timeout. Only
- * used to make a test exercise the intended path; correctness of an
- * assertion never depends on it. */
-int tu_wait_blocked(pid_t tid, int timeout_ms);
 
 /* An AF_UNIX stream socket bound to path (not listening). -1 on error. */
 int tu_raw_bind(const char *path);

@@ -245,53 +245,6 @@ int tu_wait_fd(int fd, int timeout_ms)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Threads                                                                */
-/* ---------------------------------------------------------------------- */
-
-pid_t tu_gettid(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
-
-static int thread_state(pid_t tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (p == NULL || p[1] != ' ')
-        return -1;
-    return (unsigned char)p[2];
-}
-
-int tu_wait_blocked(pid_t tid, int timeout_ms)
-{
-    long long deadline = tu_now_ms() + timeout_ms;
-    int seen = 0;
-    while (tu_now_ms() < deadline) {
-        int s = thread_state(tid);
-        if (s == 'S' || s == 'D') {
-            /* Seen asleep twice in a row, a little apart: it is in the
-             * call's wait, not on some short-lived lock on the way. */
-            if (++seen == 2)
-                return 0;
-            tu_sleep_ms(5);
-            continue;
-        }
-        seen = 0;
-        tu_sleep_ms(1);
-    }
-    return -1;
-}
-
-/* ---------------------------------------------------------------------- */
 /* Bare sockets                                                           */
 /* ---------------------------------------------------------------------- */
 

@@ -59,6 +59,13 @@ int tos_thread_start(tos_thread *t, void *(*fn)(void *), void *arg);
  * left alone: its argument must not live on the caller's stack). */
 int tos_thread_join(tos_thread t, int timeout_ms);
 
+/* The calling thread's id (the kernel's thread id where there is one). */
+long tos_thread_id(void);
+/* Wait until the thread with that id is blocked in a call (asleep in the
+ * kernel): 0 when seen, -1 on timeout. Only makes a test exercise the
+ * intended path; no assertion may depend on it. */
+int tos_wait_blocked(long id, int timeout_ms);
+
 /* ---- process and environment ----------------------------------------------
  */
 

@@ -7,6 +7,7 @@
 #include "kiwi_ipc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +77,50 @@ int tos_thread_join(tos_thread t, int timeout_ms)
     while ((rc = pthread_timedjoin_np(t, NULL, &ts)) == EINTR)
         ;
     return rc == 0 ? 0 : -1;
+}
+
+long tos_thread_id(void)
+{
+    return (long)syscall(SYS_gettid);
+}
+
+/* A thread's state letter from /proc (R, S, D, ...), or -1. */
+static int thread_state(long tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ')
+        return -1;
+    return (unsigned char)p[2];
+}
+
+int tos_wait_blocked(long id, int timeout_ms)
+{
+    long long deadline = tos_now_us() / 1000 + timeout_ms;
+    int seen = 0;
+    while (tos_now_us() / 1000 < deadline) {
+        int s = thread_state(id);
+        if (s == 'S' || s == 'D') {
+            /* Seen asleep twice in a row, a little apart: it is in the
+             * call's wait, not on some short-lived lock on the way. */
+            if (++seen == 2)
+                return 0;
+            tos_sleep_us(5000);
+            continue;
+        }
+        seen = 0;
+        tos_sleep_us(1000);
+    }
+    return -1;
 }
 
 /* ---- process and environment ----------------------------------------------

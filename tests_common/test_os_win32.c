@@ -106,6 +106,21 @@ int tos_thread_join(tos_thread t, int timeout_ms)
     return 0;
 }
 
+long tos_thread_id(void)
+{
+    return (long)GetCurrentThreadId();
+}
+
+int tos_wait_blocked(long id, int timeout_ms)
+{
+    /* Windows shows no cheap, reliable state of another thread's wait
+     * (wine's NtQuerySystemInformation does not fill it in): give the
+     * thread time to get there instead. */
+    (void)id;
+    Sleep((DWORD)(timeout_ms < 50 ? timeout_ms : 50));
+    return 0;
+}
+
 /* ---- process and environment ----------------------------------------------
  */
 

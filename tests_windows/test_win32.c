@@ -1,10 +1,14 @@
 /*
- * test_win32.c - kiwi-ipc's Windows backend, through the public API (the
- * DLL), with real named pipes: names, both start orders, the vectors,
- * timeouts that lose nothing, ipc_close from another
- * thread, listen/accept of several clients, the interrupt hook, a second
- * server, inheritance. Peers are threads of this process and win_peer.exe
- * processes.
+ * test_win32.c - what only the Windows backend has, through the public API
+ * (the DLL), with real named pipes: the \\.\pipe\ name rules, a second
+ * server (and wine's FILE_FLAG_FIRST_PIPE_INSTANCE), one instance per
+ * ipc_create, handles not inherited by child processes (win_peer.exe), two
+ * copies of the library in one process, ipc_fileno and the OS errors
+ * there. The behaviour every OS shares (timeouts that lose nothing, close
+ * from another thread, the interrupt hook, batches, poll) is tested once,
+ * in tests_c/, which runs here too; the start orders, listen/accept of
+ * several clients and close waking accept stay here until
+ * tests_c/test_server.c does.
  */
 #include "winutil.h"
 
@@ -218,233 +222,6 @@ static void test_connect_gives_up(void **state)
     assert_true(took >= 190 && took < 2000);
 }
 
-/* Messages written just before a close are still read, then the end: the
- * backend closes with CloseHandle, never DisconnectNamedPipe (which would
- * discard what the peer has not read yet). Both ends. */
-static void test_close_drains(void **state)
-{
-    (void)state;
-    for (int server_closes = 0; server_closes < 2; server_closes++) {
-        int srv, cli;
-        make_pair("drain", &srv, &cli);
-        int from = server_closes ? srv : cli;
-        int to = server_closes ? cli : srv;
-        for (int i = 0; i < 3; i++) {
-            const char *v;
-            size_t vlen;
-            wu_vector(i, &v, &vlen);
-            assert_int_equal(ipc_send_timeout(from, v, vlen, 5000), 0);
-        }
-        ipc_close(from);
-        for (int i = 0; i < 3; i++) {
-            const char *v;
-            size_t vlen;
-            wu_vector(i, &v, &vlen);
-            void *data;
-            size_t len;
-            assert_int_equal(ipc_recv_timeout(to, &data, &len, 5000), 0);
-            assert_int_equal(len, vlen);
-            assert_memory_equal(data, v, vlen);
-            ipc_free(data);
-        }
-        void *data;
-        size_t len;
-        assert_int_equal(ipc_recv_timeout(to, &data, &len, 5000), IPC_ECLOSED);
-        ipc_close(to);
-    }
-}
-
-/* ---- timeouts lose nothing ---------------------------------------------- */
-
-/* A raw writer: the header, then the payload in pieces, with pauses. */
-struct slow {
-    wchar_t path[IPC_PATH_MAX];
-    const char *data;
-    size_t len;
-    int failed;
-};
-
-static DWORD WINAPI slow_writer(void *arg)
-{
-    struct slow *s = arg;
-    HANDLE h = dn_client(s->path, 10000);
-    if (h == INVALID_HANDLE_VALUE) {
-        s->failed = 1;
-        return 0;
-    }
-    unsigned char hdr[4] = {
-        (unsigned char)(s->len >> 24), (unsigned char)(s->len >> 16),
-        (unsigned char)(s->len >> 8), (unsigned char)s->len};
-    Sleep(150);
-    s->failed |= dn_write_all(h, hdr, 2);
-    Sleep(150);
-    s->failed |= dn_write_all(h, hdr + 2, 2);
-    size_t half = s->len / 2;
-    Sleep(150);
-    s->failed |= dn_write_all(h, s->data, half);
-    Sleep(150);
-    s->failed |= dn_write_all(h, s->data + half, s->len - half);
-    /* and a second message right behind it */
-    s->failed |= dn_write_frame(h, "next", 4);
-    Sleep(200);
-    CloseHandle(h);
-    return 0;
-}
-
-static void test_recv_timeout_loses_nothing(void **state)
-{
-    (void)state;
-    struct slow s = {0};
-    char name[128], path[IPC_PATH_MAX];
-    wu_name(name, sizeof(name), "slowwriter");
-    ipc_path(name, path, sizeof(path));
-    wu_widen(path, s.path, IPC_PATH_MAX);
-    wu_vector(3, &s.data, &s.len);
-    HANDLE t = wu_thread(slow_writer, &s);
-    int h = ipc_create_timeout(name, 10000);
-    assert_true(h > 0);
-    void *data;
-    size_t len;
-    int timeouts = 0;
-    int64_t t0 = wu_now_ms();
-    int rc;
-    while ((rc = ipc_recv_timeout(h, &data, &len, 40)) == IPC_ETIMEDOUT) {
-        timeouts++;
-        assert_true(wu_now_ms() - t0 < 10000);
-    }
-    assert_int_equal(rc, 0);
-    assert_true(timeouts >= 4); /* it ended mid-header and mid-payload */
-    assert_int_equal(len, s.len);
-    assert_memory_equal(data, s.data, s.len);
-    ipc_free(data);
-    assert_int_equal(ipc_recv_timeout(h, &data, &len, 5000), 0);
-    assert_int_equal(len, 4);
-    assert_memory_equal(data, "next", 4);
-    ipc_free(data);
-    assert_int_equal(wu_join(t, 10000), 0);
-    assert_false(s.failed);
-    ipc_close(h);
-}
-
-/* A send that times out while the reader does not read, then is finished
- * by sending the same message again: the reader gets it whole, once. */
-struct late_reader {
-    int h;
-    int delay_ms;
-    size_t len;
-    const char *want;
-    int ok;
-};
-
-static DWORD WINAPI late_reader(void *arg)
-{
-    struct late_reader *r = arg;
-    Sleep((DWORD)r->delay_ms);
-    void *data;
-    size_t len;
-    if (ipc_recv_timeout(r->h, &data, &len, 20000) != 0) {
-        return 0;
-    }
-    int ok = len == r->len && memcmp(data, r->want, len) == 0;
-    ipc_free(data);
-    if (ipc_recv_timeout(r->h, &data, &len, 20000) != 0) {
-        return 0;
-    }
-    r->ok = ok && len == 5 && memcmp(data, "after", 5) == 0;
-    ipc_free(data);
-    return 0;
-}
-
-static void test_send_timeout_loses_nothing(void **state)
-{
-    (void)state;
-    int srv, cli;
-    make_pair("sendtimeout", &srv, &cli);
-    size_t big = 8u << 20; /* far beyond the pipe's buffers */
-    char *msg = malloc(big);
-    for (size_t i = 0; i < big; i++) {
-        msg[i] = (char)(i * 13 + (i >> 9));
-    }
-    struct late_reader r = {.h = srv, .delay_ms = 600, .len = big, .want = msg};
-    HANDLE t = wu_thread(late_reader, &r);
-    /* Nobody reads for 600 ms: the send runs out of time after part of the
-     * frame went, so the message is committed (0) and its rest kept. */
-    int64_t t0 = wu_now_ms();
-    assert_int_equal(ipc_send_timeout(cli, msg, big, 100), 0);
-    assert_true(wu_now_ms() - t0 < 5000);
-    /* The next message waits behind the rest, which goes first. */
-    assert_int_equal(ipc_send_timeout(cli, "after", 5, 20000), 0);
-    assert_int_equal(wu_join(t, 30000), 0);
-    assert_true(r.ok);
-    free(msg);
-    ipc_close(cli);
-    ipc_close(srv);
-}
-
-struct timed_send {
-    int h;
-    const char *msg;
-    size_t len;
-    int rc;
-};
-
-static DWORD WINAPI timed_send(void *arg)
-{
-    struct timed_send *t = arg;
-    t->rc = ipc_send_timeout(t->h, t->msg, t->len, 100);
-    return 0;
-}
-
-/* A send that ran out of time in a thread that then ends: Windows cancels
- * the I/O a thread started when it exits, and the piece that send left in
- * flight must not be lost with it. The next send, from another thread,
- * finishes the message, which arrives whole, and then its own. */
-static void test_send_timeout_thread_ends(void **state)
-{
-    (void)state;
-    int srv, cli;
-    make_pair("sendexit", &srv, &cli);
-    size_t big = 8u << 20;
-    char *msg = malloc(big);
-    for (size_t i = 0; i < big; i++) {
-        msg[i] = (char)(i * 7 + (i >> 11));
-    }
-    struct timed_send ts = {cli, msg, big, -1};
-    assert_int_equal(wu_join(wu_thread(timed_send, &ts), 20000), 0);
-    assert_int_equal(ts.rc, 0); /* committed, and its thread is gone */
-    struct late_reader r = {.h = srv, .delay_ms = 0, .len = big, .want = msg};
-    HANDLE t = wu_thread(late_reader, &r);
-    int rc = ipc_send_timeout(cli, "after", 5, 20000);
-    if (rc != 0) {
-        fail_msg("the send after: %s", ipc_last_error());
-    }
-    assert_int_equal(wu_join(t, 30000), 0);
-    assert_true(r.ok);
-    free(msg);
-    ipc_close(cli);
-    ipc_close(srv);
-}
-
-static void test_recv_timeout_idle(void **state)
-{
-    (void)state;
-    int srv, cli;
-    make_pair("idle", &srv, &cli);
-    void *data;
-    size_t len;
-    int64_t t0 = wu_now_ms();
-    assert_int_equal(ipc_recv_timeout(cli, &data, &len, 200), IPC_ETIMEDOUT);
-    int64_t took = wu_now_ms() - t0;
-    assert_true(took >= 190 && took < 2000);
-    /* and the pipe still works both ways */
-    assert_int_equal(ipc_send_timeout(srv, "x", 1, 1000), 0);
-    assert_int_equal(ipc_recv_timeout(cli, &data, &len, 1000), 0);
-    assert_int_equal(len, 1);
-    ipc_free(data);
-    ipc_close(cli);
-    ipc_close(srv);
-}
-
 /* ---- ipc_close from another thread ----------------------------------------
  */
 
@@ -454,38 +231,12 @@ struct blocked {
     int64_t returned;
 };
 
-static DWORD WINAPI blocked_recv(void *arg)
-{
-    struct blocked *b = arg;
-    void *data;
-    size_t len;
-    b->rc = ipc_recv(b->h, &data, &len);
-    b->returned = wu_now_ms();
-    return 0;
-}
-
 static DWORD WINAPI blocked_accept(void *arg)
 {
     struct blocked *b = arg;
     b->rc = ipc_accept(b->h, IPC_FOREVER);
     b->returned = wu_now_ms();
     return 0;
-}
-
-static void test_close_wakes_recv(void **state)
-{
-    (void)state;
-    int srv, cli;
-    make_pair("closewake", &srv, &cli);
-    struct blocked b = {.h = cli};
-    HANDLE t = wu_thread(blocked_recv, &b);
-    Sleep(200);
-    int64_t t0 = wu_now_ms();
-    assert_int_equal(ipc_close(cli), 0);
-    assert_int_equal(wu_join(t, 5000), 0);
-    assert_int_equal(b.rc, IPC_ECLOSED);
-    assert_true(b.returned - t0 < 1000);
-    ipc_close(srv);
 }
 
 static void test_close_wakes_accept(void **state)
@@ -608,82 +359,6 @@ static void test_create_serves_one(void **state)
     assert_true(s.handle > 0);
     ipc_close(c2);
     ipc_close(s.handle);
-}
-
-/* ---- the interrupt hook ----------------------------------------------------
- */
-
-static LONG hook_calls;
-static LONG hook_stop_after;
-
-static int hook(void *arg)
-{
-    (void)arg;
-    return InterlockedIncrement(&hook_calls) >= hook_stop_after;
-}
-
-/* `call` must return IPC_EINTR after the hook's 4th call. A wait for the
- * peer runs the hook every IPC_INTERRUPT_SLICE_MS (`sliced`); connect's
- * backoff runs it after each of its short sleeps. */
-static void run_hooked(int (*call)(void *), void *arg, const char *what,
-                       int sliced)
-{
-    hook_calls = 0;
-    hook_stop_after = 4;
-    ipc_set_interrupt_hook(hook, NULL);
-    int64_t t0 = wu_now_ms();
-    int rc = call(arg);
-    int64_t took = wu_now_ms() - t0;
-    ipc_set_interrupt_hook(NULL, NULL);
-    if (rc != IPC_EINTR) {
-        fail_msg("%s: %d (%s), want IPC_EINTR", what, rc, ipc_last_error());
-    }
-    assert_int_equal(hook_calls, 4);
-    /* 3 slices of IPC_INTERRUPT_SLICE_MS, and the 4th call stopped it */
-    if ((sliced && took < 3 * IPC_INTERRUPT_SLICE_MS - 20) || took > 2000) {
-        fail_msg("%s took %lld ms", what, (long long)took);
-    }
-}
-
-static int hooked_recv(void *arg)
-{
-    void *data;
-    size_t len;
-    return ipc_recv(*(int *)arg, &data, &len);
-}
-
-static int hooked_connect(void *arg)
-{
-    return ipc_connect((const char *)arg);
-}
-
-static int hooked_accept(void *arg)
-{
-    return ipc_accept(*(int *)arg, IPC_FOREVER);
-}
-
-static int hooked_send(void *arg)
-{
-    static char big[8 << 20];
-    return ipc_send(*(int *)arg, big, sizeof(big));
-}
-
-static void test_interrupt_hook(void **state)
-{
-    (void)state;
-    int srv, cli;
-    make_pair("hook", &srv, &cli);
-    run_hooked(hooked_recv, &cli, "recv", 1);
-    run_hooked(hooked_send, &cli, "send", 1);
-    char name[128];
-    wu_name(name, sizeof(name), "hooknobody");
-    run_hooked(hooked_connect, name, "connect", 0);
-    int l = ipc_listen(name);
-    assert_true(l > 0);
-    run_hooked(hooked_accept, &l, "accept", 1);
-    ipc_close(l);
-    ipc_close(cli);
-    ipc_close(srv);
 }
 
 /* ---- a second server -------------------------------------------------------
@@ -881,16 +556,9 @@ int main(void)
         cmocka_unit_test(test_create_first),
         cmocka_unit_test(test_connect_first),
         cmocka_unit_test(test_connect_gives_up),
-        cmocka_unit_test(test_close_drains),
-        cmocka_unit_test(test_recv_timeout_idle),
-        cmocka_unit_test(test_recv_timeout_loses_nothing),
-        cmocka_unit_test(test_send_timeout_loses_nothing),
-        cmocka_unit_test(test_send_timeout_thread_ends),
-        cmocka_unit_test(test_close_wakes_recv),
         cmocka_unit_test(test_close_wakes_accept),
         cmocka_unit_test(test_listen_accept_many),
         cmocka_unit_test(test_create_serves_one),
-        cmocka_unit_test(test_interrupt_hook),
         cmocka_unit_test(test_second_server),
         cmocka_unit_test(test_not_inherited),
         cmocka_unit_test(test_child_holds_no_pipe),

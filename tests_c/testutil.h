@@ -215,6 +215,31 @@ int tu_read_all(tu_raw r, void *p, size_t n);
  * test on error. */
 int tu_raw_pair(tu_raw *raw);
 
+/* 1 when a server is listening at the pipe `name` maps to, found without
+ * touching it (a waiting Kiwi server would take a probe connection as its
+ * client), else 0 (also when the system cannot tell). The library's own
+ * check answers (the kernel's socket table; WaitNamedPipe on Windows):
+ * this is the one place the tests call it. */
+int tu_is_listening(const char *name);
+/* Wait at most timeout_ms until tu_is_listening(name). 0 or -1. */
+int tu_wait_listening(const char *name, int timeout_ms);
+
+/* ipc_create_timeout (create != 0) or ipc_connect_timeout in a thread. */
+typedef struct tu_opener {
+    const char *name;
+    int timeout;
+    int create;
+    int result;
+    tu_thread t;
+} tu_opener;
+tu_opener *tu_open_start(const char *name, int create, int timeout);
+/* Join it (20 s at most) and return the handle it got; fails the test if
+ * none. Frees o. */
+int tu_open_join(tu_opener *o);
+
+/* Both handles talk to each other (a ping and a pong). */
+void tu_check_connected(int a, int b);
+
 /* Two connected library handles (ipc_listen + ipc_connect + ipc_accept;
  * the listener is closed again). Fails the test on error. */
 void tu_lib_pair(int *client, int *server);
@@ -360,14 +385,6 @@ int tu_socketpair(int sv[2]);
 
 /* Open file descriptors of this process. */
 int tu_fd_count(void);
-
-/* 1 when a listening Unix socket bound to `path` exists, without touching
- * the socket, else 0 (also when the system cannot tell). The library's own
- * reader of the kernel's socket table answers: this is the one place the
- * tests call it. */
-int tu_is_listening(const char *path);
-/* Wait at most timeout_ms until tu_is_listening(path). 0 or -1. */
-int tu_wait_listening(const char *path, int timeout_ms);
 
 /* tu_teardown's POSIX part: kill leftover children, reset their alarm. */
 void tu__posix_teardown(void);

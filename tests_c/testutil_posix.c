@@ -6,10 +6,6 @@
  */
 #include "testutil.h"
 
-/* The library's internal reader of the kernel's socket table (the tests
- * link the static library). */
-#include "os.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -328,22 +324,4 @@ int tu_fd_count(void)
     }
     closedir(d);
     return n - 1; /* the directory's own descriptor */
-}
-
-int tu_is_listening(const char *path)
-{
-    /* The one call of the library's reader (renamed at merge time if the
-     * OS layer renames it): 1 yes, 0 no, -1 cannot tell. */
-    return ipc__os_listening_at(path) == 1;
-}
-
-int tu_wait_listening(const char *path, int timeout_ms)
-{
-    long long deadline = tu_now_ms() + timeout_ms;
-    while (!tu_is_listening(path)) {
-        if (tu_now_ms() >= deadline)
-            return -1;
-        tu_sleep_ms(1);
-    }
-    return 0;
 }

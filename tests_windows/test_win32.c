@@ -1,14 +1,12 @@
 /*
  * test_win32.c - what only the Windows backend has, through the public API
  * (the DLL), with real named pipes: the \\.\pipe\ name rules, a second
- * server (and wine's FILE_FLAG_FIRST_PIPE_INSTANCE), one instance per
- * ipc_create, handles not inherited by child processes (win_peer.exe), two
- * copies of the library in one process, ipc_fileno and the OS errors
- * there. The behaviour every OS shares (timeouts that lose nothing, close
+ * server (and wine's FILE_FLAG_FIRST_PIPE_INSTANCE), handles not inherited
+ * by child processes (win_peer.exe), two copies of the library in one
+ * process, ipc_fileno and the OS errors there. The behaviour every OS
+ * shares (start orders, listen/accept, timeouts that lose nothing, close
  * from another thread, the interrupt hook, batches, poll) is tested once,
- * in tests_c/, which runs here too; the start orders, listen/accept of
- * several clients and close waking accept stay here until
- * tests_c/test_server.c does.
+ * in tests_c/, which runs here too.
  */
 #include "winutil.h"
 
@@ -71,50 +69,6 @@ static DWORD WINAPI connect_thread(void *arg)
     return 0;
 }
 
-/* Echo `n` messages on handle h, then close it. */
-struct echo {
-    int h;
-    int n;
-    int failed;
-};
-
-static DWORD WINAPI echo_thread(void *arg)
-{
-    struct echo *e = arg;
-    for (int i = 0; i < e->n; i++) {
-        void *data;
-        size_t len;
-        if (ipc_recv_timeout(e->h, &data, &len, 20000) != 0 ||
-            ipc_send_timeout(e->h, data, len, 20000) != 0) {
-            e->failed = 1;
-            ipc_free(data);
-            break;
-        }
-        ipc_free(data);
-    }
-    ipc_close(e->h);
-    return 0;
-}
-
-static void roundtrip_vectors(int h)
-{
-    for (int i = 0; i < WU_VECTORS; i++) {
-        const char *v;
-        size_t vlen;
-        wu_vector(i, &v, &vlen);
-        assert_int_equal(ipc_send_timeout(h, v, vlen, 20000), 0);
-        void *data;
-        size_t len;
-        int rc = ipc_recv_timeout(h, &data, &len, 20000);
-        if (rc != 0) {
-            fail_msg("recv of vector %d: %s", i, ipc_last_error());
-        }
-        assert_int_equal(len, vlen);
-        assert_memory_equal(data, v, vlen);
-        ipc_free(data);
-    }
-}
-
 /* A connected pair in this process: *srv from ipc_create, *cli from
  * ipc_connect. */
 static void make_pair(const char *tag, int *srv, int *cli)
@@ -165,200 +119,6 @@ static void test_path_rules(void **state)
     /* a full buffer is refused, not cut */
     assert_int_equal(ipc_path("demo", buf, 13), IPC_EINVAL);
     assert_int_equal(ipc_path("demo", buf, 14), 13);
-}
-
-/* ---- start orders, vectors ---------------------------------------------- */
-
-static void test_create_first(void **state)
-{
-    (void)state;
-    struct side s = {.timeout_ms = 10000};
-    wu_name(s.name, sizeof(s.name), "createfirst");
-    HANDLE t = wu_thread(create_thread, &s);
-    assert_true(wu_wait_pipe(s.name, 5000));
-    int cli = ipc_connect_timeout(s.name, 5000);
-    assert_true(cli > 0);
-    assert_int_equal(wu_join(t, 10000), 0);
-    assert_true(s.handle > 0);
-    struct echo e = {.h = s.handle, .n = WU_VECTORS};
-    t = wu_thread(echo_thread, &e);
-    roundtrip_vectors(cli);
-    assert_int_equal(wu_join(t, 20000), 0);
-    assert_false(e.failed);
-    /* the server closed after its messages: a clean end */
-    void *data;
-    size_t len;
-    assert_int_equal(ipc_recv_timeout(cli, &data, &len, 5000), IPC_ECLOSED);
-    ipc_close(cli);
-}
-
-static void test_connect_first(void **state)
-{
-    (void)state;
-    struct side c = {.timeout_ms = 10000};
-    wu_name(c.name, sizeof(c.name), "connectfirst");
-    HANDLE t = wu_thread(connect_thread, &c);
-    Sleep(300); /* the client is waiting for a server that is not there */
-    int srv = ipc_create_timeout(c.name, 10000);
-    assert_true(srv > 0);
-    assert_int_equal(wu_join(t, 10000), 0);
-    assert_true(c.handle > 0);
-    struct echo e = {.h = c.handle, .n = WU_VECTORS};
-    t = wu_thread(echo_thread, &e);
-    roundtrip_vectors(srv);
-    assert_int_equal(wu_join(t, 20000), 0);
-    assert_false(e.failed);
-    ipc_close(srv);
-}
-
-static void test_connect_gives_up(void **state)
-{
-    (void)state;
-    char name[128];
-    wu_name(name, sizeof(name), "nobody");
-    int64_t t0 = wu_now_ms();
-    assert_int_equal(ipc_connect_timeout(name, 200), IPC_ENOSERVER);
-    int64_t took = wu_now_ms() - t0;
-    assert_true(took >= 190 && took < 2000);
-}
-
-/* ---- ipc_close from another thread ----------------------------------------
- */
-
-struct blocked {
-    int h;
-    int rc;
-    int64_t returned;
-};
-
-static DWORD WINAPI blocked_accept(void *arg)
-{
-    struct blocked *b = arg;
-    b->rc = ipc_accept(b->h, IPC_FOREVER);
-    b->returned = wu_now_ms();
-    return 0;
-}
-
-static void test_close_wakes_accept(void **state)
-{
-    (void)state;
-    char name[128];
-    wu_name(name, sizeof(name), "acceptwake");
-    int l = ipc_listen(name);
-    assert_true(l > 0);
-    struct blocked b = {.h = l};
-    HANDLE t = wu_thread(blocked_accept, &b);
-    Sleep(200);
-    int64_t t0 = wu_now_ms();
-    assert_int_equal(ipc_close(l), 0);
-    assert_int_equal(wu_join(t, 5000), 0);
-    assert_int_equal(b.rc, IPC_ECLOSED);
-    assert_true(b.returned - t0 < 1000);
-    /* the name is free again */
-    l = ipc_listen(name);
-    assert_true(l > 0);
-    ipc_close(l);
-}
-
-/* ---- listen/accept ---------------------------------------------------------
- */
-
-#define CLIENTS 6
-
-struct client {
-    char name[128];
-    int id;
-    int delay_ms;
-    int ok;
-};
-
-static DWORD WINAPI client_thread(void *arg)
-{
-    struct client *c = arg;
-    Sleep((DWORD)c->delay_ms);
-    int h = ipc_connect_timeout(c->name, 15000);
-    if (h < 0) {
-        return 0;
-    }
-    char msg[32];
-    int n = snprintf(msg, sizeof(msg), "client %d", c->id);
-    void *data = NULL;
-    size_t len;
-    if (ipc_send_timeout(h, msg, (size_t)n, 10000) == 0 &&
-        ipc_recv_timeout(h, &data, &len, 10000) == 0) {
-        c->ok = len == (size_t)n + 4 && memcmp(data, "ack ", 4) == 0 &&
-                memcmp((char *)data + 4, msg, (size_t)n) == 0;
-    }
-    ipc_free(data);
-    ipc_close(h);
-    return 0;
-}
-
-static void test_listen_accept_many(void **state)
-{
-    (void)state;
-    char name[128];
-    wu_name(name, sizeof(name), "many");
-    struct client cs[CLIENTS];
-    HANDLE ts[CLIENTS];
-    /* half of them start before the listener exists */
-    for (int i = 0; i < CLIENTS; i++) {
-        snprintf(cs[i].name, sizeof(cs[i].name), "%s", name);
-        cs[i].id = i;
-        cs[i].delay_ms = i < CLIENTS / 2 ? 0 : 300;
-        cs[i].ok = 0;
-        ts[i] = wu_thread(client_thread, &cs[i]);
-    }
-    Sleep(150);
-    int l = ipc_listen(name);
-    assert_true(l > 0);
-    for (int i = 0; i < CLIENTS; i++) {
-        int h = ipc_accept(l, 15000);
-        if (h < 0) {
-            fail_msg("accept %d: %s", i, ipc_last_error());
-        }
-        void *data;
-        size_t len;
-        assert_int_equal(ipc_recv_timeout(h, &data, &len, 10000), 0);
-        char reply[64];
-        memcpy(reply, "ack ", 4);
-        memcpy(reply + 4, data, len);
-        assert_int_equal(ipc_send_timeout(h, reply, len + 4, 10000), 0);
-        ipc_free(data);
-        ipc_close(h);
-    }
-    for (int i = 0; i < CLIENTS; i++) {
-        assert_int_equal(wu_join(ts[i], 15000), 0);
-        assert_true(cs[i].ok);
-    }
-    /* no client waiting: accept times out */
-    assert_int_equal(ipc_accept(l, 100), IPC_ETIMEDOUT);
-    ipc_close(l);
-}
-
-/* ipc_create serves one client: a second one waits for the next create. */
-static void test_create_serves_one(void **state)
-{
-    (void)state;
-    struct side s = {.timeout_ms = 10000};
-    wu_name(s.name, sizeof(s.name), "one");
-    HANDLE t = wu_thread(create_thread, &s);
-    int c1 = ipc_connect_timeout(s.name, 10000);
-    assert_true(c1 > 0);
-    assert_int_equal(wu_join(t, 10000), 0);
-    assert_true(s.handle > 0);
-    assert_int_equal(ipc_connect_timeout(s.name, 200), IPC_ENOSERVER);
-    /* while that pipe is open the name is taken (Windows: one instance) */
-    assert_int_equal(ipc_create_timeout(s.name, 100), IPC_EINUSE);
-    ipc_close(s.handle);
-    ipc_close(c1);
-    t = wu_thread(create_thread, &s);
-    int c2 = ipc_connect_timeout(s.name, 10000);
-    assert_true(c2 > 0);
-    assert_int_equal(wu_join(t, 10000), 0);
-    assert_true(s.handle > 0);
-    ipc_close(c2);
-    ipc_close(s.handle);
 }
 
 /* ---- a second server -------------------------------------------------------
@@ -553,12 +313,6 @@ int main(void)
            wine ? wine : "");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_path_rules),
-        cmocka_unit_test(test_create_first),
-        cmocka_unit_test(test_connect_first),
-        cmocka_unit_test(test_connect_gives_up),
-        cmocka_unit_test(test_close_wakes_accept),
-        cmocka_unit_test(test_listen_accept_many),
-        cmocka_unit_test(test_create_serves_one),
         cmocka_unit_test(test_second_server),
         cmocka_unit_test(test_not_inherited),
         cmocka_unit_test(test_child_holds_no_pipe),

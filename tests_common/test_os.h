@@ -73,6 +73,12 @@ long tos_pid(void);
 /* setenv(name, value) / unsetenv(name) when value is NULL. */
 void tos_setenv(const char *name, const char *value);
 
+/* Run this test program again as a helper process, with args (a NULL-ended
+ * list, without the program itself), and wait for it at most timeout_ms:
+ * its exit code (128 + the signal's number if a signal ended it), or -1
+ * when it could not start or overran (it is then killed and reaped). */
+int tos_run_self(const char *const args[], int timeout_ms);
+
 /* ---- a private temp dir ----------------------------------------------------
  */
 

@@ -16,9 +16,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static _Thread_local char g_error[512];
 
@@ -137,6 +143,48 @@ void tos_setenv(const char *name, const char *value)
         setenv(name, value, 1);
     else
         unsetenv(name);
+}
+
+int tos_run_self(const char *const args[], int timeout_ms)
+{
+    static char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k <= 0) {
+        set_error("readlink /proc/self/exe: %s", strerror(errno));
+        return -1;
+    }
+    exe[k] = '\0';
+    char *argv[16];
+    size_t n = 0;
+    argv[n++] = exe;
+    for (size_t i = 0; args[i] != NULL && n < 15; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    pid_t pid;
+    int rc = posix_spawn(&pid, exe, NULL, NULL, argv, environ);
+    if (rc != 0) {
+        set_error("posix_spawn %s: %s", exe, strerror(rc));
+        return -1;
+    }
+    long long deadline = tos_now_us() / 1000 + timeout_ms;
+    int st = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if ((r < 0 && errno != EINTR) || tos_now_us() / 1000 >= deadline) {
+            set_error("%s %s: still running after %d ms", exe, argv[1],
+                      timeout_ms);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
+        tos_sleep_us(1000);
+    }
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
 }
 
 /* ---- a private temp dir ----------------------------------------------------

@@ -136,6 +136,52 @@ void tos_setenv(const char *name, const char *value)
     SetEnvironmentVariableA(name, value);
 }
 
+int tos_run_self(const char *const args[], int timeout_ms)
+{
+    char exe[MAX_PATH];
+    DWORD n = GetModuleFileNameA(NULL, exe, sizeof(exe));
+    if (n == 0 || n >= sizeof(exe)) {
+        set_os_error("GetModuleFileName");
+        return -1;
+    }
+    /* Each argument quoted (none of ours holds a quote or ends in a
+     * backslash, so no escaping is needed). */
+    char cmd[4096];
+    int at = snprintf(cmd, sizeof(cmd), "\"%s\"", exe);
+    for (size_t i = 0; args[i] != NULL; i++) {
+        if (strchr(args[i], '"') != NULL) {
+            set_error("an argument with a quote: %s", args[i]);
+            return -1;
+        }
+        at += snprintf(cmd + at, sizeof(cmd) - (size_t)at, " \"%s\"", args[i]);
+        if (at >= (int)sizeof(cmd)) {
+            set_error("command line too long");
+            return -1;
+        }
+    }
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    if (!CreateProcessA(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
+        set_os_error(exe);
+        return -1;
+    }
+    int rc = -1;
+    if (WaitForSingleObject(pi.hProcess, (DWORD)timeout_ms) == WAIT_OBJECT_0) {
+        DWORD code = 0;
+        GetExitCodeProcess(pi.hProcess, &code);
+        rc = (int)code;
+    } else {
+        set_error("%s: still running after %d ms", cmd, timeout_ms);
+        TerminateProcess(pi.hProcess, 99);
+        WaitForSingleObject(pi.hProcess, 5000);
+    }
+    CloseHandle(pi.hProcess);
+    CloseHandle(pi.hThread);
+    return rc;
+}
+
 /* ---- a private temp dir ----------------------------------------------------
  */
 

@@ -3,10 +3,10 @@
  * (the DLL), with real named pipes: the \\.\pipe\ name rules, a second
  * server (and wine's FILE_FLAG_FIRST_PIPE_INSTANCE), handles not inherited
  * by child processes (win_peer.exe), two copies of the library in one
- * process, ipc_fileno and the OS errors there. The behaviour every OS
- * shares (start orders, listen/accept, timeouts that lose nothing, close
- * from another thread, the interrupt hook, batches, poll) is tested once,
- * in tests_c/, which runs here too.
+ * process. The behaviour every OS shares (start orders, listen/accept,
+ * timeouts that lose nothing, close from another thread, the interrupt
+ * hook, batches, poll, the handle table and ipc_fileno's error here) is
+ * tested once, in tests_c/, which runs here too.
  */
 #include "winutil.h"
 
@@ -292,20 +292,6 @@ static void test_two_copies_in_one_process(void **state)
     DeleteFileW(copy); /* fails if it stays loaded; %TEMP% then */
 }
 
-static void test_fileno_and_os_errors(void **state)
-{
-    (void)state;
-    int srv, cli;
-    make_pair("fileno", &srv, &cli);
-    /* no descriptor on Windows: a documented error */
-    assert_int_equal(ipc_fileno(cli), IPC_ESYSTEM);
-    assert_int_equal(ipc_last_os_error(), ERROR_NOT_SUPPORTED);
-    assert_non_null(strstr(ipc_last_error(), "Windows error 50"));
-    assert_int_equal(ipc_fileno(9999999), IPC_EBADHANDLE);
-    ipc_close(cli);
-    ipc_close(srv);
-}
-
 int main(void)
 {
     const char *wine = wu_wine_version();
@@ -317,7 +303,6 @@ int main(void)
         cmocka_unit_test(test_not_inherited),
         cmocka_unit_test(test_child_holds_no_pipe),
         cmocka_unit_test(test_two_copies_in_one_process),
-        cmocka_unit_test(test_fileno_and_os_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

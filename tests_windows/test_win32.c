@@ -50,23 +50,22 @@ struct side {
     int timeout_ms;
     int delay_ms; /* before the call */
     int handle;   /* result */
-    int echo;     /* messages to echo back after it */
 };
 
-static DWORD WINAPI create_thread(void *arg)
+static void *create_thread(void *arg)
 {
     struct side *s = arg;
     Sleep((DWORD)s->delay_ms);
     s->handle = ipc_create_timeout(s->name, s->timeout_ms);
-    return 0;
+    return NULL;
 }
 
-static DWORD WINAPI connect_thread(void *arg)
+static void *connect_thread(void *arg)
 {
     struct side *s = arg;
     Sleep((DWORD)s->delay_ms);
     s->handle = ipc_connect_timeout(s->name, s->timeout_ms);
-    return 0;
+    return NULL;
 }
 
 /* A connected pair in this process: *srv from ipc_create, *cli from
@@ -75,9 +74,10 @@ static void make_pair(const char *tag, int *srv, int *cli)
 {
     struct side s = {.timeout_ms = 10000};
     wu_name(s.name, sizeof(s.name), tag);
-    HANDLE t = wu_thread(create_thread, &s);
+    tos_thread t;
+    assert_int_equal(tos_thread_start(&t, create_thread, &s), 0);
     *cli = ipc_connect_timeout(s.name, 10000);
-    assert_int_equal(wu_join(t, 15000), 0);
+    assert_int_equal(tos_thread_join(t, 15000), 0);
     assert_true(*cli > 0);
     assert_true(s.handle > 0);
     *srv = s.handle;
@@ -136,11 +136,12 @@ static void test_second_server(void **state)
                          "server");
     struct side s = {.timeout_ms = 3000};
     wu_name(s.name, sizeof(s.name), "second");
-    HANDLE t = wu_thread(create_thread, &s);
+    tos_thread t;
+    assert_int_equal(tos_thread_start(&t, create_thread, &s), 0);
     assert_true(wu_wait_pipe(s.name, 3000));
     assert_int_equal(ipc_create_timeout(s.name, 100), IPC_EINUSE);
     assert_int_equal(ipc_listen(s.name), IPC_EINUSE);
-    assert_int_equal(wu_join(t, 10000), 0);
+    assert_int_equal(tos_thread_join(t, 10000), 0);
     assert_int_equal(s.handle, IPC_ETIMEDOUT);
     /* a listener, then a second listener or create */
     int l = ipc_listen(s.name);
@@ -187,12 +188,12 @@ static void test_not_inherited(void **state)
     PROCESS_INFORMATION pi;
     assert_int_equal(wu_spawn_peer("sleep 3000", 1, &pi), 0);
     Sleep(100);
-    int64_t t0 = wu_now_ms();
+    long long t0 = tos_now_us() / 1000;
     ipc_close(srv);
     void *data;
     size_t len;
     assert_int_equal(ipc_recv_timeout(cli, &data, &len, 2500), IPC_ECLOSED);
-    assert_true(wu_now_ms() - t0 < 1500);
+    assert_true(tos_now_us() / 1000 - t0 < 1500);
     ipc_close(cli);
     /* the other way round, and a listener's next instance too */
     char name[128];
@@ -201,17 +202,18 @@ static void test_not_inherited(void **state)
     assert_true(l > 0);
     struct side c = {.timeout_ms = 5000};
     snprintf(c.name, sizeof(c.name), "%s", name);
-    HANDLE t = wu_thread(connect_thread, &c);
+    tos_thread t;
+    assert_int_equal(tos_thread_start(&t, connect_thread, &c), 0);
     srv = ipc_accept(l, 5000);
     assert_true(srv > 0);
-    assert_int_equal(wu_join(t, 5000), 0);
+    assert_int_equal(tos_thread_join(t, 5000), 0);
     PROCESS_INFORMATION pi2;
     assert_int_equal(wu_spawn_peer("sleep 3000", 1, &pi2), 0);
     Sleep(100);
-    t0 = wu_now_ms();
+    t0 = tos_now_us() / 1000;
     ipc_close(c.handle);
     assert_int_equal(ipc_recv_timeout(srv, &data, &len, 2500), IPC_ECLOSED);
-    assert_true(wu_now_ms() - t0 < 1500);
+    assert_true(tos_now_us() / 1000 - t0 < 1500);
     ipc_close(srv);
     ipc_close(l);
     /* with the listener closed, the name is gone although the child lives */

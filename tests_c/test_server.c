@@ -2,8 +2,9 @@
  * test_server.c - create/connect/listen/accept as every OS has them: both
  * start orders (create first, connect first) with a round trip of the
  * binary-safe vectors, connect giving up, one client per create, several
- * clients of one listener (some before it exists), timeouts, close waking
- * a blocked accept, and a create that times out leaving nothing.
+ * clients of one listener (some before it exists), timeouts, a second
+ * server refused, close waking a blocked accept, and a create that times
+ * out leaving nothing.
  *
  * The same suite on Linux and on Windows (under wine). What a Unix socket
  * file adds (stale files, modes, forked clients, descriptors) is
@@ -293,6 +294,26 @@ static void accept_timeout(void **state)
     assert_ok(ipc_close(l));
 }
 
+/* A second server for a name is refused while the first is there: beside
+ * a create that waits for its client (which then times out as it would),
+ * and beside a listener, whether the second is a listen or a create. */
+static void second_server_refused(void **state)
+{
+    (void)state;
+    const char *name = tu_name();
+    tu_opener *o = tu_open_start(name, 1, 3000);
+    assert_int_equal(tu_wait_listening(name, 3000), 0);
+    assert_status(ipc_create_timeout(name, 100), IPC_EINUSE);
+    assert_status(ipc_listen(name), IPC_EINUSE);
+    assert_int_equal(tu_thread_join(o->t, 10000), 0);
+    assert_status(o->result, IPC_ETIMEDOUT);
+    free(o);
+    int l = assert_handle(ipc_listen(name));
+    assert_status(ipc_listen(name), IPC_EINUSE);
+    assert_status(ipc_create_timeout(name, 100), IPC_EINUSE);
+    assert_ok(ipc_close(l));
+}
+
 /* ---------------------------------------------------------------------- */
 /* Close from another thread, timeouts                                    */
 /* ---------------------------------------------------------------------- */
@@ -386,6 +407,7 @@ int main(void)
         T(create_serves_one),
         T(listen_accept_many),
         T(accept_timeout),
+        T(second_server_refused),
         T(close_wakes_blocked_accept),
         T(create_timeout_leaves_nothing),
     };

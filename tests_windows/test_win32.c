@@ -134,27 +134,16 @@ static void test_second_server(void **state)
                          "pipe-exists check refuses the second server"
                        : "FILE_FLAG_FIRST_PIPE_INSTANCE refuses the second "
                          "server");
-    struct side s = {.timeout_ms = 3000};
-    wu_name(s.name, sizeof(s.name), "second");
-    tos_thread t;
-    assert_int_equal(tos_thread_start(&t, create_thread, &s), 0);
-    assert_true(wu_wait_pipe(s.name, 3000));
-    assert_int_equal(ipc_create_timeout(s.name, 100), IPC_EINUSE);
-    assert_int_equal(ipc_listen(s.name), IPC_EINUSE);
-    assert_int_equal(tos_thread_join(t, 10000), 0);
-    assert_int_equal(s.handle, IPC_ETIMEDOUT);
-    /* a listener, then a second listener or create */
-    int l = ipc_listen(s.name);
-    assert_true(l > 0);
-    assert_int_equal(ipc_listen(s.name), IPC_EINUSE);
-    assert_int_equal(ipc_create_timeout(s.name, 100), IPC_EINUSE);
-    ipc_close(l);
-    /* and a .NET-style server made with the flag directly */
+    /* A second server of ours is refused on every OS (tests_c/
+     * test_server.c); here, a .NET-style server made with the flag
+     * directly beside our listener. */
+    char name[128];
+    wu_name(name, sizeof(name), "second");
     char path[IPC_PATH_MAX];
     wchar_t w[IPC_PATH_MAX];
-    ipc_path(s.name, path, sizeof(path));
+    ipc_path(name, path, sizeof(path));
     wu_widen(path, w, IPC_PATH_MAX);
-    l = ipc_listen(s.name);
+    int l = ipc_listen(name);
     assert_true(l > 0);
     HANDLE h = CreateNamedPipeW(
         w, PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE,

@@ -244,47 +244,14 @@ int tu_wait_fd(int fd, int timeout_ms)
 /* Bare sockets                                                           */
 /* ---------------------------------------------------------------------- */
 
-static int make_addr(const char *path, struct sockaddr_un *a)
-{
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof a->sun_path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(a->sun_path, path, strlen(path) + 1);
-    return 0;
-}
-
 int tu_raw_bind(const char *path)
 {
-    struct sockaddr_un a;
-    if (make_addr(path, &a) != 0)
-        return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return tos_unix_bound(path, 0);
 }
 
 int tu_raw_listen(const char *path)
 {
-    int fd = tu_raw_bind(path);
-    if (fd < 0)
-        return -1;
-    if (listen(fd, 16) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return tos_unix_bound(path, 1);
 }
 
 int tu_accept_queue_empty(int lfd)

@@ -109,4 +109,11 @@ long long tos_raw_write(tos_raw r, const void *p, size_t n);
 long long tos_raw_read(tos_raw r, void *p, size_t n);
 void tos_raw_close(tos_raw r);
 
+#ifndef _WIN32
+/* POSIX only: an AF_UNIX stream socket bound to path, listening (backlog
+ * 16) when `listening`, close-on-exec; for the tests of what a socket file
+ * adds. The descriptor, or -1 with errno set. */
+int tos_unix_bound(const char *path, int listening);
+#endif
+
 #endif /* KIWI_TEST_OS_H */

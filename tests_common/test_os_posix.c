@@ -244,6 +244,24 @@ static int make_addr(const char *path, struct sockaddr_un *a)
     return 0;
 }
 
+int tos_unix_bound(const char *path, int listening)
+{
+    struct sockaddr_un a;
+    if (make_addr(path, &a) != 0)
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        (listening && listen(fd, 16) != 0)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 tos_raw tos_raw_connect(const char *name, int timeout_ms)
 {
     /* A Unix socket's connect does not wait for an accept: the backlog
@@ -282,17 +300,13 @@ tos_raw tos_raw_pair(const char *name, int *h)
      * side then meets a peer that never wrote its accept as kiwi-ipc
      * would. */
     char path[IPC_PATH_MAX];
-    struct sockaddr_un a;
-    if (ipc_path(name, path, sizeof(path)) < 0 || make_addr(path, &a) != 0) {
+    if (ipc_path(name, path, sizeof(path)) < 0) {
         set_error("pipe path of %s: %s", name, ipc_last_error());
         return TOS_RAW_NONE;
     }
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        listen(lfd, 16) != 0) {
+    int lfd = tos_unix_bound(path, 1);
+    if (lfd < 0) {
         set_error("raw listen %s: %s", path, strerror(errno));
-        if (lfd >= 0)
-            close(lfd);
         return TOS_RAW_NONE;
     }
     *h = ipc_connect_timeout(name, 5000);

@@ -102,6 +102,9 @@ void tu__check_last_error(const char *needle, const char *file, int line);
  * reap leftover children, restore $TMPDIR and remove any interrupt hook. */
 int tu_setup(void **state);
 int tu_teardown(void **state);
+/* tu_teardown's part that is the same on every OS (testutil.c); the rest
+ * is the OS's (testutil_posix.c: children). */
+int tu__teardown_common(void);
 
 /* The test's private temp dir (absolute, short). */
 const char *tu_dir(void);
@@ -386,8 +389,6 @@ int tu_socketpair(int sv[2]);
 /* Open file descriptors of this process. */
 int tu_fd_count(void);
 
-/* tu_teardown's POSIX part: kill leftover children, reset their alarm. */
-void tu__posix_teardown(void);
 #endif /* !_WIN32 */
 
 #endif

@@ -51,13 +51,6 @@ typedef tos_raw tu_raw;
 typedef tos_thread tu_thread;
 #define TU_RAW_NONE TOS_RAW_NONE
 
-/* printf-checked formats: mingw's own printf (%zu, %lld) on Windows. */
-#ifdef __MINGW_PRINTF_FORMAT
-#define TU_PRINTF_FORMAT __MINGW_PRINTF_FORMAT
-#else
-#define TU_PRINTF_FORMAT printf
-#endif
-
 /* ---------------------------------------------------------------------- */
 /* Assertions (test thread only)                                          */
 /* ---------------------------------------------------------------------- */
@@ -67,7 +60,7 @@ typedef tos_thread tu_thread;
  * which knows no %zu or %lld; mingw's own stdio (__USE_MINGW_ANSI_STDIO)
  * does. One definition for every OS. */
 void tu__fail_msg(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(TU_PRINTF_FORMAT, 3, 4)));
+    __attribute__((format(TOS_PRINTF_FORMAT, 3, 4)));
 #undef fail_msg
 #define fail_msg(...) tu__fail_msg(__FILE__, __LINE__, __VA_ARGS__)
 
@@ -170,7 +163,7 @@ typedef struct tu_err {
     }
 
 void tu_err_set(tu_err *e, const char *fmt, ...)
-    __attribute__((format(TU_PRINTF_FORMAT, 2, 3)));
+    __attribute__((format(TOS_PRINTF_FORMAT, 2, 3)));
 /* Whether a failure has been recorded (while threads may still run). */
 int tu_err_isset(tu_err *e);
 

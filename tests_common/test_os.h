@@ -43,8 +43,19 @@ typedef pthread_t tos_thread;
 #define TOS_MS(posix, windows) (posix)
 #endif
 
+/* printf-checked formats: mingw's own printf (%zu, %lld) on Windows. */
+#ifdef __MINGW_PRINTF_FORMAT
+#define TOS_PRINTF_FORMAT __MINGW_PRINTF_FORMAT
+#else
+#define TOS_PRINTF_FORMAT printf
+#endif
+
 /* The last OS error of this thread, as text. */
 const char *tos_error(void);
+/* For test_os_posix.c and test_os_win32.c: record this thread's error
+ * (test_os.c, the part every OS shares). */
+void tos__set_error(const char *fmt, ...)
+    __attribute__((format(TOS_PRINTF_FORMAT, 1, 2)));
 
 /* ---- time ---------------------------------------------------------------- */
 

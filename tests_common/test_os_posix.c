@@ -26,20 +26,7 @@
 
 extern char **environ;
 
-static _Thread_local char g_error[512];
-
-static void set_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_error, sizeof(g_error), fmt, ap);
-    va_end(ap);
-}
-
-const char *tos_error(void)
-{
-    return g_error;
-}
+#define set_error tos__set_error
 
 /* ---- time ---------------------------------------------------------------- */
 

@@ -18,15 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local char g_error[512];
-
-static void set_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_error, sizeof(g_error), fmt, ap);
-    va_end(ap);
-}
+#define set_error tos__set_error
 
 /* "what: <the system's text for GetLastError()> (code)". */
 static void set_os_error(const char *what)
@@ -39,11 +31,6 @@ static void set_os_error(const char *what)
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         text[--n] = '\0';
     set_error("%s: %s (%lu)", what, text, (unsigned long)e);
-}
-
-const char *tos_error(void)
-{
-    return g_error;
 }
 
 /* ---- time ---------------------------------------------------------------- */

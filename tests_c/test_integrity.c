@@ -1,28 +1,26 @@
 /*
  * test_integrity.c - never corrupt, never wedge: sends that stop
- * mid-frame, the interrupt hook calling back into the library, creates
- * racing over a stale socket, liveness by the socket's identity, and
- * errors that name the pipe. Each of these failed (or hung) before the
- * fix.
+ * mid-frame, the interrupt hook calling back into the library, and errors
+ * that name the pipe. Each of these failed (or hung) before the fix.
+ *
+ * The same suite on Linux and on Windows (under wine). Creates racing over
+ * a stale socket file and liveness by the socket's identity are
+ * posix/test_integrity_posix.c.
  */
 #include "testutil.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define BIG ((size_t)8 << 20)
 
 /* ---- a raw peer that reads whole frames ------------------------------- */
 
 struct frames {
-    int fd;
+    tu_raw fd;
     int want; /* stop after this many frames (or at EOF) */
     int got;
     size_t len[4];
@@ -31,11 +29,11 @@ struct frames {
     int err;
 };
 
-static int read_full(int fd, void *buf, size_t n)
+static int read_full(tu_raw fd, void *buf, size_t n)
 {
     unsigned char *p = buf;
     while (n > 0) {
-        ssize_t k = read(fd, p, n);
+        long long k = tu_raw_read(fd, p, n);
         if (k <= 0)
             return k == 0 ? 0 : -1;
         p += k;
@@ -103,14 +101,14 @@ static void *send_retrying(void *arg)
 static void racing_timed_out_sends_never_splice(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     struct sender a = {h, malloc(BIG), 0, -99}, b = {h, malloc(BIG), 1, -99};
     assert_non_null(a.msg);
     assert_non_null(b.msg);
     memset(a.msg, 'A', BIG);
     memset(b.msg, 'B', BIG);
-    pthread_t ta, tb, tr;
+    tu_thread ta, tb, tr;
     tu_thread_start(&ta, send_retrying, &a);
     tu_sleep_ms(10);
     tu_thread_start(&tb, send_retrying, &b);
@@ -138,7 +136,7 @@ static void racing_timed_out_sends_never_splice(void **state)
     assert_true(f.fill[0] == 'A' && f.fill[1] == 'B');
     free(a.msg);
     free(b.msg);
-    close(raw);
+    tu_raw_close(raw);
 }
 
 struct blocking_send {
@@ -166,7 +164,7 @@ static void other_message_right_after_timed_out_send(void **state)
     unsigned char *big = tu_pattern(BIG, 7);
     assert_ok(ipc_send_timeout(a, big, BIG, 50)); /* committed */
     struct blocking_send s = {a, "next", 4, -99};
-    pthread_t t;
+    tu_thread t;
     tu_thread_start(&t, send_blocking, &s);
     void *d;
     size_t n;
@@ -185,8 +183,27 @@ static void other_message_right_after_timed_out_send(void **state)
     assert_ok(ipc_close(b));
 }
 
+struct replier {
+    int h;
+    int ok;
+};
+
+/* The peer: read the request, check it, answer. */
+static void *reply_thread(void *arg)
+{
+    struct replier *r = arg;
+    void *d = NULL;
+    size_t n = 0;
+    int ok = ipc_recv_timeout(r->h, &d, &n, 20000) == 0 && n == BIG &&
+             tu_check_fill(d, n, 9);
+    ipc_free(d);
+    r->ok = ok && ipc_send(r->h, "reply", 5) == 0;
+    return NULL;
+}
+
 /* A recv finishes a committed rest first, so a request whose send ran out
- * of time reaches the peer before we wait for its reply. */
+ * of time reaches the peer before we wait for its reply. (The peer is a
+ * thread: the handles are this process's; a forked peer added nothing.) */
 static void recv_finishes_a_committed_send(void **state)
 {
     (void)state;
@@ -195,22 +212,19 @@ static void recv_finishes_a_committed_send(void **state)
     unsigned char *big = tu_pattern(BIG, 9);
     assert_ok(ipc_send_timeout(a, big, BIG, 20)); /* committed */
     /* The peer reads the request and answers; our recv pushes the rest. */
-    pid_t pid = fork();
-    if (pid == 0) {
-        void *d;
-        size_t n;
-        int ok = ipc_recv_timeout(b, &d, &n, 20000) == 0 && n == BIG &&
-                 tu_check_fill(d, n, 9);
-        _exit(ok && ipc_send(b, "reply", 5) == 0 ? 0 : 1);
-    }
-    assert_true(pid > 0);
+    static struct replier r;
+    r.h = b;
+    r.ok = 0;
+    tu_thread t;
+    tu_thread_start(&t, reply_thread, &r);
     void *d;
     size_t n;
     assert_ok(ipc_recv_timeout(a, &d, &n, 20000));
     assert_int_equal(n, 5);
     assert_memory_equal(d, "reply", 5);
     ipc_free(d);
-    assert_int_equal(tu_wait(pid, 20000), 0);
+    assert_int_equal(tu_thread_join(t, 20000), 0);
+    assert_true(r.ok);
     free(big);
     assert_ok(ipc_close(a));
     assert_ok(ipc_close(b));
@@ -234,10 +248,9 @@ static int sending_hook(void *arg)
     return 0;
 }
 
-static int hook_send_child(void *arg)
+static int hook_send_child(void)
 {
-    (void)arg;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     atomic_store(&g_hook_handle, h);
     ipc_set_interrupt_hook(sending_hook, NULL);
@@ -253,20 +266,32 @@ static int hook_send_child(void *arg)
     if (rc != IPC_OK) /* the big send is committed */
         return 11;
     free(big);
-    close(raw);
+    tu_raw_close(raw);
     ipc_close(h);
     return 0;
 }
 
+/* This program run again as that child, with a temp dir of its own. */
+static int hook_send_child_main(void)
+{
+    if (tu_setup(NULL) != 0)
+        return 2;
+    int rc = hook_send_child();
+    tu_teardown(NULL);
+    return rc;
+}
+
 /* Before the fix the hook's send waited forever for the lock that the
- * send below it held: the child hung and was killed. */
+ * send below it held: the child hung and was killed. (A child process
+ * with a bounded wait, so a deadlock is a failure, not a hung suite.) */
 static void hook_sends_during_blocked_send(void **state)
 {
     (void)state;
-    pid_t pid = tu_fork(hook_send_child, NULL);
-    int rc = tu_wait(pid, 15000);
-    if (rc == TU_CHILD_TIMEOUT)
-        fail_msg("the hook's send deadlocked the blocked send");
+    const char *args[] = {"--hook-send-child", NULL};
+    int rc = tos_run_self(args, 15000);
+    if (rc == -1)
+        fail_msg("the hook's send deadlocked the blocked send (%s)",
+                 tos_error());
     assert_int_equal(rc, 0);
 }
 
@@ -297,7 +322,7 @@ static void hook_sends_during_blocked_recv(void **state)
     atomic_store(&g_hook_status, -99);
     ipc_set_interrupt_hook(sending_hook, NULL);
     struct blocked_recv r = {a, -99, 0};
-    pthread_t t;
+    tu_thread t;
     tu_thread_start(&t, recv_thread, &r);
     atomic_store(&g_hook_armed, 1);
     void *d;
@@ -313,119 +338,6 @@ static void hook_sends_during_blocked_recv(void **state)
     assert_status(atomic_load(&g_hook_status), IPC_OK);
     assert_ok(ipc_close(a));
     assert_ok(ipc_close(b));
-}
-
-/* ---- creates racing over a stale socket ------------------------------- */
-
-struct racer {
-    const char *name;
-    int go;      /* read end of the start barrier */
-    int refused; /* write end: a byte when this one was refused */
-};
-
-/* 0: served one client; 10: refused (in use); else the status + 100. */
-static int race_create(void *arg)
-{
-    struct racer *r = arg;
-    char c;
-    if (read(r->go, &c, 1) != 1)
-        return 1;
-    int h = ipc_create_timeout(r->name, 3000);
-    if (h == IPC_EINUSE) {
-        return write(r->refused, "r", 1) == 1 ? 10 : 2;
-    }
-    if (h <= 0)
-        return 100 - h;
-    void *d;
-    size_t n;
-    int rc = ipc_recv_timeout(h, &d, &n, 5000);
-    if (rc != 0)
-        return 100 - rc;
-    rc = ipc_send(h, d, n);
-    ipc_free(d);
-    ipc_close(h);
-    return rc == 0 ? 0 : 100 - rc;
-}
-
-/* Two processes create the same name over a stale socket file, many times.
- * Before the fix, both could judge it stale: one then deleted the other's
- * live socket, and that server waited for a client that could never reach
- * it. Now exactly one serves and the other is refused, every time. */
-static void racing_creates_on_a_stale_name(void **state)
-{
-    (void)state;
-    const char *name = tu_name();
-    int rounds = TU_SCALE(200, 40);
-    for (int i = 0; i < rounds; i++) {
-        int fd = tu_raw_bind(name); /* a stale socket: bound, closed */
-        assert_true(fd >= 0);
-        close(fd);
-        int go[2], refused[2];
-        tu_pipe(go);
-        tu_pipe(refused);
-        struct racer r = {name, go[0], refused[1]};
-        pid_t p1 = tu_fork(race_create, &r);
-        pid_t p2 = tu_fork(race_create, &r);
-        close(go[0]);
-        close(refused[1]);
-        assert_int_equal(write(go[1], "gg", 2), 2);
-        close(go[1]);
-        /* Connect once one create was refused and the other listens, so
-         * that a slow child cannot come after the served one (then it
-         * would rightly find the name free). If neither is ever refused
-         * (both took the name: the bug), connect after 2 s anyway. */
-        (void)tu_wait_fd(refused[0], 2000);
-        close(refused[0]);
-        (void)tu_wait_listening(name, 5000);
-        int c = ipc_connect_timeout(name, 5000);
-        if (c > 0) {
-            assert_ok(ipc_send(c, "hi", 2));
-            void *d;
-            size_t n;
-            assert_ok(ipc_recv_timeout(c, &d, &n, 5000));
-            ipc_free(d);
-            assert_ok(ipc_close(c));
-        }
-        int s1 = tu_wait(p1, 10000), s2 = tu_wait(p2, 10000);
-        if (!((s1 == 0 && s2 == 10) || (s1 == 10 && s2 == 0)))
-            fail_msg("round %d: the creates ended %d and %d (0 served, "
-                     "10 refused, 100+n status -n): a live socket was "
-                     "taken over",
-                     i, s1, s2);
-        unlink(name);
-    }
-}
-
-/* ---- liveness by the socket's identity -------------------------------- */
-
-/* A server bound under another spelling of the path (through a symlinked
- * directory, or with "//") is alive. Before the fix the kernel table's
- * path string did not match, so create judged the socket stale, deleted
- * it and took the name. */
-static void listener_under_another_spelling_is_live(void **state)
-{
-    (void)state;
-    char alias[2048], bound[4096], canon[4096], dbl[4096];
-    assert_true(strlen(tu_dir()) < 1024);
-    snprintf(alias, sizeof alias, "%s/alias", tu_dir());
-    assert_int_equal(symlink(tu_dir(), alias), 0);
-    snprintf(bound, sizeof bound, "%s/srv", alias);
-    snprintf(canon, sizeof canon, "%s/srv", tu_dir());
-    snprintf(dbl, sizeof dbl, "%s//srv", tu_dir());
-    int lfd = tu_raw_listen(bound);
-    assert_true(lfd >= 0);
-    struct stat before, after;
-    assert_int_equal(lstat(canon, &before), 0);
-    assert_status(ipc_create_timeout(canon, 100), IPC_EINUSE);
-    assert_last_error_has("already listening");
-    assert_status(ipc_listen(dbl), IPC_EINUSE);
-    assert_int_equal(lstat(canon, &after), 0);
-    assert_true(before.st_ino == after.st_ino);
-    close(lfd);
-    /* Now it is stale: reclaimed. */
-    int l = assert_handle(ipc_listen(canon));
-    assert_ok(ipc_close(l));
-    unlink(alias);
 }
 
 /* ---- errors name the pipe --------------------------------------------- */
@@ -455,8 +367,10 @@ static void errors_name_the_pipe_and_path(void **state)
     assert_ok(ipc_close(l));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--hook-send-child") == 0)
+        return hook_send_child_main();
 #define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(racing_timed_out_sends_never_splice),
@@ -464,8 +378,6 @@ int main(void)
         T(recv_finishes_a_committed_send),
         T(hook_sends_during_blocked_send),
         T(hook_sends_during_blocked_recv),
-        T(racing_creates_on_a_stale_name),
-        T(listener_under_another_spelling_is_live),
         T(errors_name_the_pipe_and_path),
     };
     return cmocka_run_group_tests_name("integrity", tests, NULL, NULL);

@@ -10,15 +10,22 @@
  * build this file with -DTEST_POLL_VIA_FILENO (against any library,
  * today's or an old one) to get exactly that behaviour in place of the
  * library's, and watch the readiness tests fail.
+ *
+ * One suite for both OSes (Windows: win32/poll.c over named pipes, under
+ * wine): the raw peer is a bare socket, or a bare named pipe client
+ * opened as .NET opens one (test_os.h). Where wine is slower, an upper
+ * bound is wider there (TOS_MS); lower bounds are the same everywhere.
  */
 #include "testutil.h"
 
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#ifdef TEST_POLL_VIA_FILENO
+#ifndef _WIN32
+#include <poll.h>
+#endif
+
+#if defined(TEST_POLL_VIA_FILENO) && !defined(_WIN32)
 /* Readiness as seen from the descriptor only (the old advice). */
 #ifndef IPC_POLLIN
 #define IPC_POLLIN 0x001
@@ -61,7 +68,7 @@ static int fd_pending(int h)
 #endif
 
 /* Write `count` frames "m<i>" back to back, in one write. */
-static void burst(int raw, int first, int count)
+static void burst(tu_raw raw, int first, int count)
 {
     size_t cap = (size_t)count * 32, at = 0;
     unsigned char *buf = malloc(cap);
@@ -95,15 +102,15 @@ static void expect_msg(int h, int i)
 static void test_burst_one_pipe(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     burst(raw, 0, 100);
     for (int i = 0; i < 100; i++) {
         struct ipc_pollitem it = {h, IPC_POLLIN, 0};
-        int r = ipc_poll(&it, 1, 500);
+        int r = ipc_poll(&it, 1, TOS_MS(500, 2000));
         if (r != 1) {
-            fail_msg("poll before frame %d of a burst of 100 returned %d", i,
-                     r);
+            fail_msg("poll before frame %d of a burst of 100 returned %d (%s)",
+                     i, r, ipc_last_error());
         }
         assert_true(it.revents & IPC_POLLIN);
         expect_msg(h, i);
@@ -111,7 +118,8 @@ static void test_burst_one_pipe(void **state)
     struct ipc_pollitem it = {h, IPC_POLLIN, 0};
     assert_int_equal(ipc_poll(&it, 1, 0), 0);
     assert_int_equal(it.revents, 0);
-    close(raw);
+    assert_int_equal(ipc_pending(h), 0);
+    tu_raw_close(raw);
     assert_ok(ipc_close(h));
 }
 
@@ -120,6 +128,12 @@ static void test_burst_one_pipe(void **state)
 static void test_fileno_blind_pending_sees(void **state)
 {
     (void)state;
+#ifdef _WIN32
+    /* A named pipe has no descriptor that poll() could watch: ipc_fileno
+     * is IPC_ESYSTEM there (kiwi_ipc.h), so there is no blind descriptor
+     * to compare ipc_pending with. */
+    skip();
+#else
     int raw;
     int h = tu_raw_pair(&raw);
     burst(raw, 0, 2);
@@ -135,6 +149,7 @@ static void test_fileno_blind_pending_sees(void **state)
     assert_int_equal(ipc_pending(h), 0);
     close(raw);
     assert_ok(ipc_close(h));
+#endif
 }
 
 /* Bursts on four pipes at once, served by one loop: every poll finds
@@ -143,7 +158,8 @@ static void test_burst_many_pipes(void **state)
 {
     (void)state;
     enum { PIPES = 4, EACH = 60 };
-    int raw[PIPES], next[PIPES] = {0};
+    tu_raw raw[PIPES];
+    int next[PIPES] = {0};
     struct ipc_pollitem it[PIPES];
     for (int k = 0; k < PIPES; k++) {
         it[k].handle = tu_raw_pair(&raw[k]);
@@ -155,7 +171,7 @@ static void test_burst_many_pipes(void **state)
     }
     int left = PIPES * EACH;
     while (left > 0) {
-        int r = ipc_poll(it, PIPES, 500);
+        int r = ipc_poll(it, PIPES, TOS_MS(500, 2000));
         if (r <= 0) {
             fail_msg("poll returned %d with %d of %d frames not received", r,
                      left, PIPES * EACH);
@@ -169,7 +185,7 @@ static void test_burst_many_pipes(void **state)
     }
     for (int k = 0; k < PIPES; k++) {
         assert_int_equal(next[k], EACH);
-        close(raw[k]);
+        tu_raw_close(raw[k]);
         assert_ok(ipc_close(it[k].handle));
     }
 }
@@ -179,7 +195,7 @@ static void test_burst_many_pipes(void **state)
 static void test_partial_frame_is_not_ready(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     unsigned char hdr[4];
     tu_header(hdr, 10);
@@ -189,10 +205,10 @@ static void test_partial_frame_is_not_ready(void **state)
     assert_int_equal(ipc_pending(h), 0);
     struct ipc_pollitem it = {h, IPC_POLLIN, 0};
     long long t0 = tu_now_ms();
-    assert_int_equal(ipc_poll(&it, 1, 100), 0);
-    assert_true(tu_now_ms() - t0 >= 90);
+    assert_int_equal(ipc_poll(&it, 1, TOS_MS(100, 150)), 0);
+    assert_true(tu_now_ms() - t0 >= TOS_MS(90, 140));
     assert_int_equal(tu_write_all(raw, "world", 5), 0);
-    assert_int_equal(ipc_poll(&it, 1, 2000), 1);
+    assert_int_equal(ipc_poll(&it, 1, TOS_MS(2000, 5000)), 1);
     assert_int_equal(it.revents, IPC_POLLIN);
     void *data;
     size_t len;
@@ -200,7 +216,7 @@ static void test_partial_frame_is_not_ready(void **state)
     assert_int_equal(len, 10);
     assert_memory_equal(data, "helloworld", 10);
     ipc_free(data);
-    close(raw);
+    tu_raw_close(raw);
     assert_ok(ipc_close(h));
 }
 
@@ -209,6 +225,13 @@ static void test_partial_frame_is_not_ready(void **state)
 static void test_listener_clients_queued(void **state)
 {
     (void)state;
+#ifdef _WIN32
+    /* A named pipe server has one instance waiting at a time, so clients
+     * cannot queue up before an accept (the Lua suite's "backlog" tag,
+     * for the same reason); test_listener_clients covers what Windows
+     * does instead. */
+    skip();
+#else
     const char *name = tu_name();
     int l = assert_handle(ipc_listen(name));
     struct ipc_pollitem it = {l, IPC_POLLIN, 0};
@@ -231,6 +254,126 @@ static void test_listener_clients_queued(void **state)
     for (int i = 0; i < 3; i++)
         close(c[i]);
     assert_ok(ipc_close(l));
+#endif
+}
+
+struct client {
+    const char *name;
+    tu_raw raw;
+};
+
+static void *client_thread(void *arg)
+{
+    struct client *c = arg;
+    c->raw = tu_raw_connect(c->name);
+    return NULL;
+}
+
+/* Three clients at once, each connecting from a thread: poll says a
+ * client is there before each accept (Windows has one instance waiting at
+ * a time: the others wait for the next, which accept makes), and every
+ * accept that follows does not wait. */
+static void test_listener_clients(void **state)
+{
+    (void)state;
+    const char *name = tu_name();
+    int l = assert_handle(ipc_listen(name));
+    struct ipc_pollitem it = {l, IPC_POLLIN, 0};
+    assert_int_equal(ipc_pending(l), 0);
+    assert_int_equal(ipc_poll(&it, 1, 30), 0);
+    struct client c[3];
+    tu_thread t[3];
+    for (int i = 0; i < 3; i++) {
+        c[i].name = name;
+        c[i].raw = TU_RAW_NONE;
+        tu_thread_start(&t[i], client_thread, &c[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        int r = ipc_poll(&it, 1, 5000);
+        if (r != 1) {
+            fail_msg("poll for client %d returned %d (%s)", i, r,
+                     ipc_last_error());
+        }
+        assert_int_equal(it.revents, IPC_POLLIN);
+        int p = ipc_accept(l, 0);
+        if (p <= 0) {
+            fail_msg("accept(0) after poll said ready: %s", ipc_last_error());
+        }
+        assert_ok(ipc_close(p));
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tu_thread_join(t[i], 10000), 0);
+        assert_true(c[i].raw != TU_RAW_NONE);
+        tu_raw_close(c[i].raw);
+    }
+    assert_int_equal(ipc_pending(l), 0);
+    assert_int_equal(ipc_poll(&it, 1, 30), 0);
+    assert_ok(ipc_close(l));
+}
+
+struct acceptor {
+    int l;
+    int h;
+    char error[512];
+};
+
+static void *accept_thread(void *arg)
+{
+    struct acceptor *a = arg;
+    a->h = ipc_accept(a->l, 10000);
+    snprintf(a->error, sizeof(a->error), "%s", ipc_last_error());
+    return NULL;
+}
+
+/* Two threads accept on one listener at once: each gets its own client
+ * (on Windows they take turns with the listener's next instance). */
+static void test_accepts_in_two_threads(void **state)
+{
+    (void)state;
+    const char *name = tu_name();
+    int l = assert_handle(ipc_listen(name));
+    static struct acceptor a[2];
+    memset(a, 0, sizeof(a));
+    a[0].l = a[1].l = l;
+    tu_thread ta[2];
+    tu_thread_start(&ta[0], accept_thread, &a[0]);
+    tu_thread_start(&ta[1], accept_thread, &a[1]);
+    tu_sleep_ms(50);
+    static struct client c[2];
+    tu_thread tc[2];
+    for (int i = 0; i < 2; i++) {
+        c[i].name = name;
+        c[i].raw = TU_RAW_NONE;
+        tu_thread_start(&tc[i], client_thread, &c[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tu_thread_join(tc[i], 15000), 0);
+        assert_true(c[i].raw != TU_RAW_NONE);
+        assert_int_equal(tu_thread_join(ta[i], 15000), 0);
+        if (a[i].h <= 0) {
+            fail_msg("accept in thread %d: %s", i, a[i].error);
+        }
+    }
+    assert_true(a[0].h != a[1].h);
+    /* Each accepted pipe reaches its own client. */
+    for (int i = 0; i < 2; i++) {
+        char m[8];
+        snprintf(m, sizeof(m), "c%d", i);
+        assert_int_equal(tu_write_frame(c[i].raw, m, (uint32_t)strlen(m)), 0);
+    }
+    int seen = 0;
+    for (int i = 0; i < 2; i++) {
+        void *data;
+        size_t len;
+        assert_ok(ipc_recv_timeout(a[i].h, &data, &len, 5000));
+        assert_int_equal(len, 2);
+        seen |= 1 << (((char *)data)[1] - '0');
+        ipc_free(data);
+        assert_ok(ipc_close(a[i].h));
+        tu_raw_close(c[i].raw);
+    }
+    assert_int_equal(seen, 3);
+    assert_ok(ipc_close(l));
 }
 
 /* A pipe and a listener in one poll, and a closed handle reported as
@@ -240,7 +383,7 @@ static void test_mixed_and_nval(void **state)
     (void)state;
     const char *name = tu_name();
     int l = assert_handle(ipc_listen(name));
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     int gone = assert_handle(ipc_listen(tu_name()));
     assert_ok(ipc_close(gone));
@@ -249,7 +392,8 @@ static void test_mixed_and_nval(void **state)
     assert_int_equal(ipc_poll(it, 2, 30), 0);
     assert_int_equal(ipc_poll(it, 3, 1000), 1);
     assert_int_equal(it[2].revents, IPC_POLLNVAL);
-    int c = tu_raw_connect(name);
+    tu_raw c = tu_raw_connect(name);
+    assert_true(c != TU_RAW_NONE);
     burst(raw, 0, 3);
     long long t0 = tu_now_ms();
     int r;
@@ -259,8 +403,8 @@ static void test_mixed_and_nval(void **state)
     assert_int_equal(it[0].revents, IPC_POLLIN);
     assert_int_equal(it[1].revents, IPC_POLLIN);
     assert_int_equal(ipc_pending(gone), IPC_EBADHANDLE);
-    close(c);
-    close(raw);
+    tu_raw_close(c);
+    tu_raw_close(raw);
     assert_ok(ipc_close(h));
     assert_ok(ipc_close(l));
 }
@@ -270,17 +414,17 @@ static void test_mixed_and_nval(void **state)
 static void test_hangup_after_frames(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     burst(raw, 0, 2);
-    close(raw);
+    tu_raw_close(raw);
     struct ipc_pollitem it = {h, IPC_POLLIN, 0};
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(ipc_poll(&it, 1, 1000), 1);
+        assert_int_equal(ipc_poll(&it, 1, TOS_MS(1000, 2000)), 1);
         assert_true(it.revents & IPC_POLLIN);
         expect_msg(h, i);
     }
-    assert_int_equal(ipc_poll(&it, 1, 1000), 1);
+    assert_int_equal(ipc_poll(&it, 1, TOS_MS(1000, 2000)), 1);
     assert_true(it.revents & IPC_POLLIN);
     assert_true(it.revents & IPC_POLLHUP);
     void *data;
@@ -289,25 +433,55 @@ static void test_hangup_after_frames(void **state)
     assert_ok(ipc_close(h));
 }
 
+static void *close_raw_later(void *arg)
+{
+    tu_sleep_ms(100);
+    tu_raw_close(*(tu_raw *)arg);
+    return NULL;
+}
+
+/* POLLHUP is reported whether asked for or not (kiwi_ipc.h): a pipe
+ * polled with no events at all still says that the peer has gone, both
+ * when it is gone already and when it goes while the poll waits. */
+static void test_hangup_without_events(void **state)
+{
+    (void)state;
+    static tu_raw raw;
+    int h = tu_raw_pair(&raw);
+    struct ipc_pollitem it = {h, 0, 0};
+    assert_int_equal(ipc_poll(&it, 1, 0), 0); /* alive: nothing to say */
+    tu_thread t;
+    tu_thread_start(&t, close_raw_later, &raw);
+    long long t0 = tu_now_ms();
+    assert_int_equal(ipc_poll(&it, 1, 8000), 1);
+    assert_true(tu_now_ms() - t0 < 6000);
+    assert_true(it.revents & IPC_POLLHUP);
+    assert_int_equal(tu_thread_join(t, 5000), 0);
+    /* Gone already: at once, and again. */
+    assert_int_equal(ipc_poll(&it, 1, 0), 1);
+    assert_true(it.revents & IPC_POLLHUP);
+    assert_ok(ipc_close(h));
+}
+
 /* Time: 0 looks once, a timeout is kept, n == 0 sleeps. */
 static void test_timeouts(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     struct ipc_pollitem it = {h, IPC_POLLIN, 0};
     long long t0 = tu_now_ms();
     assert_int_equal(ipc_poll(&it, 1, 0), 0);
-    assert_true(tu_now_ms() - t0 < 50);
+    assert_true(tu_now_ms() - t0 < TOS_MS(50, 500));
     t0 = tu_now_ms();
     assert_int_equal(ipc_poll(&it, 1, 150), 0);
     long long took = tu_now_ms() - t0;
-    assert_true(took >= 140 && took < 3000);
+    assert_true(took >= 140 && took < TOS_MS(3000, 5000));
     t0 = tu_now_ms();
     assert_int_equal(ipc_poll(NULL, 0, 60), 0);
     assert_true(tu_now_ms() - t0 >= 50);
     assert_status(ipc_poll(NULL, 1, 0), IPC_EINVAL);
-    close(raw);
+    tu_raw_close(raw);
     assert_ok(ipc_close(h));
 }
 
@@ -326,7 +500,7 @@ static int counting_hook(void *arg)
 static void test_hook_and_forever(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     struct ipc_pollitem it = {h, IPC_POLLIN, 0};
     atomic_store(&hook_calls, 0);
@@ -336,7 +510,8 @@ static void test_hook_and_forever(void **state)
     assert_status(ipc_poll(&it, 1, IPC_FOREVER), IPC_EINTR);
     long long took = tu_now_ms() - t0;
     assert_int_equal(atomic_load(&hook_calls), 3);
-    assert_true(took >= 2 * IPC_INTERRUPT_SLICE_MS - 10 && took < 3000);
+    assert_true(took >= 2 * IPC_INTERRUPT_SLICE_MS - 10 &&
+                took < TOS_MS(3000, 5000));
     assert_last_error_has("interrupted");
 
     atomic_store(&hook_calls, 0);
@@ -351,21 +526,21 @@ static void test_hook_and_forever(void **state)
     assert_int_equal(ipc_poll(&it, 1, IPC_FOREVER), 1);
     expect_msg(h, 7);
     ipc_set_interrupt_hook(NULL, NULL);
-    close(raw);
+    tu_raw_close(raw);
     assert_ok(ipc_close(h));
 }
 
 struct drain {
-    int fd;
+    tu_raw fd;
     size_t want, got;
 };
 
 static void *drain_thread(void *arg)
 {
     struct drain *d = arg;
-    char buf[65536];
+    static char buf[65536];
     while (d->got < d->want) {
-        ssize_t n = recv(d->fd, buf, sizeof(buf), 0);
+        long long n = tu_raw_read(d->fd, buf, sizeof(buf));
         if (n <= 0)
             break;
         d->got += (size_t)n;
@@ -379,7 +554,7 @@ static void *drain_thread(void *arg)
 static void test_committed_rest_not_writable(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     size_t big = 8u << 20;
     unsigned char *msg = tu_pattern(big, 1);
@@ -390,17 +565,20 @@ static void test_committed_rest_not_writable(void **state)
     struct drain *d = calloc(1, sizeof(*d));
     d->fd = raw;
     d->want = big + 4;
-    pthread_t t;
+    tu_thread t;
     tu_thread_start(&t, drain_thread, d);
     it.events = IPC_POLLOUT;
-    assert_int_equal(ipc_poll(&it, 1, 20000), 1);
+    int r = ipc_poll(&it, 1, 20000);
+    if (r != 1) {
+        fail_msg("poll for writable returned %d (%s)", r, ipc_last_error());
+    }
     assert_int_equal(it.revents, IPC_POLLOUT);
     assert_int_equal(tu_thread_join(t, 20000), 0);
     assert_int_equal(d->got, big + 4);
     assert_ok(ipc_flush(h, 0)); /* nothing left */
     free(d);
     free(msg);
-    close(raw);
+    tu_raw_close(raw);
     assert_ok(ipc_close(h));
 }
 
@@ -425,11 +603,11 @@ static void *recv_thread(void *arg)
 static void test_busy_pipe_goes_to_its_recv(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     int h = tu_raw_pair(&raw);
     struct blocked_recv *b = calloc(1, sizeof(*b));
     b->h = h;
-    pthread_t t;
+    tu_thread t;
     tu_thread_start(&t, recv_thread, b);
     tu_sleep_ms(50); /* the thread is in its recv */
     struct ipc_pollitem it = {h, IPC_POLLIN, 0};
@@ -441,35 +619,133 @@ static void test_busy_pipe_goes_to_its_recv(void **state)
     assert_ok(b->rc);
     assert_int_equal(b->len, 2);
     free(b);
-    close(raw);
+    tu_raw_close(raw);
     assert_ok(ipc_close(h));
 }
 
 static void *close_later(void *arg)
 {
-    tu_sleep_ms(50);
+    tu_sleep_ms(TOS_MS(50, 100));
     ipc_close(*(int *)arg);
     return NULL;
 }
 
-/* ipc_close() from another thread wakes a poll waiting on the handle. */
+/* ipc_close() from another thread wakes a poll waiting on the handle (a
+ * pipe, then a listener). */
 static void test_close_wakes_poll(void **state)
 {
     (void)state;
-    int raw;
+    tu_raw raw;
     static int h;
     h = tu_raw_pair(&raw);
-    pthread_t t;
+    tu_thread t;
     tu_thread_start(&t, close_later, &h);
     struct ipc_pollitem it = {h, IPC_POLLIN, 0};
     long long t0 = tu_now_ms();
-    assert_int_equal(ipc_poll(&it, 1, 5000), 1);
-    assert_true(tu_now_ms() - t0 < 4000);
+    assert_int_equal(ipc_poll(&it, 1, TOS_MS(5000, 8000)), 1);
+    assert_true(tu_now_ms() - t0 < TOS_MS(4000, 6000));
     assert_true(it.revents & (IPC_POLLHUP | IPC_POLLIN));
+#ifdef _WIN32
+    /* win32/poll.c says the end of a closed pipe as HUP alone. */
+    assert_true(it.revents & IPC_POLLHUP);
+#endif
     assert_int_equal(tu_thread_join(t, 5000), 0);
     assert_int_equal(ipc_poll(&it, 1, 0), 1);
     assert_int_equal(it.revents, IPC_POLLNVAL);
-    close(raw);
+    tu_raw_close(raw);
+
+    static int l;
+    l = assert_handle(ipc_listen(tu_name()));
+    tu_thread_start(&t, close_later, &l);
+    struct ipc_pollitem li = {l, IPC_POLLIN, 0};
+    t0 = tu_now_ms();
+    assert_int_equal(ipc_poll(&li, 1, TOS_MS(5000, 8000)), 1);
+    assert_true(tu_now_ms() - t0 < TOS_MS(4000, 6000));
+    assert_true(li.revents & (IPC_POLLHUP | IPC_POLLIN));
+    assert_int_equal(tu_thread_join(t, 5000), 0);
+}
+
+struct later {
+    tu_raw raw;
+    int index;
+    int rc;
+};
+
+static void *write_later(void *arg)
+{
+    struct later *w = arg;
+    tu_sleep_ms(150);
+    char text[24];
+    int len = snprintf(text, sizeof(text), "m%d", w->index);
+    w->rc = tu_write_frame(w->raw, text, (uint32_t)len);
+    return NULL;
+}
+
+/* 100 pipes and a listener in one poll: more handles than one
+ * WaitForMultipleObjects takes on Windows, and more than one group of any
+ * fixed size elsewhere. A frame written on pipe k while the poll waits is
+ * found whichever group k is in, every frame of a round arrives, and a
+ * closed handle is IPC_POLLNVAL. */
+static void test_more_than_64(void **state)
+{
+    (void)state;
+    enum { PIPES = 100 };
+    struct ipc_pollitem it[PIPES + 2];
+    tu_raw raw[PIPES];
+    for (int k = 0; k < PIPES; k++) {
+        it[k].handle = tu_raw_pair(&raw[k]);
+        it[k].events = IPC_POLLIN;
+    }
+    it[PIPES].handle = assert_handle(ipc_listen(tu_name()));
+    it[PIPES].events = IPC_POLLIN;
+    int gone = assert_handle(ipc_listen(tu_name()));
+    assert_ok(ipc_close(gone));
+    it[PIPES + 1].handle = gone;
+    it[PIPES + 1].events = IPC_POLLIN;
+
+    assert_int_equal(ipc_poll(it, PIPES + 1, 50), 0);
+    const int picks[] = {0, 62, 63, 64, 99, 126 % PIPES};
+    for (size_t p = 0; p < sizeof(picks) / sizeof(picks[0]); p++) {
+        static struct later w;
+        w.raw = raw[picks[p]];
+        w.index = picks[p];
+        w.rc = 1;
+        tu_thread t;
+        tu_thread_start(&t, write_later, &w);
+        int r = ipc_poll(it, PIPES + 1, 10000);
+        if (r != 1) {
+            fail_msg("poll with a frame on pipe %d of %d returned %d (%s)",
+                     picks[p], PIPES, r, ipc_last_error());
+        }
+        assert_int_equal(it[picks[p]].revents, IPC_POLLIN);
+        expect_msg(it[picks[p]].handle, picks[p]);
+        assert_int_equal(tu_thread_join(t, 5000), 0);
+        assert_int_equal(w.rc, 0);
+    }
+    /* A round with a frame on every pipe: all are reported. */
+    for (int k = 0; k < PIPES; k++) {
+        burst(raw[k], 1000 + k, 1);
+    }
+    int left = PIPES;
+    long long t0 = tu_now_ms();
+    while (left > 0 && tu_now_ms() - t0 < 20000) {
+        int r = ipc_poll(it, PIPES, 5000);
+        assert_true(r > 0);
+        for (int k = 0; k < PIPES; k++) {
+            if (it[k].revents & IPC_POLLIN) {
+                expect_msg(it[k].handle, 1000 + k);
+                left--;
+            }
+        }
+    }
+    assert_int_equal(left, 0);
+    assert_int_equal(ipc_poll(it, PIPES + 2, 0), 1);
+    assert_int_equal(it[PIPES + 1].revents, IPC_POLLNVAL);
+    for (int k = 0; k < PIPES; k++) {
+        tu_raw_close(raw[k]);
+        assert_ok(ipc_close(it[k].handle));
+    }
+    assert_ok(ipc_close(it[PIPES].handle));
 }
 
 int main(void)
@@ -485,9 +761,15 @@ int main(void)
                                         tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_listener_clients_queued, tu_setup,
                                         tu_teardown),
+        cmocka_unit_test_setup_teardown(test_listener_clients, tu_setup,
+                                        tu_teardown),
+        cmocka_unit_test_setup_teardown(test_accepts_in_two_threads, tu_setup,
+                                        tu_teardown),
         cmocka_unit_test_setup_teardown(test_mixed_and_nval, tu_setup,
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(test_hangup_after_frames, tu_setup,
+                                        tu_teardown),
+        cmocka_unit_test_setup_teardown(test_hangup_without_events, tu_setup,
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_hook_and_forever, tu_setup,
@@ -497,6 +779,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_busy_pipe_goes_to_its_recv,
                                         tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_close_wakes_poll, tu_setup,
+                                        tu_teardown),
+        cmocka_unit_test_setup_teardown(test_more_than_64, tu_setup,
                                         tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

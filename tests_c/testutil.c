@@ -1,28 +1,18 @@
 /*
- * testutil.c - the toolkit of the kiwi-ipc C tests. See testutil.h.
+ * testutil.c - the toolkit of the kiwi-ipc C tests, the part that is the
+ * same on every OS (through tests_common/test_os.h). See testutil.h; the
+ * POSIX-only tools are testutil_posix.c.
  */
 #include "testutil.h"
 
-/* The library's internal reader of the kernel's socket table (the tests
- * link the static library). */
+/* The library's per-process resources and its check for a listening
+ * server (the tests link the static library). */
 #include "handles.h"
 #include "os.h"
 
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -33,14 +23,20 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-/* Seconds after which a forked child kills itself (SIGALRM), whatever the
- * parent does. Longer than any tu_wait() in the unit tests; the guarded
- * fixture uses its budget instead. */
-#define TU_CHILD_ALARM_S 60
-
 /* ---------------------------------------------------------------------- */
 /* Assertions                                                             */
 /* ---------------------------------------------------------------------- */
+
+void tu__fail_msg(const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    print_error("ERROR: %s\n", msg);
+    _fail(file, line);
+}
 
 void tu__fail_status(const char *expr, int got, int want, const char *file,
                      int line)
@@ -79,18 +75,14 @@ void tu__check_last_error(const char *needle, const char *file, int line)
 /* ---------------------------------------------------------------------- */
 
 #define TU_MAX_POOL 4096
-#define TU_MAX_CHILDREN 64
 
 static int g_env_saved;
 static char *g_orig_tmpdir; /* NULL when unset */
-static char g_dir[128];
+static char g_dir[260];
+static char g_pipe_base[260];
 static unsigned g_counter;
 static char *g_pool[TU_MAX_POOL];
 static size_t g_npool;
-/* Children not yet reaped (0: a free slot). Read by the safety net's
- * signal handler, hence volatile and fixed slots. */
-static volatile pid_t g_children[TU_MAX_CHILDREN];
-static unsigned g_child_alarm_s = TU_CHILD_ALARM_S;
 
 static void save_env_once(void)
 {
@@ -107,17 +99,6 @@ const char *tu_orig_tmpdir(void)
     return g_orig_tmpdir;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    if (remove(p) != 0)
-        fprintf(stderr, "teardown: cannot remove %s: %s\n", p, strerror(errno));
-    return 0;
-}
-
 int tu_setup(void **state)
 {
     (void)state;
@@ -125,50 +106,24 @@ int tu_setup(void **state)
     /* The library's per-process resources (its copy number's socket, see
      * handles.c) exist before any test counts descriptors. */
     ipc__handles_init();
-    /* Keep the dir short: socket paths must stay under 108 bytes. */
-    const char *base = g_orig_tmpdir;
-    if (base == NULL || base[0] != '/' || strlen(base) > 48)
-        base = "/tmp";
-    size_t bl = strlen(base);
-    while (bl > 1 && base[bl - 1] == '/')
-        bl--;
-    int n =
-        snprintf(g_dir, sizeof g_dir, "%.*s/kiwi-ipc-XXXXXX", (int)bl, base);
-    if (n <= 0 || (size_t)n >= sizeof g_dir || mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "setup: mkdtemp under %s failed: %s\n", base,
-                strerror(errno));
+    if (tos_make_dir(g_dir, sizeof g_dir, g_orig_tmpdir) != 0) {
+        fprintf(stderr, "setup: %s\n", tos_error());
         g_dir[0] = '\0';
         return -1;
     }
+    tos_pipe_base(g_dir, g_pipe_base, sizeof g_pipe_base);
     g_counter = 0;
     return 0;
 }
 
-static void kill_leftover_children(int verbose)
+/* tu_teardown's part for every OS; on POSIX, testutil_posix.c's
+ * tu_teardown first kills the test's leftover children, then calls it. */
+int tu__teardown_common(void)
 {
-    for (size_t i = 0; i < TU_MAX_CHILDREN; i++) {
-        pid_t pid = g_children[i];
-        if (pid > 0) {
-            if (verbose)
-                fprintf(stderr, "test: killing leftover child %d\n", (int)pid);
-            tu_kill(pid);
-        }
-    }
-}
-
-int tu_teardown(void **state)
-{
-    (void)state;
-    /* No child outlives its test. */
-    kill_leftover_children(0);
-    g_child_alarm_s = TU_CHILD_ALARM_S;
     ipc_set_interrupt_hook(NULL, NULL);
-    if (g_orig_tmpdir)
-        setenv("TMPDIR", g_orig_tmpdir, 1);
-    else
-        unsetenv("TMPDIR");
+    tos_setenv("TMPDIR", g_orig_tmpdir);
     if (g_dir[0]) {
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tos_remove_tree(g_dir);
         g_dir[0] = '\0';
     }
     for (size_t i = 0; i < g_npool; i++)
@@ -176,6 +131,14 @@ int tu_teardown(void **state)
     g_npool = 0;
     return 0;
 }
+
+#ifdef _WIN32
+int tu_teardown(void **state)
+{
+    (void)state;
+    return tu__teardown_common();
+}
+#endif
 
 const char *tu_dir(void)
 {
@@ -199,20 +162,25 @@ static const char *pool_keep(char *s)
     return s;
 }
 
-const char *tu_path(const char *leaf)
+static const char *join(const char *dir, const char *leaf)
 {
-    size_t n = strlen(g_dir) + 1 + strlen(leaf) + 1;
+    size_t n = strlen(dir) + 1 + strlen(leaf) + 1;
     char *s = malloc(n);
     if (s)
-        snprintf(s, n, "%s/%s", g_dir, leaf);
+        snprintf(s, n, "%s/%s", dir, leaf);
     return pool_keep(s);
+}
+
+const char *tu_path(const char *leaf)
+{
+    return join(g_dir, leaf);
 }
 
 const char *tu_name(void)
 {
     char leaf[32];
     snprintf(leaf, sizeof leaf, "p%u", ++g_counter);
-    return tu_path(leaf);
+    return join(g_pipe_base, leaf);
 }
 
 int tu_dir_entries(const char *dir)
@@ -228,67 +196,6 @@ int tu_dir_entries(const char *dir)
     }
     closedir(d);
     return n;
-}
-
-/* ---------------------------------------------------------------------- */
-/* The guarded fixture                                                    */
-/* ---------------------------------------------------------------------- */
-
-unsigned tu_budget_s(void)
-{
-    return tu_full() ? 150 : 840;
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "\ntest: the safety net fired: the test ran "
-                              "past its time budget (a hang); killing "
-                              "children and exiting\n";
-    ssize_t r = write(2, msg, sizeof(msg) - 1);
-    (void)r;
-    for (size_t i = 0; i < TU_MAX_CHILDREN; i++) {
-        if (g_children[i] > 0)
-            kill(g_children[i], SIGKILL);
-    }
-    rmdir(g_dir); /* best effort: only if empty */
-    _exit(3);
-}
-
-int tu_guarded_setup(void **state)
-{
-    if (tu_setup(state) != 0)
-        return -1;
-    g_child_alarm_s = tu_budget_s();
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    alarm(tu_budget_s());
-    return 0;
-}
-
-int tu_guarded_teardown(void **state)
-{
-    int rc = 0;
-    kill_leftover_children(1);
-    alarm(0);
-    signal(SIGALRM, SIG_DFL);
-    DIR *d = opendir(g_dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            fprintf(stderr, "test: left behind in the temp dir: %s\n",
-                    e->d_name);
-            rc = -1;
-        }
-        closedir(d);
-    }
-    tu_teardown(state);
-    return rc;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -310,7 +217,7 @@ uint32_t tu_seed(void)
     if (v != NULL && *v != '\0')
         seed = (uint32_t)strtoul(v, NULL, 0);
     else
-        seed = (uint32_t)tu_now_us() ^ (uint32_t)getpid() << 16;
+        seed = (uint32_t)tu_now_us() ^ (uint32_t)tos_pid() << 16;
     if (seed == 0)
         seed = 1;
     printf("# random seed %u (replay with KIWI_IPC_FAULT_SEED=%u)\n", seed,
@@ -335,9 +242,7 @@ uint32_t tu_rand(uint32_t *s)
 
 long long tu_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return tos_now_us();
 }
 
 long long tu_now_ms(void)
@@ -347,142 +252,12 @@ long long tu_now_ms(void)
 
 void tu_sleep_us(long long us)
 {
-    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    tos_sleep_us(us);
 }
 
 void tu_sleep_ms(int ms)
 {
     tu_sleep_us((long long)ms * 1000);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Children                                                               */
-/* ---------------------------------------------------------------------- */
-
-static void remember_child(pid_t pid)
-{
-    for (size_t i = 0; i < TU_MAX_CHILDREN; i++) {
-        if (g_children[i] == 0) {
-            g_children[i] = pid;
-            return;
-        }
-    }
-    /* More children than slots: still fine, only teardown and the safety
-     * net cannot kill this one (its own alarm and PDEATHSIG still do). */
-}
-
-static void forget_child(pid_t pid)
-{
-    for (size_t i = 0; i < TU_MAX_CHILDREN; i++) {
-        if (g_children[i] == pid)
-            g_children[i] = 0;
-    }
-}
-
-pid_t tu_fork(tu_child_fn fn, void *arg)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("fork: %s", strerror(errno));
-    if (pid == 0) {
-        signal(SIGALRM, SIG_DFL);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(99); /* the parent died before PDEATHSIG was armed */
-        alarm(g_child_alarm_s);
-        int rc = fn(arg);
-        fflush(stdout);
-        fflush(stderr);
-        _exit(rc);
-    }
-    remember_child(pid);
-    return pid;
-}
-
-static int decode_status(int st)
-{
-    if (WIFEXITED(st))
-        return WEXITSTATUS(st);
-    if (WIFSIGNALED(st))
-        return 128 + WTERMSIG(st);
-    return TU_CHILD_TIMEOUT;
-}
-
-int tu_wait(pid_t pid, int timeout_ms)
-{
-    long long deadline = tu_now_ms() + timeout_ms;
-    int st = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR) {
-            forget_child(pid);
-            return TU_CHILD_TIMEOUT;
-        }
-        if (tu_now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-            forget_child(pid);
-            return TU_CHILD_TIMEOUT;
-        }
-        tu_sleep_ms(1);
-    }
-    forget_child(pid);
-    return decode_status(st);
-}
-
-int tu_kill(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    int st = 0;
-    pid_t r;
-    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
-        ;
-    forget_child(pid);
-    return r == pid ? decode_status(st) : TU_CHILD_TIMEOUT;
-}
-
-void tu_pipe(int fds[2])
-{
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        fail_msg("pipe2: %s", strerror(errno));
-}
-
-int tu_signal_fd(int fd)
-{
-    char c = 'x';
-    ssize_t n;
-    while ((n = write(fd, &c, 1)) < 0 && errno == EINTR)
-        ;
-    return n == 1 ? 0 : -1;
-}
-
-int tu_wait_fd(int fd, int timeout_ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    long long deadline = tu_now_ms() + timeout_ms;
-    for (;;) {
-        long long left = deadline - tu_now_ms();
-        if (left < 0)
-            return -1;
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        char c;
-        ssize_t n = read(fd, &c, 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        return n == 1 ? 0 : -1;
-    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -508,180 +283,142 @@ int tu_err_isset(tu_err *e)
     return atomic_load(&e->taken) != 0;
 }
 
-void tu_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+void tu_thread_start(tu_thread *t, void *(*fn)(void *), void *arg)
 {
-    int rc = pthread_create(t, NULL, fn, arg);
-    if (rc != 0)
-        fail_msg("pthread_create: %s", strerror(rc));
+    if (tos_thread_start(t, fn, arg) != 0)
+        fail_msg("%s", tos_error());
 }
 
-int tu_thread_join(pthread_t t, int timeout_ms)
+int tu_thread_join(tu_thread t, int timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    int rc;
-    while ((rc = pthread_timedjoin_np(t, NULL, &ts)) == EINTR)
-        ;
-    return rc == 0 ? 0 : -1;
+    return tos_thread_join(t, timeout_ms);
 }
 
-pid_t tu_gettid(void)
+long tu_gettid(void)
 {
-    return (pid_t)syscall(SYS_gettid);
+    return tos_thread_id();
 }
 
-static int thread_state(pid_t tid)
+int tu_wait_blocked(long tid, int timeout_ms)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (p == NULL || p[1] != ' ')
-        return -1;
-    return (unsigned char)p[2];
-}
-
-int tu_wait_blocked(pid_t tid, int timeout_ms)
-{
-    long long deadline = tu_now_ms() + timeout_ms;
-    int seen = 0;
-    while (tu_now_ms() < deadline) {
-        int s = thread_state(tid);
-        if (s == 'S' || s == 'D') {
-            /* Seen asleep twice in a row, a little apart: it is in the
-             * call's wait, not on some short-lived lock on the way. */
-            if (++seen == 2)
-                return 0;
-            tu_sleep_ms(5);
-            continue;
-        }
-        seen = 0;
-        tu_sleep_ms(1);
-    }
-    return -1;
+    return tos_wait_blocked(tid, timeout_ms);
 }
 
 /* ---------------------------------------------------------------------- */
-/* Raw sockets                                                            */
+/* The raw peer                                                           */
 /* ---------------------------------------------------------------------- */
 
-static int make_addr(const char *path, struct sockaddr_un *a)
+tu_raw tu_raw_connect(const char *name)
 {
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof a->sun_path) {
-        errno = ENAMETOOLONG;
-        return -1;
+    return tos_raw_connect(name, 10000);
+}
+
+void tu_raw_close(tu_raw r)
+{
+    tos_raw_close(r);
+}
+
+long long tu_raw_read(tu_raw r, void *p, size_t n)
+{
+    return tos_raw_read(r, p, n);
+}
+
+int tu_read_all(tu_raw r, void *p, size_t n)
+{
+    char *c = p;
+    while (n > 0) {
+        long long k = tos_raw_read(r, c, n);
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
     }
-    memcpy(a->sun_path, path, strlen(path) + 1);
     return 0;
 }
 
-int tu_raw_bind(const char *path)
+int tu_raw_pair(tu_raw *raw)
 {
-    struct sockaddr_un a;
-    if (make_addr(path, &a) != 0)
-        return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-int tu_raw_listen(const char *path)
-{
-    int fd = tu_raw_bind(path);
-    if (fd < 0)
-        return -1;
-    if (listen(fd, 16) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-int tu_raw_connect(const char *path)
-{
-    struct sockaddr_un a;
-    if (make_addr(path, &a) != 0)
-        return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int rc;
-    while ((rc = connect(fd, (struct sockaddr *)&a, sizeof a)) != 0 &&
-           errno == EINTR)
-        ;
-    if (rc != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-int tu_accept_queue_empty(int lfd)
-{
-    int fl = fcntl(lfd, F_GETFL);
-    if (fl < 0 || fcntl(lfd, F_SETFL, fl | O_NONBLOCK) != 0)
-        return -1;
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    int e = errno;
-    fcntl(lfd, F_SETFL, fl);
-    if (fd >= 0) {
-        close(fd);
-        return 0;
-    }
-    return (e == EAGAIN || e == EWOULDBLOCK) ? 1 : -1;
-}
-
-int tu_socketpair(int sv[2])
-{
-    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-}
-
-int tu_raw_pair(int *raw)
-{
-    const char *path = tu_name();
-    int lfd = tu_raw_listen(path);
-    if (lfd < 0)
-        fail_msg("raw listen %s: %s", path, strerror(errno));
-    int h = ipc_connect_timeout(path, 5000);
-    if (h <= 0) {
-        close(lfd);
-        fail_msg("ipc_connect_timeout(%s) to a raw listener: %s (%s)", path,
-                 ipc_errname(h), ipc_last_error());
-    }
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    int e = errno;
-    close(lfd);
-    unlink(path);
-    if (fd < 0)
-        fail_msg("raw accept: %s", strerror(e));
-    *raw = fd;
+    int h = 0;
+    tu_raw r = tos_raw_pair(tu_name(), &h);
+    if (r == TU_RAW_NONE)
+        fail_msg("a library handle with a raw end: %s", tos_error());
+    *raw = r;
     return h;
+}
+
+int tu_is_listening(const char *name)
+{
+    char path[IPC_PATH_MAX];
+    if (ipc_path(name, path, sizeof(path)) < 0)
+        return 0;
+    /* The one call of the library's check (renamed at merge time if the
+     * OS layer renames it): 1 yes, 0 no, -1 cannot tell. */
+    return ipc__os_listening_at(path) == 1;
+}
+
+int tu_wait_listening(const char *name, int timeout_ms)
+{
+    long long deadline = tu_now_ms() + timeout_ms;
+    while (!tu_is_listening(name)) {
+        if (tu_now_ms() >= deadline)
+            return -1;
+        tu_sleep_ms(1);
+    }
+    return 0;
+}
+
+static void *open_thread(void *p)
+{
+    tu_opener *o = p;
+    o->result = o->create ? ipc_create_timeout(o->name, o->timeout)
+                          : ipc_connect_timeout(o->name, o->timeout);
+    return NULL;
+}
+
+tu_opener *tu_open_start(const char *name, int create, int timeout)
+{
+    tu_opener *o = calloc(1, sizeof *o);
+    assert_non_null(o);
+    o->name = name;
+    o->create = create;
+    o->timeout = timeout;
+    o->result = 1;
+    tu_thread_start(&o->t, open_thread, o);
+    return o;
+}
+
+int tu_open_join(tu_opener *o)
+{
+    if (tu_thread_join(o->t, 20000) != 0)
+        fail_msg("%s(\"%s\") still blocked after 20 s",
+                 o->create ? "ipc_create_timeout" : "ipc_connect_timeout",
+                 o->name);
+    int h = o->result;
+    int create = o->create;
+    free(o);
+    if (h <= 0)
+        fail_msg("%s in a thread failed: %s (%s)",
+                 create ? "ipc_create_timeout" : "ipc_connect_timeout",
+                 ipc_errname(h), ipc_last_error());
+    return h;
+}
+
+static void expect_text(int h, const char *want)
+{
+    void *d = NULL;
+    size_t n = 0;
+    assert_ok(ipc_recv_timeout(h, &d, &n, 10000));
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(d, want, n);
+    ipc_free(d);
+}
+
+void tu_check_connected(int a, int b)
+{
+    assert_ok(ipc_send(a, "ping", 4));
+    expect_text(b, "ping");
+    assert_ok(ipc_send(b, "pong", 4));
+    expect_text(a, "pong");
 }
 
 void tu_lib_pair(int *client, int *server)
@@ -710,7 +447,7 @@ static void *rawwrite_thread(void *p)
     return NULL;
 }
 
-tu_rawwriter *tu_rawwrite_start(pthread_t *t, int fd, const void *buf,
+tu_rawwriter *tu_rawwrite_start(tu_thread *t, tu_raw fd, const void *buf,
                                 size_t len, size_t chunk, int delay_ms)
 {
     tu_rawwriter *w = calloc(1, sizeof *w);
@@ -725,16 +462,13 @@ tu_rawwriter *tu_rawwrite_start(pthread_t *t, int fd, const void *buf,
     return w;
 }
 
-int tu_write_all(int fd, const void *buf, size_t len)
+int tu_write_all(tu_raw fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
+        long long n = tos_raw_write(fd, p, len);
+        if (n < 0)
             return -1;
-        }
         p += n;
         len -= (size_t)n;
     }
@@ -749,7 +483,7 @@ void tu_header(unsigned char out[4], uint32_t len)
     out[3] = (unsigned char)len;
 }
 
-int tu_write_frame(int fd, const void *data, uint32_t len)
+int tu_write_frame(tu_raw fd, const void *data, uint32_t len)
 {
     unsigned char *buf = malloc((size_t)len + 4);
     if (buf == NULL)
@@ -760,43 +494,6 @@ int tu_write_frame(int fd, const void *data, uint32_t len)
     int rc = tu_write_all(fd, buf, (size_t)len + 4);
     free(buf);
     return rc;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Processes and descriptors                                              */
-/* ---------------------------------------------------------------------- */
-
-int tu_fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.')
-            n++;
-    }
-    closedir(d);
-    return n - 1; /* the directory's own descriptor */
-}
-
-int tu_is_listening(const char *path)
-{
-    /* The one call of the library's reader (renamed at merge time if the
-     * OS layer renames it): 1 yes, 0 no, -1 cannot tell. */
-    return ipc__os_listening_at(path) == 1;
-}
-
-int tu_wait_listening(const char *path, int timeout_ms)
-{
-    long long deadline = tu_now_ms() + timeout_ms;
-    while (!tu_is_listening(path)) {
-        if (tu_now_ms() >= deadline)
-            return -1;
-        tu_sleep_ms(1);
-    }
-    return 0;
 }
 
 /* ---------------------------------------------------------------------- */

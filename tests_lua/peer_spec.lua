@@ -1,7 +1,7 @@
 -- peer_spec.lua - who is on the other end: p:peer(),
 -- ipc.get_peer, and the object style's same-user default with its path
 -- check. (The cross-user cases, which need root and a second user, are
--- tested in C, tests_c/test_peer.c, and Python, tests_py/test_peer.py; the
+-- tested in C, tests_c/posix/test_peer.c, and Python, tests_py/test_peer.py; the
 -- Lua calls are the same C calls underneath.)
 
 local ipc = require "kiwi_ipc"

@@ -55,18 +55,18 @@ struct named {
     int h;
 };
 
-static DWORD WINAPI create_it(void *arg)
+static void *create_it(void *arg)
 {
     struct named *n = arg;
     n->h = ipc_create_timeout(n->name, 20000);
-    return 0;
+    return NULL;
 }
 
-static DWORD WINAPI connect_it(void *arg)
+static void *connect_it(void *arg)
 {
     struct named *n = arg;
     n->h = ipc_connect_timeout(n->name, 20000);
-    return 0;
+    return NULL;
 }
 
 static void peer_args(char *args, size_t cap, const char *role,
@@ -104,11 +104,12 @@ static void test_kiwi_server_peer_second(void **state)
     /* ipc_create blocks: start the peer once the pipe exists. */
     struct named srv;
     snprintf(srv.name, sizeof(srv.name), "%s", name);
-    HANDLE t = wu_thread(create_it, &srv);
+    tos_thread t;
+    assert_int_equal(tos_thread_start(&t, create_it, &srv), 0);
     assert_true(wu_wait_pipe(name, 5000));
     PROCESS_INFORMATION pi;
     assert_int_equal(wu_spawn_peer(args, 0, &pi), 0);
-    assert_int_equal(wu_join(t, 20000), 0);
+    assert_int_equal(tos_thread_join(t, 20000), 0);
     if (srv.h < 0) {
         fail_msg("create: %d", srv.h);
     }
@@ -144,11 +145,12 @@ static void test_kiwi_client_peer_second(void **state)
     /* connect first: it waits (backing off) for the server to appear */
     struct named cli;
     snprintf(cli.name, sizeof(cli.name), "%s", name);
-    HANDLE t = wu_thread(connect_it, &cli);
+    tos_thread t;
+    assert_int_equal(tos_thread_start(&t, connect_it, &cli), 0);
     Sleep(300);
     PROCESS_INFORMATION pi;
     assert_int_equal(wu_spawn_peer(args, 0, &pi), 0);
-    assert_int_equal(wu_join(t, 20000), 0);
+    assert_int_equal(tos_thread_join(t, 20000), 0);
     if (cli.h < 0) {
         fail_msg("connect: %d", cli.h);
     }

@@ -16,14 +16,6 @@ void wu_name(char *buf, size_t cap, const char *tag)
              InterlockedIncrement(&counter), tag);
 }
 
-int64_t wu_now_ms(void)
-{
-    LARGE_INTEGER f, c;
-    QueryPerformanceFrequency(&f);
-    QueryPerformanceCounter(&c);
-    return (int64_t)(c.QuadPart * 1000 / f.QuadPart);
-}
-
 const char *wu_wine_version(void)
 {
     HMODULE nt = GetModuleHandleA("ntdll.dll");
@@ -33,22 +25,6 @@ const char *wu_wine_version(void)
     const char *(*get)(void) =
         (const char *(*)(void))(void *)GetProcAddress(nt, "wine_get_version");
     return get != NULL ? get() : NULL;
-}
-
-HANDLE wu_thread(DWORD(WINAPI *fn)(void *), void *arg)
-{
-    return CreateThread(NULL, 0, fn, arg, 0, NULL);
-}
-
-int wu_join(HANDLE t, DWORD ms)
-{
-    if (WaitForSingleObject(t, ms) != WAIT_OBJECT_0) {
-        return -1;
-    }
-    DWORD code = 0;
-    GetExitCodeThread(t, &code);
-    CloseHandle(t);
-    return (int)code;
 }
 
 void wu_widen(const char *s, wchar_t *out, int cap)
@@ -64,14 +40,14 @@ int wu_wait_pipe(const char *name, int ms)
         return 0;
     }
     wu_widen(path, w, IPC_PATH_MAX);
-    int64_t end = wu_now_ms() + ms;
+    long long end = tos_now_us() / 1000 + ms;
     do {
         /* Asks without taking an instance. */
         if (WaitNamedPipeW(w, 1) || GetLastError() == ERROR_SEM_TIMEOUT) {
             return 1;
         }
         Sleep(2);
-    } while (wu_now_ms() < end);
+    } while (tos_now_us() / 1000 < end);
     return 0;
 }
 
@@ -166,7 +142,7 @@ HANDLE dn_server(const wchar_t *path)
 
 HANDLE dn_client(const wchar_t *path, int ms)
 {
-    int64_t end = wu_now_ms() + ms;
+    long long end = tos_now_us() / 1000 + ms;
     for (;;) {
         HANDLE h = CreateFileW(path, GENERIC_READ | GENERIC_WRITE, 0, NULL,
                                OPEN_EXISTING, 0, NULL);
@@ -183,7 +159,7 @@ HANDLE dn_client(const wchar_t *path, int ms)
                 return INVALID_HANDLE_VALUE;
             }
         }
-        if (wu_now_ms() >= end) {
+        if (tos_now_us() / 1000 >= end) {
             SetLastError(ERROR_SEM_TIMEOUT);
             return INVALID_HANDLE_VALUE;
         }

@@ -1,7 +1,8 @@
 /*
- * winutil.h - what the Windows tests share: unique pipe names, threads,
- * child processes, clocks, wine detection, and a peer that speaks the
- * protocol with .NET's own Win32 calls (dotnet.c).
+ * winutil.h - what the Windows-only tests share: unique pipe names, child
+ * processes (win_peer.exe), wine detection, and a peer that speaks the
+ * protocol with .NET's own Win32 calls. Threads and the clock are the C
+ * suites' platform layer, tests_common/test_os.h.
  */
 #ifndef KIWI_WINUTIL_H
 #define KIWI_WINUTIL_H
@@ -14,19 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "test_os.h"
+
 /* A pipe name no other test (or run) uses: pid, a counter and `tag`. */
 void wu_name(char *buf, size_t cap, const char *tag);
 
-/* Milliseconds on a monotonic clock. */
-int64_t wu_now_ms(void);
-
 /* wine's version ("8.0"), or NULL on Windows. */
 const char *wu_wine_version(void);
-
-/* Start fn(arg) on a thread; join it within ms (returns its exit code, or
- * -1 when it did not end in time). */
-HANDLE wu_thread(DWORD(WINAPI *fn)(void *), void *arg);
-int wu_join(HANDLE t, DWORD ms);
 
 /* Wait until a server exists at pipe `name` (within ms): 1 yes, 0 no. */
 int wu_wait_pipe(const char *name, int ms);

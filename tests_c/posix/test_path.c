@@ -1,6 +1,8 @@
 /*
- * test_path.c - name -> socket path, exactly as .NET's GetPipePath, and the
- * names that are refused (ipc_path(), and the calls that take a name).
+ * test_path.c - name -> socket path, exactly as .NET's GetPipePath on Unix,
+ * and the names that are refused (ipc_path(), and the calls that take a
+ * name). POSIX's mapping; Windows' (\\.\pipe\) is tested in
+ * tests_windows/test_win32.c.
  */
 #include "testutil.h"
 

@@ -355,16 +355,6 @@ static void bad_batches_send_nothing(void **state)
 static void peer_gone(void **state)
 {
     (void)state;
-#ifdef _WIN32
-    /* Fails on Windows, a library bug this suite found (not fixed here:
-     * this change moves tests only): win32/stream.c's staged write counts
-     * a piece as written before its WriteFile completes, and when that
-     * fails for a gone peer (IPC_ECLOSED) out->done still includes it, so
-     * send_batch counts every message as sent and ipc_send_many returns 3
-     * on every call, with "the peer closed the pipe" in ipc_last_error().
-     * Unskip with the fix. */
-    skip();
-#endif
     int a, b;
     tu_lib_pair(&a, &b);
     assert_ok(ipc_close(b));

@@ -306,6 +306,11 @@ int ipc__os_write(struct ipc__stream *s, const struct ipc__who *who,
             stage_write(s, (DWORD)want, u->deadline >= 0);
             at += want;
             rc = finish_staged(s, who, u);
+            if (rc != 0 && rc != IPC_ETIMEDOUT && rc != IPC_EINTR) {
+                /* It failed (the peer is gone): none of it went out, and
+                 * counting it would tell a batch its messages were sent. */
+                at -= want;
+            }
             continue;
         }
         /* The next piece: straight from a big one, else small pieces

@@ -54,6 +54,7 @@ def pytest_addoption(parser: pytest.Parser,
     """Without pytest-timeout, pytest.ini's `timeout` is _watchdog's."""
     if not pluginmanager.hasplugin("timeout"):
         parser.addini("timeout", "seconds a test may take (_watchdog)")
+        parser.addini("timeout_method", "pytest-timeout's; unused here")
 
 
 def pytest_collection_modifyitems(config: pytest.Config,

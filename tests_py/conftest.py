@@ -85,6 +85,23 @@ def raw_pair(name: str) -> Tuple[socket.socket, kiwi_ipc.Pipe]:
     return conn, pipe
 
 
+# The signal alarm_soon gives this process while a test blocks: SIGALRM
+# from setitimer on POSIX; Windows has neither, and SIGINT raised on
+# another thread is the path its C runtime gives a console Ctrl-C.
+ALARM = signal.SIGINT if WINDOWS else signal.SIGALRM
+
+
+def alarm_soon(delay: float) -> Callable[[], None]:
+    """Raise ALARM in this process `delay` seconds from now (the test
+    installs the handler); returns what cancels it if not yet raised."""
+    if WINDOWS:
+        timer = threading.Timer(delay, signal.raise_signal, (ALARM,))
+        timer.start()
+        return timer.cancel
+    signal.setitimer(signal.ITIMER_REAL, delay)
+    return lambda: signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def create_pair(name: str) -> Tuple[kiwi_ipc.Pipe, kiwi_ipc.Pipe]:
     """(server Pipe from Pipe.create, client Pipe from connect): the
     Kiwi-shaped one-client server, as the `pair` fixture is a Listener's."""

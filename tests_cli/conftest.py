@@ -39,18 +39,15 @@ from typing import Callable, Iterator, List, Optional
 
 import pytest
 
-_PKG_DIR = os.environ.get("KIWI_IPC_PYTHON_DIR")
-if _PKG_DIR and _PKG_DIR not in sys.path:
-    sys.path.insert(0, _PKG_DIR)
-
-import kiwi_ipc  # noqa: E402
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests_common"))
 from kiwi_pytest import (  # noqa: E402,F401
-    WINDOWS, _watchdog, coreclr_host, env, name, new_name, pipe_dir,
-    pytest_addoption, pytest_collection_modifyitems)
+    WINDOWS, _watchdog, add_package_dir, coreclr_host, env, name, new_name,
+    pipe_dir, pytest_addoption, pytest_collection_modifyitems)
+
+add_package_dir()  # before kiwi_ipc (the Windows CPython: see there)
+import kiwi_ipc  # noqa: E402
 
 BUILD = os.path.join(ROOT, "build")
 MAN_PAGE = os.path.join(ROOT, "tools", "kiwi-ipc", "kiwi-ipc.1")

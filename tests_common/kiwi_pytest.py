@@ -29,6 +29,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOWS = sys.platform == "win32"
 
 
+# Empty, text, non-ASCII UTF-8 and 1 MiB of a pattern that repeats no
+# power of two: the round-trip vectors of both OSes' suites.
+VECTORS = [
+    b"",
+    b"hello, kiwi",
+    "h\u00e9llo w\u00f6rld \u2713 \U0001d11e".encode("utf-8"),
+    bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 20)),
+]
+
+
+def add_package_dir() -> None:
+    """Put $KIWI_IPC_PYTHON_DIR (the build tree's kiwi_ipc package dir)
+    first on sys.path: the embeddable CPython for Windows ignores
+    PYTHONPATH (its ._pth file fixes sys.path), so ctest names the dir
+    there. A conftest calls this before it imports kiwi_ipc."""
+    d = os.environ.get("KIWI_IPC_PYTHON_DIR")
+    if d and d not in sys.path:
+        sys.path.insert(0, d)
+
+
 def _under_wine() -> bool:
     """True when this Windows process runs under wine (its ntdll exports
     wine_get_version; Windows' does not)."""

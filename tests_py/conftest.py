@@ -22,19 +22,14 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
-# The embeddable CPython for Windows ignores PYTHONPATH (its ._pth file
-# fixes sys.path): ctest names the build tree's package dir instead.
-_PKG_DIR = os.environ.get("KIWI_IPC_PYTHON_DIR")
-if _PKG_DIR and _PKG_DIR not in sys.path:
-    sys.path.insert(0, _PKG_DIR)
-
-import kiwi_ipc  # noqa: E402
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "tests_common"))
 from kiwi_pytest import (  # noqa: E402,F401
-    UNDER_WINE, WINDOWS, _watchdog, name, new_name, pipe_dir,
-    pytest_addoption, pytest_collection_modifyitems)
+    UNDER_WINE, WINDOWS, _watchdog, add_package_dir, name, new_name,
+    pipe_dir, pytest_addoption, pytest_collection_modifyitems)
+
+add_package_dir()  # before kiwi_ipc (the Windows CPython: see there)
+import kiwi_ipc  # noqa: E402
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))

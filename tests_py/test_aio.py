@@ -21,6 +21,7 @@ import kiwi_ipc
 from kiwi_ipc import aio
 
 from conftest import WINDOWS
+from kiwi_pytest import VECTORS
 from wire import frame, read_frame
 
 
@@ -248,7 +249,7 @@ def test_seventy_clients_on_the_default_loop(name):
 
 
 def test_create_and_a_big_message(name):
-    big = bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 20)) * 4
+    big = VECTORS[3] * 4
 
     async def main() -> None:
         srv = asyncio.ensure_future(aio.create(name, timeout=10))

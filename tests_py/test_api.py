@@ -19,6 +19,7 @@ import kiwi_ipc
 from kiwi_ipc import _kiwi_ipc as _c
 
 from conftest import WINDOWS
+from kiwi_pytest import VECTORS
 
 PACKAGE_DIR = pathlib.Path(kiwi_ipc.__file__).parent
 
@@ -165,18 +166,10 @@ def test_create_reclaims_a_stale_socket(name):
             pass
 
 
-# Empty, text, non-ASCII UTF-8 and 1 MiB: through a Pipe.create server
-# that echoes them, in both start orders.
-VECTORS = [
-    b"",
-    b"hello, kiwi",
-    "h\u00e9llo w\u00f6rld \u2713 \U0001d11e".encode("utf-8"),
-    bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 20)),
-]
-
-
 @pytest.mark.parametrize("server_first", [True, False])
 def test_start_orders_and_vectors(name, server_first):
+    """kiwi_pytest.VECTORS through a Pipe.create server that echoes them,
+    the server started first and last."""
     import time
 
     box = {}

@@ -20,6 +20,7 @@ import pytest
 import kiwi_ipc
 from kiwi_ipc import _kiwi_ipc as _c
 from test_interrupt import interrupt_and_check, raw_listener
+from kiwi_pytest import VECTORS
 from wire import frame
 
 KiB = 1 << 10
@@ -197,7 +198,7 @@ def test_timed_out_recv_and_committed_send_lose_nothing(pair):
     with pytest.raises(kiwi_ipc.IpcTimeoutError):
         c.recv_bytes(timeout=0.2)
     assert 0.15 < time.perf_counter() - t0 < 2
-    big = bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 20)) * 4
+    big = VECTORS[3] * 4
     done = threading.Event()
 
     def slow_reader() -> None:

@@ -22,13 +22,9 @@ import pytest
 import kiwi_ipc
 from kiwi_ipc import Pipe
 
+from kiwi_pytest import VECTORS  # tests_common/, shared with tests_py
+
 _counter = itertools.count()
-VECTORS = [
-    b"",
-    b"hello, kiwi",
-    "h\u00e9llo w\u00f6rld \u2713 \U0001d11e".encode("utf-8"),
-    bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 20)),
-]
 
 
 def name(tag: str) -> str:

@@ -17,6 +17,13 @@ Mono ([mono]) and on CoreCLR ([coreclr]; ctest's cli_tests_coreclr).
 Every pipe lives in a private directory under /tmp; every process started
 here is killed at the end of its test if it is still running; every wait
 is bounded.
+
+On Windows (ctest win_cli_suite, under wine) the same suite runs against
+kiwi-ipc.exe on the embeddable CPython: KIWI_IPC_PYTHON_DIR names the
+binding's directory (that CPython ignores PYTHONPATH), and tests that
+need what Windows lacks carry posix_only markers with the reason
+(tests_common/kiwi_pytest.py); tests_windows/test_cli_win.py keeps what
+only Windows has.
 """
 
 from __future__ import annotations
@@ -32,12 +39,15 @@ from typing import Callable, Iterator, List, Optional
 
 import pytest
 
-import kiwi_ipc
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests_common"))
-from kiwi_pytest import coreclr_host, env, name, new_name, pipe_dir  # noqa: E402,F401
+from kiwi_pytest import (  # noqa: E402,F401
+    WINDOWS, _watchdog, add_package_dir, coreclr_host, env, name, new_name,
+    pipe_dir, pytest_addoption, pytest_collection_modifyitems)
+
+add_package_dir()  # before kiwi_ipc (the Windows CPython: see there)
+import kiwi_ipc  # noqa: E402
 
 BUILD = os.path.join(ROOT, "build")
 MAN_PAGE = os.path.join(ROOT, "tools", "kiwi-ipc", "kiwi-ipc.1")
@@ -217,9 +227,23 @@ def run(tool: str) -> Callable[..., subprocess.CompletedProcess]:
     return go
 
 
+def _exists(path: str) -> bool:
+    """The socket file is there; on Windows (`path` a pipe name), a server
+    instance of the pipe is: WaitNamedPipe, which takes none."""
+    if not WINDOWS:
+        return os.path.exists(path)
+    import _winapi
+
+    try:
+        _winapi.WaitNamedPipe(kiwi_ipc.path(path), 1)
+    except OSError:  # none yet (FileNotFoundError) or all busy (timeout)
+        return False
+    return True
+
+
 def wait_for_path(path: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
+    while not _exists(path):
         if time.monotonic() > deadline:
             raise AssertionError("%s did not appear in %gs" % (path, timeout))
         time.sleep(0.01)

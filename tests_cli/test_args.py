@@ -12,9 +12,10 @@ import pytest
 
 import kiwi_ipc
 
-from conftest import MAN_PAGE
+from conftest import MAN_PAGE, WINDOWS
 
 
+@pytest.mark.posix_only("TMPDIR, CoreFxPipe_ and absolute socket paths; Windows' \\\\.\\pipe\\ mapping: test_cli_win.py")
 def test_path_maps_like_dotnet(run):
     env = dict(os.environ)
     env.pop("TMPDIR", None)
@@ -29,8 +30,12 @@ def test_path_maps_like_dotnet(run):
     assert run("path", "x y").stdout.decode().rstrip("\n") == kiwi_ipc.path("x y")
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "anonymous", "ANONYMOUS", "/x/",
-                                 "/" + "x" * 120])
+# Refused on both OSes, then by each OS's own rules (POSIX: a relative name
+# with "/", a directory, past sun_path; Windows: out of \\.\pipe\, or
+# "anonymous" once normalized).
+@pytest.mark.parametrize("bad", ["", "anonymous", "ANONYMOUS"] + (
+    [r"..\COM1", r"x\..\anonymous"] if WINDOWS
+    else ["a/b", "/x/", "/" + "x" * 120]))
 def test_invalid_name_is_a_usage_error(run, bad):
     for verb in ("path", "connect", "create", "listen"):
         r = run(verb, bad, *([] if verb == "path" else ["-t", "0"]))

@@ -356,7 +356,7 @@ def test_verbose_notes_on_stderr(run, listener, name):
     s.join()
     assert r.stdout == b"seen\n"
     err = r.stderr.decode()
-    assert "connected to " + name in err
+    assert "connected to " + kiwi_ipc.path(name) in err
     assert "sent 2 bytes" in err and "received 4 bytes" in err
 
 
@@ -391,6 +391,7 @@ def test_tool_create_with_binding_client_started_first(cli, name):
     assert not os.path.exists(name)
 
 
+@pytest.mark.posix_only("four clients queued before accept: a Windows listener keeps one instance ready, so they cannot all connect at once (docs/guides/platforms.md); test_cli_win.py serves clients in turn")
 def test_listen_serves_clients_in_turn_and_loses_none(cli, name):
     srv = cli("listen", name, "--echo", "--clients", "4", "-q", "-t", "20")
     wait_for_path(name)

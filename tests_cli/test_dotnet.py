@@ -12,6 +12,9 @@ import pytest
 
 from conftest import wait_for_path
 
+pytestmark = pytest.mark.posix_only(
+    "the .NET peer runs on Mono and CoreCLR for Linux; on Windows win_peer.exe stands in (test_cli_win.py)")
+
 TEXT = [
     b"",
     b"ascii",

@@ -13,6 +13,9 @@ import kiwi_ipc
 
 from conftest import session_members, wait_for_path
 
+pytestmark = pytest.mark.posix_only(
+    "--exec commands written for sh (and process groups, /proc sessions): on Windows --exec runs cmd.exe (test_cli_win.py)")
+
 
 def test_each_message_a_line_each_line_a_message(cli, name):
     # CMD must write each line as it goes (tr buffers a pipe: stdbuf -oL).

@@ -12,6 +12,9 @@ import pytest
 
 from conftest import BUILD, ROOT
 
+pytestmark = pytest.mark.posix_only(
+    "cmake --install of the POSIX build tree")
+
 
 def test_cmake_install_component_tool(tmp_path):
     cmake = os.environ.get("KIWI_CLI_CMAKE") or shutil.which("cmake")

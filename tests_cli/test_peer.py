@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 import kiwi_ipc
 
 
+@pytest.mark.posix_only("the peer's uid and gid (os.geteuid): on Windows -v shows the pid only")
 def test_verbose_names_the_peer(tool, name):
     with kiwi_ipc.Listener(name) as listener:
         proc = subprocess.Popen([tool, "connect", "-v", "-n", "1", "-t", "20",
@@ -32,6 +35,7 @@ def test_verbose_names_the_peer(tool, name):
         os.getpid(), os.geteuid(), os.getegid()) in err, err
 
 
+@pytest.mark.posix_only("directory modes (chmod) around a socket file: a Windows pipe is guarded by its DACL")
 def test_same_user_refuses_an_open_directory(tool, pipe_dir):
     open_dir = os.path.join(pipe_dir, "open")
     os.mkdir(open_dir)

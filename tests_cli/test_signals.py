@@ -13,6 +13,9 @@ import kiwi_ipc
 
 from conftest import wait_for_path
 
+pytestmark = pytest.mark.posix_only(
+    "POSIX signals sent to the tool (SIGINT, SIGTERM): Windows has Ctrl-C events (test_cli_win.py)")
+
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 
 

@@ -1,8 +1,11 @@
-"""Shared fixtures for the kiwi_ipc tests.
+"""Shared fixtures for the kiwi_ipc tests, on POSIX and on Windows.
 
-Every pipe gets a unique absolute name in a private directory under /tmp
-(pytest's tmp_path can be too long for a socket address), peers in other
-processes run tests_py/peer_process.py, and no process outlives its test.
+Every pipe gets a unique name (on POSIX absolute, in a private directory
+under /tmp: pytest's tmp_path can be too long for a socket address),
+peers in other processes run tests_py/peer_process.py, and no process
+outlives its test. Tests that need what one OS lacks carry posix_only /
+windows_only / not_under_wine markers with the reason (pytest.ini,
+tests_common/kiwi_pytest.py).
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
-import kiwi_ipc
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "tests_common"))
-from kiwi_pytest import name, new_name, pipe_dir  # noqa: E402,F401
+from kiwi_pytest import (  # noqa: E402,F401
+    UNDER_WINE, WINDOWS, _watchdog, add_package_dir, name, new_name,
+    pipe_dir, pytest_addoption, pytest_collection_modifyitems)
+
+add_package_dir()  # before kiwi_ipc (the Windows CPython: see there)
+import kiwi_ipc  # noqa: E402
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,17 +51,86 @@ def pair(name: str) -> Iterator[Tuple[kiwi_ipc.Pipe, kiwi_ipc.Pipe]]:
         client.close()
 
 
+def raw_pair(name: str) -> Tuple[socket.socket, kiwi_ipc.Pipe]:
+    """A raw peer (written byte by byte by the test) connected to a
+    kiwi_ipc client Pipe: (raw, pipe); the caller closes both. On POSIX the
+    raw end is an accepted Unix socket; on Windows a byte-mode named pipe
+    server instance (raw_win.RawPipe) with the socket calls the tests use."""
+    if WINDOWS:
+        from raw_win import RawPipe
+
+        raw = RawPipe(kiwi_ipc.path(name))
+        try:
+            pipe = kiwi_ipc.Pipe.connect(name, timeout=5)
+            return raw.accept(), pipe  # type: ignore[return-value]
+        except BaseException:
+            raw.close()
+            raise
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        srv.bind(name)
+        try:
+            srv.listen(1)
+            pipe = kiwi_ipc.Pipe.connect(name, timeout=5)
+            conn, _ = srv.accept()
+        finally:
+            os.unlink(name)
+    finally:
+        srv.close()
+    return conn, pipe
+
+
+# The signal alarm_soon gives this process while a test blocks: SIGALRM
+# from setitimer on POSIX; Windows has neither, and SIGINT raised on
+# another thread is the path its C runtime gives a console Ctrl-C.
+ALARM = signal.SIGINT if WINDOWS else signal.SIGALRM
+
+
+def alarm_soon(delay: float) -> Callable[[], None]:
+    """Raise ALARM in this process `delay` seconds from now (the test
+    installs the handler); returns what cancels it if not yet raised."""
+    if WINDOWS:
+        timer = threading.Timer(delay, signal.raise_signal, (ALARM,))
+        timer.start()
+        return timer.cancel
+    signal.setitimer(signal.ITIMER_REAL, delay)
+    return lambda: signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def create_pair(name: str) -> Tuple[kiwi_ipc.Pipe, kiwi_ipc.Pipe]:
+    """(server Pipe from Pipe.create, client Pipe from connect): the
+    Kiwi-shaped one-client server, as the `pair` fixture is a Listener's."""
+    box: List[kiwi_ipc.Pipe] = []
+    t = threading.Thread(target=lambda: box.append(
+        kiwi_ipc.Pipe.create(name, timeout=10)))
+    t.start()
+    try:
+        client = kiwi_ipc.Pipe.connect(name, timeout=10)
+    finally:
+        t.join(10)
+    return box[0], client
+
+
+def raw_connect(name: str) -> socket.socket:
+    """A raw client of the kiwi_ipc server listening at `name`: a Unix
+    socket, or on Windows a raw_win.RawPipe client handle."""
+    if WINDOWS:
+        from raw_win import RawPipe
+
+        return RawPipe.connect(kiwi_ipc.path(name))  # type: ignore[return-value]
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        raw.connect(name)
+    except BaseException:
+        raw.close()
+        raise
+    return raw
+
+
 @pytest.fixture
 def raw_server(name: str) -> Iterator[Tuple[socket.socket, kiwi_ipc.Pipe]]:
-    """A raw Unix socket (written byte by byte by the test) connected to a
-    kiwi_ipc client Pipe: (raw socket, pipe)."""
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(name)
-    srv.listen(1)
-    pipe = kiwi_ipc.Pipe.connect(name, timeout=5)
-    conn, _ = srv.accept()
-    srv.close()
-    os.unlink(name)
+    """raw_pair's (raw, pipe), closed after the test."""
+    conn, pipe = raw_pair(name)
     try:
         yield conn, pipe
     finally:
@@ -71,6 +146,8 @@ class Peer:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        # for an interpreter that ignores PYTHONPATH (see _PKG_DIR)
+        env["KIWI_IPC_PYTHON_DIR"] = PACKAGE_ROOT
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, PEER, *args],

@@ -16,7 +16,12 @@ import signal
 import sys
 import time
 
-import kiwi_ipc
+# The embeddable CPython for Windows ignores PYTHONPATH: conftest.Peer
+# names the package's directory here too.
+if os.environ.get("KIWI_IPC_PYTHON_DIR"):
+    sys.path.insert(0, os.environ["KIWI_IPC_PYTHON_DIR"])
+
+import kiwi_ipc  # noqa: E402
 
 
 def say(*fields: object) -> None:
@@ -228,5 +233,6 @@ if __name__ == "__main__":
     # ignored in its children, and Python keeps an inherited SIG_IGN (or a
     # blocked signal mask): make sure Ctrl-C raises KeyboardInterrupt here.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    if hasattr(signal, "pthread_sigmask"):  # POSIX: Windows has no mask
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     SCENARIOS[sys.argv[1]](*sys.argv[2:])

@@ -20,6 +20,8 @@ import pytest
 import kiwi_ipc
 from kiwi_ipc import aio
 
+from conftest import WINDOWS
+from kiwi_pytest import VECTORS
 from wire import frame, read_frame
 
 
@@ -128,6 +130,7 @@ def test_cancel_send_mid_message_loses_nothing(raw_server):
     run(main())
 
 
+@pytest.mark.posix_only("clients queued before accept: a Windows listener keeps one instance ready, so a second connect waits for accept (docs/guides/platforms.md)")
 def test_listener_with_clients_queued(name):
     async def main() -> None:
         with aio.Listener(name) as listener:
@@ -194,5 +197,66 @@ def test_async_for_until_close(pair):
         client.close()
         got = [m async for m in aio.AsyncPipe(server)]
         assert got == ["m%d" % i for i in range(5)]
+
+    run(main())
+
+
+def test_seventy_clients_on_the_default_loop(name):
+    """70 clients and their servers in one loop (more than one Windows
+    wait takes), with a recv cancelled by a timeout that takes nothing. On
+    Windows the default loop is the proactor (no add_reader: aio's own
+    waiting thread)."""
+    if WINDOWS:
+        loop = asyncio.new_event_loop()
+        try:
+            assert isinstance(loop, asyncio.ProactorEventLoop)
+        finally:
+            loop.close()
+
+    async def serve(p):  # type: ignore[no-untyped-def]
+        async with p:
+            async for m in p:
+                await p.send(m.upper())
+
+    async def client(i: int) -> None:
+        async with await aio.connect(name, timeout=10) as p:
+            for j in range(5):
+                await p.send("c%d m%d" % (i, j))
+                assert await p.recv() == ("C%d M%d" % (i, j))
+            # a recv cancelled by a timeout takes nothing
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(p.recv(), 0.05)
+            await p.send("last")
+            assert await p.recv() == "LAST"
+
+    async def main() -> None:
+        with aio.Listener(name) as listener:
+            n = 70
+            servers = []
+
+            async def accept_all() -> None:
+                for _ in range(n):
+                    servers.append(asyncio.ensure_future(
+                        serve(await listener.accept())))
+
+            acc = asyncio.ensure_future(accept_all())
+            await asyncio.wait_for(
+                asyncio.gather(*(client(i) for i in range(n))), 60)
+            await asyncio.wait_for(acc, 10)
+            await asyncio.wait_for(asyncio.gather(*servers), 10)
+
+    asyncio.run(main())
+
+
+def test_create_and_a_big_message(name):
+    big = VECTORS[3] * 4
+
+    async def main() -> None:
+        srv = asyncio.ensure_future(aio.create(name, timeout=10))
+        async with await aio.connect(name, timeout=10) as c:
+            async with await srv as s:
+                send = asyncio.ensure_future(s.send_bytes(big))
+                assert await c.recv_bytes() == big
+                await send
 
     run(main())

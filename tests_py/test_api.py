@@ -18,6 +18,9 @@ import pytest
 import kiwi_ipc
 from kiwi_ipc import _kiwi_ipc as _c
 
+from conftest import WINDOWS
+from kiwi_pytest import VECTORS
+
 PACKAGE_DIR = pathlib.Path(kiwi_ipc.__file__).parent
 
 
@@ -33,6 +36,7 @@ def test_max_message():
     assert kiwi_ipc.MAX_MESSAGE == 2**31 - 1
 
 
+@pytest.mark.posix_only("the name is a socket file (a path, TMPDIR, CoreFxPipe_); a Windows pipe name is no file")
 def test_path_of_a_relative_name(monkeypatch):
     monkeypatch.delenv("TMPDIR", raising=False)
     assert kiwi_ipc.path("demo") == "/tmp/CoreFxPipe_demo"
@@ -44,6 +48,7 @@ def test_path_of_a_relative_name(monkeypatch):
     assert kiwi_ipc.path("dé mo") == "/var/tmp/CoreFxPipe_dé mo"
 
 
+@pytest.mark.posix_only("the name is a socket file (a path, TMPDIR, CoreFxPipe_); a Windows pipe name is no file")
 def test_path_of_an_absolute_name():
     assert kiwi_ipc.path("/run/x.sock") == "/run/x.sock"
     assert kiwi_ipc.path(b"/run/x.sock") == "/run/x.sock"
@@ -54,6 +59,7 @@ def test_path_of_an_absolute_name():
         kiwi_ipc.path(longest + "x")
 
 
+@pytest.mark.posix_only("the name is a socket file (a path, TMPDIR, CoreFxPipe_); a Windows pipe name is no file")
 def test_path_is_the_socket_the_listener_binds(name):
     with kiwi_ipc.Listener(pathlib.Path(name)) as listener:
         assert listener.path == kiwi_ipc.path(name) == name
@@ -65,6 +71,7 @@ def test_path_is_the_socket_the_listener_binds(name):
     assert not os.path.exists(name)
 
 
+@pytest.mark.posix_only("the name is a socket file (a path, TMPDIR, CoreFxPipe_); a Windows pipe name is no file")
 def test_relative_names_work_end_to_end(monkeypatch, pipe_dir):
     monkeypatch.setenv("TMPDIR", pipe_dir)
     with kiwi_ipc.Listener("rel") as listener:
@@ -148,6 +155,7 @@ def test_create_timeout_leaves_nothing(name):
     assert not os.path.exists(name)
 
 
+@pytest.mark.posix_only("a stale socket file; a Windows named pipe leaves nothing behind to reclaim")
 def test_create_reclaims_a_stale_socket(name):
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(name)  # bound, never listening: what a crash leaves
@@ -156,6 +164,44 @@ def test_create_reclaims_a_stale_socket(name):
     with kiwi_ipc.Listener(name):
         with kiwi_ipc.Pipe.connect(name, timeout=5):
             pass
+
+
+@pytest.mark.parametrize("server_first", [True, False])
+def test_start_orders_and_vectors(name, server_first):
+    """kiwi_pytest.VECTORS through a Pipe.create server that echoes them,
+    the server started first and last."""
+    import time
+
+    box = {}
+
+    def serve() -> None:
+        with kiwi_ipc.Pipe.create(name, timeout=10) as s:
+            for _ in VECTORS:
+                s.send_bytes(s.recv_bytes(timeout=10), timeout=10)
+
+    def client() -> None:
+        box["c"] = kiwi_ipc.Pipe.connect(name, timeout=10)
+
+    if server_first:
+        t = threading.Thread(target=serve)
+        t.start()
+        time.sleep(0.2)
+        client()
+    else:
+        c = threading.Thread(target=client)
+        c.start()
+        time.sleep(0.3)
+        t = threading.Thread(target=serve)
+        t.start()
+        c.join(10)
+    with box["c"] as c:
+        for v in VECTORS:
+            c.send_bytes(v, timeout=10)
+            assert c.recv_bytes(timeout=10) == v
+        with pytest.raises(kiwi_ipc.PipeClosedError):
+            c.recv_bytes(timeout=5)
+    t.join(10)
+    assert not t.is_alive()
 
 
 def test_connect_waits_for_a_late_server(name):
@@ -214,6 +260,7 @@ def test_iteration_until_the_peer_closes(pair):
     assert iter(server) is server
 
 
+@pytest.mark.posix_only("select() on fileno(); a Windows named pipe has no file descriptor (test_listener_accept_timeout, test_python_win.py)")
 def test_fileno_is_ready_for_select(pair):
     server, client = pair
     fd = server.fileno()
@@ -260,6 +307,7 @@ def test_an_unclosed_pipe_warns_and_closes(pair):
 # -- Listener --------------------------------------------------------------
 
 
+@pytest.mark.posix_only("clients queued before accept: a Windows listener keeps one instance ready, so a second connect waits for accept (docs/guides/platforms.md)")
 def test_listener_serves_many_clients(name):
     with kiwi_ipc.Listener(name) as listener:
         clients = [kiwi_ipc.Pipe.connect(name, timeout=5) for _ in range(5)]
@@ -273,13 +321,41 @@ def test_listener_serves_many_clients(name):
                 p.close()
 
 
+def test_listener_accepts_several(name):
+    """Clients that connect on threads of their own, before and while the
+    Listener accepts: every one is served (on Windows, where a listener
+    keeps one instance ready, the others wait in connect)."""
+    results = []
+
+    def client(i: int) -> None:
+        with kiwi_ipc.Pipe.connect(name, timeout=10) as p:
+            p.send("client %d" % i)
+            results.append(p.recv(timeout=10))
+
+    ts = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    with kiwi_ipc.Listener(name) as listener:
+        for _ in ts:
+            with listener.accept(timeout=10) as p:
+                p.send("ack " + p.recv(timeout=10))
+    for t in ts:
+        t.join(10)
+    assert sorted(results) == ["ack client %d" % i for i in range(4)]
+
+
 def test_listener_accept_timeout(name):
     with kiwi_ipc.Listener(name) as listener:
         with pytest.raises(TimeoutError):
             listener.accept(timeout=0.05)
         with pytest.raises(kiwi_ipc.IpcTimeoutError):
             listener.accept(timeout=0)
-        assert isinstance(listener.fileno(), int)
+        if WINDOWS:  # no file descriptor: ERROR_NOT_SUPPORTED
+            with pytest.raises(kiwi_ipc.IpcError) as e:
+                listener.fileno()
+            assert e.value.errno == 50
+        else:
+            assert isinstance(listener.fileno(), int)
     listener.close()  # idempotent
 
 

@@ -123,6 +123,7 @@ class Boom(Exception):
     pass
 
 
+@pytest.mark.posix_only("SIGUSR1 sent with os.kill: Windows has no SIGUSR1 (the Ctrl-C counterparts: test_interrupt.py's in-process ones, test_python_win.py)")
 def test_interrupt_mid_batch_carries_the_count(pair):
     server, client = pair
     msgs = [b"one", b"two", _message(2, BIG), b"four", b"five"]

@@ -22,7 +22,7 @@ import kiwi_ipc
 
 from conftest import PACKAGE_ROOT
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork()")
+pytestmark = pytest.mark.posix_only("fork(): Windows has none")
 
 
 def _wait_child(pid: int, timeout: float = 20.0) -> int:

@@ -3,7 +3,6 @@ middle of a frame, any chunking, and timeouts that lose nothing."""
 
 from __future__ import annotations
 
-import socket
 import struct
 import threading
 import time
@@ -11,6 +10,7 @@ import time
 import pytest
 
 import kiwi_ipc
+from conftest import raw_connect
 from wire import frame, read_frame
 
 
@@ -119,8 +119,7 @@ def test_oversized_message_skipped_without_holding_it(raw_server):
 
 def test_raw_client_against_a_listener(name):
     with kiwi_ipc.Listener(name) as listener:
-        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        raw.connect(name)
+        raw = raw_connect(name)
         with raw, listener.accept(timeout=5) as pipe:
             raw.sendall(frame("from raw ✓".encode()))
             assert pipe.recv(timeout=5) == "from raw ✓"

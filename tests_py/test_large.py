@@ -20,6 +20,7 @@ import pytest
 import kiwi_ipc
 from kiwi_ipc import _kiwi_ipc as _c
 from test_interrupt import interrupt_and_check, raw_listener
+from kiwi_pytest import VECTORS
 from wire import frame
 
 KiB = 1 << 10
@@ -188,6 +189,35 @@ def test_large_nuls_are_ascii(pair):
 # -- timeouts and Ctrl-C in the middle of a large message ------------------
 
 
+def test_timed_out_recv_and_committed_send_lose_nothing(pair):
+    """A recv that times out waits about its time; a 4 MiB send whose time
+    runs out after part of it went is committed (no error) and the rest
+    goes before the next message."""
+    s, c = pair
+    t0 = time.perf_counter()  # Windows' monotonic() ticks in ~16 ms
+    with pytest.raises(kiwi_ipc.IpcTimeoutError):
+        c.recv_bytes(timeout=0.2)
+    assert 0.15 < time.perf_counter() - t0 < 2
+    big = VECTORS[3] * 4
+    done = threading.Event()
+
+    def slow_reader() -> None:
+        time.sleep(0.5)
+        assert c.recv_bytes(timeout=20) == big
+        assert c.recv_bytes(timeout=20) == b"after"
+        done.set()
+
+    r = threading.Thread(target=slow_reader)
+    r.start()
+    t0 = time.monotonic()
+    # Part of it goes before the time runs out: committed, not raised.
+    s.send_bytes(big, timeout=0.05)
+    assert time.monotonic() - t0 < 5
+    s.send_bytes(b"after", timeout=20)  # the rest goes first
+    r.join(20)
+    assert done.is_set()
+
+
 @pytest.mark.parametrize("as_text", [False, True])
 def test_timeout_mid_large_message_loses_nothing(raw_server, as_text):
     conn, pipe = raw_server
@@ -278,6 +308,7 @@ def test_message_received_in_many_timed_out_slices(raw_server, how):
     ("interrupt-recv-text", ascii_text(5 * MiB + 1).encode()),
     ("interrupt-recv-text", os.urandom(5 * MiB + 1)),
 ], ids=["bytes", "ascii-str", "binary-str"])
+@pytest.mark.posix_only("SIGINT sent to a peer process: Windows has no signals between processes (a console Ctrl-C: test_python_win.py)")
 def test_ctrl_c_mid_large_message_loses_nothing(name, spawn, scenario,
                                                 payload):
     srv = raw_listener(name)

@@ -10,7 +10,6 @@ reason when not run as root or when useradd is missing.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 
 import kiwi_ipc
 
-from conftest import PACKAGE_ROOT
+from conftest import PACKAGE_ROOT, WINDOWS
 
 
 def _child_env() -> dict:
@@ -87,6 +86,7 @@ with kiwi_ipc.Pipe.connect(sys.argv[1], timeout=20) as p:
 """
 
 
+@pytest.mark.posix_only("the peer's uid and gid (os.geteuid; Windows gives a pipe's peer pid only), a child that takes PYTHONPATH and selectors on its stdout pipe")
 def test_peer_of_a_python_peer_process(name, children):
     child = _Child(CONNECT_AND_REPORT, name)
     children.append(child)
@@ -106,7 +106,8 @@ def test_peer_of_an_adopted_kiwi_handle(name):
         h = kiwi_ipc.connect(name)  # a Kiwi-shaped int handle
         with kiwi_ipc.Pipe(h) as client, listener.accept(timeout=5) as server:
             assert client.peer.pid == server.peer.pid == os.getpid()
-            assert client.peer.uid == os.geteuid()
+            # Windows gives a pipe's peer pid only
+            assert client.peer.uid == (None if WINDOWS else os.geteuid())
 
 
 def test_peer_of_a_closed_pipe_is_value_error(pair):
@@ -116,6 +117,7 @@ def test_peer_of_a_closed_pipe_is_value_error(pair):
         server.peer
 
 
+@pytest.mark.posix_only("directory modes (chmod 0777/01777) around a socket file: a Windows pipe is guarded by its DACL (test_win32.c)")
 def test_check_path_and_same_user_refuse_an_open_directory(pipe_dir):
     open_dir = os.path.join(pipe_dir, "open")
     os.mkdir(open_dir)
@@ -189,6 +191,8 @@ def _run_locked(argv: List[str]) -> int:
 
 
 def _sweep_stale_users() -> None:
+    import pwd  # POSIX only: imported where the POSIX-only tests need it
+
     for entry in pwd.getpwall():
         prefix, _, rest = entry.pw_name.partition("_")
         if prefix != "kipy" or not rest.isdigit():
@@ -223,6 +227,8 @@ def other_user() -> Iterator[OtherUser]:
                     name]) != 0:
         pytest.skip("useradd failed to create a test user")
     try:
+        import pwd
+
         entry = pwd.getpwnam(name)
         yield OtherUser(name, entry.pw_uid, entry.pw_gid, python)
     finally:
@@ -258,6 +264,7 @@ with kiwi_ipc.Listener(sys.argv[1], same_user=False) as l:
 """
 
 
+@pytest.mark.posix_only("a second Unix user (useradd, subprocess user=): Windows users are not made by the tests")
 def test_a_squatter_is_refused_before_a_byte_is_sent(other_user, shared_dir,
                                                     children):
     name = os.path.join(shared_dir, "demo")
@@ -296,6 +303,7 @@ with kiwi_ipc.Pipe.connect(sys.argv[1], timeout=30) as p:
 """
 
 
+@pytest.mark.posix_only("a second Unix user (useradd, subprocess user=): Windows users are not made by the tests")
 def test_a_same_user_server_refuses_a_stranger_then_serves_ours(
         other_user, shared_dir, children):
     # "Ours" is the test user's: root, the stranger here, can connect

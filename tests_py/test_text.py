@@ -19,6 +19,7 @@ TEXTS = [
     "emoji 😀🎉 and 🏳️‍🌈",
     "ñ 日本語 Ελληνικά",
     "\U0010ffff\u0080\u07ff\u0800\uffff",
+    "h\u00e9llo \u2713",
 ]
 
 

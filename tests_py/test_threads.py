@@ -97,9 +97,10 @@ def test_close_from_another_thread_wakes_accept(name):
     assert isinstance(acceptor.error, kiwi_ipc.PipeClosedError)
 
 
-def test_kiwi_close_from_another_thread_wakes_recv(pair):
+@pytest.mark.parametrize("recv", [kiwi_ipc.recv, kiwi_ipc.recv_bytes])
+def test_kiwi_close_from_another_thread_wakes_recv(pair, recv):
     server, _ = pair
-    reader = started(lambda: kiwi_ipc.recv(server.handle))
+    reader = started(lambda: recv(server.handle))
     kiwi_ipc.close(server.handle)
     reader.wait(5)
     assert isinstance(reader.error, kiwi_ipc.PipeClosedError)

@@ -17,6 +17,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from typing import List, Tuple
 
@@ -24,6 +25,7 @@ import pytest
 
 import kiwi_ipc
 
+from conftest import ALARM, alarm_soon, create_pair, raw_pair
 from wire import frame
 
 
@@ -38,20 +40,10 @@ def burst(sock: socket.socket, first: int, count: int) -> None:
 
 
 def raw_pairs(new_name, n: int) -> List[Tuple[socket.socket, kiwi_ipc.Pipe]]:
-    out = []
-    for _ in range(n):
-        path = new_name()
-        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        srv.bind(path)
-        srv.listen(1)
-        pipe = kiwi_ipc.Pipe.connect(path, timeout=5)
-        conn, _ = srv.accept()
-        srv.close()
-        os.unlink(path)
-        out.append((conn, pipe))
-    return out
+    return [raw_pair(new_name()) for _ in range(n)]
 
 
+@pytest.mark.posix_only("select() on fileno(); a Windows named pipe has no file descriptor")
 def test_fileno_alone_is_blind(raw_server):
     raw, pipe = raw_server
     burst(raw, 0, 2)
@@ -99,9 +91,11 @@ def test_bursts_on_several_pipes(new_name):
 
 def test_pipe_poll_timeout_and_partial_frame(raw_server):
     raw, pipe = raw_server
-    t0 = time.monotonic()
+    # perf_counter: Windows' monotonic() ticks in ~16 ms, too coarse for a
+    # lower bound (on Linux both are CLOCK_MONOTONIC)
+    t0 = time.perf_counter()
     assert pipe.poll(0.1) is False
-    assert time.monotonic() - t0 >= 0.09
+    assert time.perf_counter() - t0 >= 0.09
     raw.sendall(struct.pack(">i", 10) + b"hello")
     time.sleep(0.02)
     assert pipe.poll() is False  # half a message is not readiness
@@ -111,6 +105,7 @@ def test_pipe_poll_timeout_and_partial_frame(raw_server):
     assert pipe.recv_bytes(timeout=0) == b"helloworld"
 
 
+@pytest.mark.posix_only("clients queued before accept: a Windows listener keeps one instance ready, so a second connect waits for accept (docs/guides/platforms.md)")
 def test_wait_listener_with_clients_queued(name):
     with kiwi_ipc.Listener(name) as listener:
         assert kiwi_ipc.wait([listener], timeout=0.03) == []
@@ -144,9 +139,9 @@ def test_wait_mixed_and_hangup(pair, new_name):
 
 def test_wait_arguments(pair):
     server, client = pair
-    t0 = time.monotonic()
+    t0 = time.perf_counter()  # fine-grained on Windows too (see above)
     assert kiwi_ipc.wait([], timeout=0.05) == []
-    assert time.monotonic() - t0 >= 0.04
+    assert time.perf_counter() - t0 >= 0.04
     assert kiwi_ipc.wait(iter([server]), timeout=0) == []
     with pytest.raises(TypeError):
         kiwi_ipc.wait([object()], timeout=0)
@@ -168,16 +163,16 @@ def test_wait_interrupted_by_signal(pair):
     def handler(signum, frame):  # type: ignore[no-untyped-def]
         raise Boom()
 
-    old = signal.signal(signal.SIGALRM, handler)
+    old = signal.signal(ALARM, handler)
+    cancel = alarm_soon(0.1)
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.1)
         t0 = time.monotonic()
         with pytest.raises(Boom):
             kiwi_ipc.wait([server])  # no timeout: only the signal ends it
         assert time.monotonic() - t0 < 5
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        cancel()
+        signal.signal(ALARM, old)
 
 
 # -- recv_into -------------------------------------------------------------
@@ -186,13 +181,16 @@ def test_recv_into_reuses_one_buffer(pair):
     server, client = pair
     sizes = [0, 10, 5000, 100_000, 3]
     msgs = [os.urandom(n) for n in sizes]
-    for m in msgs:
-        client.send_bytes(m)
+    # From another thread: more than a Windows pipe buffers (64 KiB).
+    sender = threading.Thread(target=lambda: [client.send_bytes(m, timeout=10)
+                                              for m in msgs])
+    sender.start()
     buf = bytearray(200_000)
     for m in msgs:
         n = server.recv_into(buf, timeout=5)
         assert n == len(m)
         assert buf[:n] == m
+    sender.join(10)
 
 
 def test_recv_into_too_small_keeps_the_message(pair):
@@ -264,3 +262,53 @@ def test_recv_into_large(pair):
         assert server.recv_into(buf, timeout=30) == len(big)
         assert buf == big
     t.join(30)
+
+
+# -- wait() over Pipe.create pairs and a Listener ------------------------
+
+
+def test_wait_and_poll_over_pipes_and_a_listener(new_name):
+    pairs = [create_pair(new_name()) for _ in range(3)]
+    ln = new_name()
+    try:
+        with kiwi_ipc.Listener(ln) as listener:
+            servers = [s for s, _ in pairs]
+            assert kiwi_ipc.wait(servers + [listener], timeout=0.05) == []
+            pairs[1][1].send("one")
+            assert kiwi_ipc.wait(servers + [listener], timeout=5) == [servers[1]]
+            assert servers[1].recv(timeout=0) == "one"
+            # a burst: every message is seen by poll(), though the first
+            # recv took them all into the Pipe
+            for i in range(20):
+                pairs[2][1].send("m%d" % i)
+            for i in range(20):
+                assert servers[2].poll(5)
+                assert servers[2].recv(timeout=0) == "m%d" % i
+            assert not servers[2].poll(0)
+            c = kiwi_ipc.Pipe.connect(ln, timeout=5)
+            assert kiwi_ipc.wait(servers + [listener], timeout=5) == [listener]
+            with listener.accept(timeout=0) as p, c:
+                c.send("via listener")
+                assert p.recv(timeout=5) == "via listener"
+    finally:
+        for s, c in pairs:
+            s.close()
+            c.close()
+
+
+def test_wait_on_more_pipes_than_one_windows_wait(new_name):
+    """70 pipes: past the 64 handles one WaitForMultipleObjects takes
+    (Windows' ipc_poll waits for the rest on threads of its own)."""
+    pairs = []
+    try:
+        for _ in range(70):
+            pairs.append(create_pair(new_name()))
+        servers = [s for s, _ in pairs]
+        for k in (0, 40, 69):
+            pairs[k][1].send("to %d" % k)
+            assert kiwi_ipc.wait(servers, timeout=10) == [servers[k]]
+            assert servers[k].recv(timeout=0) == "to %d" % k
+    finally:
+        for s, c in pairs:
+            s.close()
+            c.close()

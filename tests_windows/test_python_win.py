@@ -1,16 +1,16 @@
-"""kiwi_ipc (the Python binding, an abi3 .pyd against python3.dll) on
-Windows, run by the embeddable CPython under wine (scripts/run-windows).
+r"""kiwi_ipc (the Python binding, an abi3 .pyd against python3.dll): what
+only Windows has, run by the embeddable CPython under wine
+(scripts/run-windows).
 
-tests_py/ is POSIX-shaped (AF_UNIX raw peers, /tmp, fork, signals); these
-are the Windows counterparts of its core: names, both start orders and the
-vectors, timeouts that lose nothing, close() from another thread, the
-interrupt hook as KeyboardInterrupt, a second server, fileno, and a real
-.NET-style peer process (win_peer.exe, KIWI_WIN_BIN).
+The behaviour both OSes share is tests_py/, which runs here too
+(win_python_suite), with posix_only / not_under_wine markers on what
+Windows lacks. Here: \\.\pipe\ names, fileno() without meaning, a
+.NET-style peer process (win_peer.exe, KIWI_WIN_BIN) and a real console
+Ctrl-C (GenerateConsoleCtrlEvent) to a Python and a Lua child.
 """
 
 from __future__ import annotations
 
-import _thread
 import itertools
 import os
 import subprocess
@@ -20,15 +20,11 @@ import time
 import pytest
 
 import kiwi_ipc
-from kiwi_ipc import Pipe, Listener
+from kiwi_ipc import Pipe
+
+from kiwi_pytest import VECTORS  # tests_common/, shared with tests_py
 
 _counter = itertools.count()
-VECTORS = [
-    b"",
-    b"hello, kiwi",
-    "h\u00e9llo w\u00f6rld \u2713 \U0001d11e".encode("utf-8"),
-    bytes((i * 7 + (i >> 11)) & 0xFF for i in range(1 << 20)),
-]
 
 
 def name(tag: str) -> str:
@@ -55,148 +51,6 @@ def test_path_rules():
             kiwi_ipc.path(bad)
 
 
-@pytest.mark.parametrize("server_first", [True, False])
-def test_start_orders_and_vectors(server_first):
-    n = name("order")
-    box = {}
-
-    def serve():
-        with Pipe.create(n, timeout=10) as s:
-            for _ in VECTORS:
-                s.send_bytes(s.recv_bytes(timeout=10), timeout=10)
-
-    def client():
-        box["c"] = Pipe.connect(n, timeout=10)
-
-    if server_first:
-        t = threading.Thread(target=serve)
-        t.start()
-        time.sleep(0.2)
-        client()
-    else:
-        c = threading.Thread(target=client)
-        c.start()
-        time.sleep(0.3)
-        t = threading.Thread(target=serve)
-        t.start()
-        c.join(10)
-    with box["c"] as c:
-        for v in VECTORS:
-            c.send_bytes(v, timeout=10)
-            assert c.recv_bytes(timeout=10) == v
-        with pytest.raises(kiwi_ipc.PipeClosedError):
-            c.recv_bytes(timeout=5)
-    t.join(10)
-    assert not t.is_alive()
-
-
-def test_text_round_trip():
-    s, c = pair("text")
-    with s, c:
-        c.send("h\u00e9llo \u2713")
-        assert s.recv(timeout=5) == "h\u00e9llo \u2713"
-
-
-def test_timeout_loses_nothing():
-    s, c = pair("timeout")
-    with s, c:
-        t0 = time.monotonic()
-        with pytest.raises(kiwi_ipc.IpcTimeoutError):
-            c.recv_bytes(timeout=0.2)
-        assert 0.15 < time.monotonic() - t0 < 2
-        big = VECTORS[3] * 4
-        done = threading.Event()
-
-        def slow_reader():
-            time.sleep(0.5)
-            assert c.recv_bytes(timeout=20) == big
-            assert c.recv_bytes(timeout=20) == b"after"
-            done.set()
-
-        r = threading.Thread(target=slow_reader)
-        r.start()
-        t0 = time.monotonic()
-        # Part of it goes before the time runs out: committed, not raised.
-        s.send_bytes(big, timeout=0.05)
-        assert time.monotonic() - t0 < 5
-        s.send_bytes(b"after", timeout=20)  # the rest goes first
-        r.join(20)
-        assert done.is_set()
-
-
-def test_close_from_another_thread_wakes_recv():
-    s, c = pair("wake")
-    box = {}
-
-    def blocked():
-        try:
-            kiwi_ipc.recv_bytes(c.handle)
-        except BaseException as e:  # noqa: B036 - the test inspects it
-            box["e"] = e
-
-    t = threading.Thread(target=blocked)
-    t.start()
-    time.sleep(0.2)
-    kiwi_ipc.close(c.handle)
-    t.join(5)
-    assert not t.is_alive()
-    assert isinstance(box["e"], kiwi_ipc.PipeClosedError)
-    s.close()
-
-
-def _raise_sigint():
-    import signal
-
-    signal.raise_signal(signal.SIGINT)
-
-
-# _thread.interrupt_main, as Python's own Ctrl-C does; and SIGINT raised on
-# another thread: on Windows the C runtime's console handler runs Python's
-# SIGINT handler on a thread of its own, and raise() takes that same path
-# (without the console).
-@pytest.mark.parametrize("interrupt", [_thread.interrupt_main, _raise_sigint],
-                         ids=["interrupt_main", "sigint_on_another_thread"])
-def test_keyboard_interrupt_through_the_hook(interrupt):
-    s, c = pair("ctrlc")
-    with s, c:
-        threading.Timer(0.2, interrupt).start()
-        t0 = time.monotonic()
-        with pytest.raises(KeyboardInterrupt):
-            c.recv_bytes()
-        assert time.monotonic() - t0 < 2
-        # the pipe still works
-        s.send_bytes(b"still here")
-        assert c.recv_bytes(timeout=5) == b"still here"
-
-
-def test_listener_accepts_several():
-    n = name("listen")
-    results = []
-
-    def client(i):
-        with Pipe.connect(n, timeout=10) as p:
-            p.send("client %d" % i)
-            results.append(p.recv(timeout=10))
-
-    ts = [threading.Thread(target=client, args=(i,)) for i in range(4)]
-    for t in ts:
-        t.start()
-    with Listener(n) as l:
-        for _ in ts:
-            with l.accept(timeout=10) as p:
-                p.send("ack " + p.recv(timeout=10))
-    for t in ts:
-        t.join(10)
-    assert sorted(results) == ["ack client %d" % i for i in range(4)]
-
-
-def test_second_server_is_refused():
-    n = name("second")
-    with Listener(n):
-        with pytest.raises(kiwi_ipc.NameInUseError):
-            Pipe.create(n, timeout=0.1)
-
-
 def test_fileno_has_no_meaning_on_windows():
     s, c = pair("fileno")
     with s, c:
@@ -220,110 +74,6 @@ def test_dotnet_standin_peer():
     finally:
         if proc.poll() is None:
             proc.kill()
-
-
-# ---- many pipes at once: wait(), poll(), kiwi_ipc.aio ------------------------
-
-
-def test_wait_and_poll_over_pipes_and_a_listener():
-    pairs = [pair("wait%d" % i) for i in range(3)]
-    ln = name("waitl")
-    with Listener(ln) as listener:
-        servers = [s for s, _ in pairs]
-        assert kiwi_ipc.wait(servers + [listener], timeout=0.05) == []
-        pairs[1][1].send("one")
-        assert kiwi_ipc.wait(servers + [listener], timeout=5) == [servers[1]]
-        assert servers[1].recv(timeout=0) == "one"
-        # a burst: every message is seen by poll(), though the first recv
-        # took them all into the Pipe
-        for i in range(20):
-            pairs[2][1].send("m%d" % i)
-        for i in range(20):
-            assert servers[2].poll(5)
-            assert servers[2].recv(timeout=0) == "m%d" % i
-        assert not servers[2].poll(0)
-        c = Pipe.connect(ln, timeout=5)
-        assert kiwi_ipc.wait(servers + [listener], timeout=5) == [listener]
-        with listener.accept(timeout=0) as p, c:
-            c.send("via listener")
-            assert p.recv(timeout=5) == "via listener"
-    for s, c in pairs:
-        s.close()
-        c.close()
-
-
-def test_wait_on_more_pipes_than_one_windows_wait():
-    pairs = [pair("many%d" % i) for i in range(70)]
-    try:
-        servers = [s for s, _ in pairs]
-        for k in (0, 40, 69):
-            pairs[k][1].send("to %d" % k)
-            assert kiwi_ipc.wait(servers, timeout=10) == [servers[k]]
-            assert servers[k].recv(timeout=0) == "to %d" % k
-    finally:
-        for s, c in pairs:
-            s.close()
-            c.close()
-
-
-def test_aio_on_the_proactor_loop():
-    import asyncio
-    from kiwi_ipc import aio
-
-    assert isinstance(asyncio.new_event_loop(), asyncio.ProactorEventLoop)
-    ln = name("aio")
-
-    async def serve(p):
-        async with p:
-            async for m in p:
-                await p.send(m.upper())
-
-    async def client(i):
-        async with await aio.connect(ln, timeout=10) as p:
-            for j in range(5):
-                await p.send("c%d m%d" % (i, j))
-                assert await p.recv() == ("C%d M%d" % (i, j))
-            # a recv cancelled by a timeout takes nothing
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(p.recv(), 0.05)
-            await p.send("last")
-            assert await p.recv() == "LAST"
-
-    async def main():
-        with aio.Listener(ln) as listener:
-            n = 70  # more than one Windows wait takes
-            servers = []
-
-            async def accept_all():
-                for _ in range(n):
-                    servers.append(asyncio.ensure_future(
-                        serve(await listener.accept())))
-
-            acc = asyncio.ensure_future(accept_all())
-            await asyncio.wait_for(
-                asyncio.gather(*(client(i) for i in range(n))), 60)
-            await asyncio.wait_for(acc, 10)
-            await asyncio.wait_for(asyncio.gather(*servers), 10)
-
-    asyncio.run(main())
-
-
-def test_aio_create_and_big_message():
-    import asyncio
-    from kiwi_ipc import aio
-
-    n = name("aiobig")
-    big = VECTORS[3] * 4
-
-    async def main():
-        srv = asyncio.ensure_future(aio.create(n, timeout=10))
-        async with await aio.connect(n, timeout=10) as c:
-            async with await srv as s:
-                send = asyncio.ensure_future(s.send_bytes(big))
-                assert await c.recv_bytes() == big
-                await send
-
-    asyncio.run(main())
 
 
 # ---- a console Ctrl-C, for real ---------------------------------------------

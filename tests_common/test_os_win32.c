@@ -150,7 +150,18 @@ int tos_run_self(const char *const args[], int timeout_ms)
     PROCESS_INFORMATION pi;
     memset(&si, 0, sizeof(si));
     si.cb = sizeof(si);
-    if (!CreateProcessA(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
+    /* A few tries: wine's CreateProcess has failed now and then with
+     * ERROR_INTERNAL_ERROR on a loaded machine (seen once in a full
+     * scripts/run-windows, and never again on a retry). */
+    BOOL made = FALSE;
+    for (int tries = 0; !made && tries < 3; tries++) {
+        if (tries > 0) {
+            Sleep(200);
+        }
+        made = CreateProcessA(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si,
+                              &pi);
+    }
+    if (!made) {
         set_os_error(exe);
         return -1;
     }

@@ -152,10 +152,8 @@ def test_a_long_listener_name_is_reported_as_listen():
     assert str(info.value).startswith("listen(")
 
 
-def _lua_in_this_process():
-    """The Lua 5.4 binding loaded into this Python process through Lua's C
-    API: a second copy of the library beside the Python binding's."""
-    import ctypes
+def _liblua_or_skip():
+    """The Lua 5.4 binding's build dir and liblua5.4's name, or a skip."""
     import ctypes.util
     lua_dir = os.environ.get("KIWI_IPC_TEST_LUA54_DIR")
     if not lua_dir or not os.path.isdir(lua_dir):
@@ -164,6 +162,14 @@ def _lua_in_this_process():
     name = ctypes.util.find_library("lua5.4")
     if name is None:
         pytest.skip("no liblua5.4 (Debian's liblua5.4-0)")
+    return lua_dir, name
+
+
+def _lua_in_this_process():
+    """The Lua 5.4 binding loaded into this Python process through Lua's C
+    API: a second copy of the library beside the Python binding's."""
+    import ctypes
+    lua_dir, name = _liblua_or_skip()
     lua = ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
     lua.luaL_newstate.restype = ctypes.c_void_p
     lua.luaL_openlibs.argtypes = [ctypes.c_void_p]
@@ -189,6 +195,40 @@ def _lua_in_this_process():
         "package.cpath = %r .. '/?.so;' .. package.cpath; "
         "ipc = require 'kiwi_ipc'; return ''" % (lua_dir, lua_dir))
     return run, lambda: lua.lua_close(state)
+
+
+_CTRL_C_AFTER_LUA = r"""
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import test_integrity
+run, close_lua = test_integrity._lua_in_this_process()
+# A blocking call puts the Lua binding's SIGINT handler in front of Python's.
+run("local l = assert(ipc.listen(%r)); local c, err = ipc.accept(l, 0.05); "
+    "ipc.close(l); return tostring(c)" % sys.argv[2])
+close_lua()  # lua_close unloads kiwi_ipc_core.so
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)  # Python raises at once; this only bounds a lost signal
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+@pytest.mark.posix_only("a real SIGINT to the process after dlclose")
+def test_ctrl_c_after_lua_unloaded_reaches_python(name, tmp_path):
+    # Python embedding Lua, which closes its state: the Lua binding's SIGINT
+    # handler was chained in front of Python's. It must not outlive the
+    # module: a Ctrl-C after lua_close crashed the process (SIGSEGV in
+    # unmapped code) instead of raising KeyboardInterrupt.
+    _liblua_or_skip()
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run([sys.executable, "-c", _CTRL_C_AFTER_LUA, here, name],
+                       capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "KeyboardInterrupt", (
+        r.returncode, r.stdout, r.stderr)
 
 
 def test_two_copies_in_one_process_never_share_a_handle(name):

@@ -162,18 +162,12 @@ def _raise_sigint() -> None:
 
 
 # _thread.interrupt_main, as Python's own Ctrl-C does; and SIGINT raised on
-# another thread: on Windows the C runtime's console handler runs Python's
-# SIGINT handler on a thread of its own, and raise() takes that same path
-# (without the console). On POSIX the peers above get a real SIGINT; one
-# raised in this process after test_integrity.py has loaded and closed the
-# Lua binding crashes it (SIGSEGV: the Lua module's SIGINT handler stays
-# installed after lua_close unloads the module), so not here.
+# another thread (on Windows the C runtime's console handler runs Python's
+# SIGINT handler on a thread of its own, and raise() takes that same path,
+# without the console).
 @pytest.mark.parametrize("interrupt", [
     _thread.interrupt_main,
-    pytest.param(_raise_sigint, marks=pytest.mark.windows_only(
-        "the C runtime's Ctrl-C path; on POSIX a SIGINT raised in the test "
-        "process after test_integrity's in-process Lua crashes it (the Lua "
-        "binding's SIGINT handler outlives its dlclose)")),
+    _raise_sigint,
 ], ids=["interrupt_main", "sigint_on_another_thread"])
 def test_keyboard_interrupt_through_the_hook(pair, interrupt):
     s, c = pair

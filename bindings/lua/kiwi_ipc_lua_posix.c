@@ -24,11 +24,20 @@
  * chain: default Ctrl-C ends the process anyway, and an ignored one is
  * meant to be. As a handler may be installed at any time, such a process
  * keeps looking at each blocking call.
+ *
+ * Our handler stays SIGINT's after the host unloads the module (lua_close
+ * dlcloses every C module a state required; a Python or C host may do it
+ * long before the process ends), and a Ctrl-C would then run unmapped
+ * code. So, before the handler is first installed, the module is pinned:
+ * dlopen(itself, RTLD_NODELETE) keeps it loaded for the life of the
+ * process, as the Windows DLL is. If it cannot be pinned, no handler of
+ * ours is installed: no Ctrl-C of ours is better than a crash.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* dladdr, on glibc */
 
 #include "kiwi_ipc_lua_os.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -82,6 +91,21 @@ static int is_handler(const struct sigaction *sa)
     return sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN;
 }
 
+/* Keep this module loaded until the process ends (see the top); with
+ * install_lock held. The handle is never closed: that is the pin. */
+static int pin_module(void)
+{
+    static int pinned;
+    if (!pinned) {
+        Dl_info self;
+        pinned = dladdr((const void *)&chained, &self) != 0 &&
+                 self.dli_fname != NULL &&
+                 dlopen(self.dli_fname,
+                        RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
+    }
+    return pinned;
+}
+
 /* Put our handler in front of SIGINT's if SIGINT has another handler, and
  * note whether ours is in place. */
 void kiwi_lua_os_recheck_ctrl_c(void)
@@ -92,7 +116,7 @@ void kiwi_lua_os_recheck_ctrl_c(void)
         /* cannot tell: try again next time */
     } else if (is_ours(&current)) {
         atomic_store(&handler_known, 1);
-    } else if (is_handler(&current)) {
+    } else if (is_handler(&current) && pin_module()) {
         struct sigaction ours;
         memset(&ours, 0, sizeof(ours));
         ours.sa_sigaction = on_sigint;

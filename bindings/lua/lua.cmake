@@ -148,7 +148,10 @@ function(_kiwi_ipc_lua_module tag dir abi label includes link interpreter)
     ${includes} ${PROJECT_SOURCE_DIR}/bindings/lua)
   # Static: the module then needs no rpath. On POSIX not linked against Lua
   # itself: the interpreter that loads the module provides the Lua API.
-  target_link_libraries(kiwi_ipc_lua${tag} PRIVATE kiwi_ipc_static ${link})
+  # CMAKE_DL_LIBS: dladdr/dlopen, which pin the module (kiwi_ipc_lua_posix.c),
+  # are in libdl before glibc 2.34.
+  target_link_libraries(kiwi_ipc_lua${tag} PRIVATE kiwi_ipc_static ${link}
+    ${CMAKE_DL_LIBS})
   set_target_properties(kiwi_ipc_lua${tag} PROPERTIES
     PREFIX ""
     OUTPUT_NAME kiwi_ipc_core

@@ -608,24 +608,19 @@ static int kiwi_lua_timeout_ms(lua_State *L)
 
 /* ---- batches ---------------------------------------------------------- */
 
-/* Whether a Ctrl-C came during the wait that just ended (after
- * kiwi_lua_wait_end(): the hook's own test). */
-static int was_interrupted(lua_State *L)
-{
-    return atomic_load_explicit(&sigint_count, memory_order_relaxed) !=
-               wait_start ||
-           interpreter_raises(main_thread(L));
-}
-
 /*
  * core.send_many(h, list, [timeout]) -> count, or nil, message, code:
  * every string of the array `list`, in order, each its own frame, in one
  * ipc_send_many(). The strings stay in the table (so alive) while it
  * waits. Every element is checked first: one that is not a string raises
  * and sends nothing. A count below #list: the time ran out part-way (the
- * counted messages are committed, the rest not sent). Ctrl-C raises, as
- * in every blocking call, also after some messages were committed (they
- * are delivered: the rest of one cut short is kept).
+ * counted messages are committed, the rest not sent). Ctrl-C part-way
+ * too, as ipc_send_many() answers it: once a message is committed the
+ * call returns the count rather than raising, which would leave the
+ * script unable to tell what went (the interpreter's own Ctrl-C hook, if
+ * pending, is left in place and raises "interrupted!" as soon as Lua code
+ * runs, as for a Ctrl-C during any C call that returns). Before any
+ * message was committed, Ctrl-C raises, as in every blocking call.
  */
 static int kiwi_lua_send_many(lua_State *L)
 {
@@ -658,9 +653,6 @@ static int kiwi_lua_send_many(lua_State *L)
     kiwi_lua_wait_begin(L);
     int rc = ipc_send_many(handle, msgs, n, timeout_ms);
     kiwi_lua_wait_end();
-    if (rc >= 0 && (size_t)rc < n && was_interrupted(L)) {
-        rc = IPC_EINTR;
-    }
     if (rc < 0) {
         return kiwi_lua_failure(L, rc);
     }

@@ -4,12 +4,16 @@ call with PipeClosedError."""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 
 import pytest
 
 import kiwi_ipc
+
+import wire
 
 
 class Runner(threading.Thread):
@@ -201,3 +205,36 @@ def test_concurrent_sends_never_interleave(pair):
     for s in range(senders):  # each sender's messages arrive in order
         mine = [m for m in got if m[0] == s]
         assert mine == [messages[(s, i)] for i in range(per_sender)]
+
+
+def test_send_whose_first_step_writes_part_waits_for_the_rest(raw_server):
+    # A send of up to 64 KiB is first tried with the GIL kept and no wait
+    # (kiwi_ipc_py.c). When the socket takes only part of its frame, that
+    # step commits it with the rest kept: the send must then wait, without
+    # the GIL, until the rest is written, and return only then, as a
+    # single blocking send does; the peer gets every message whole, once.
+    conn, pipe = raw_server
+    # A small send buffer, so that the kernel takes a 60 KB frame in
+    # pieces (Linux: at most half the buffer per piece) and a first step
+    # can write part of one.
+    own = socket.socket(fileno=os.dup(pipe.fileno()))
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    own.close()
+    small = b"s" * 1000
+    sent = 0
+    while True:  # fill the socket until a send cannot go at once
+        try:
+            pipe.send_bytes(small, timeout=0)
+        except kiwi_ipc.IpcTimeoutError:
+            break
+        sent += 1
+        assert sent < 100_000, "the socket never filled"
+    assert wire.read_frame(conn) == small  # room for part of the next
+    big = b"z" * 60_000
+    sender = started(lambda: pipe.send_bytes(big), settle=0.3)
+    assert sender.is_alive(), "send returned before its message was written"
+    # ... while this thread runs: the GIL is free
+    for _ in range(sent - 1):
+        assert wire.read_frame(conn) == small
+    assert wire.read_frame(conn) == big
+    assert sender.wait().error is None

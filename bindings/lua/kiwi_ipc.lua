@@ -183,8 +183,10 @@ end
 -- nothing is sent. The rules of p:send() hold per message: a count below
 -- #list means the time ran out part-way; the messages counted are
 -- committed (the last perhaps cut, its rest kept and sent first), the
--- others were not sent. "timeout" only when none was committed. Without a
--- timeout it waits as p:settimeout() said.
+-- others were not sent. "timeout" only when none was committed. Ctrl-C
+-- part-way also returns the count once a message is committed (before
+-- that it raises, as in every blocking call). Without a timeout it waits
+-- as p:settimeout() said.
 function Pipe:send_many(list, timeout)
   local h = check_open(self)
   check(type(list) == "table", 1, "send_many", "table", list)

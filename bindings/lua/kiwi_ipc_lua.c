@@ -118,10 +118,25 @@ static int to_integer(lua_State *L, int idx, lua_Integer *out)
  * handle; and only a "bad_handle" failure, which only such a call can
  * have, reads it.
  */
+/*
+ * The binding's per-thread state, in one struct: in a shared module each
+ * function that touches thread-locals pays a call to find them
+ * (__tls_get_addr), once per function for one struct rather than once per
+ * variable. out_of_range is the note above; wait_start and blocked belong
+ * to Ctrl-C (below).
+ */
 static _Thread_local struct {
-    int set;
-    lua_Integer value;
-} out_of_range;
+    struct {
+        int set;
+        lua_Integer value;
+    } out_of_range;
+    unsigned wait_start; /* sigint_count when this thread's wait began */
+    lua_State *blocked;  /* the Lua state (thread) waiting in this thread */
+} tls;
+
+/* Bracket a wait for Ctrl-C (kiwi_lua_wait_begin, kiwi_lua_wait_end). */
+static inline void wait_begin(lua_State *L);
+static inline void wait_end(void);
 
 /* The handle at idx, or 0 (*beyond set) if it is beyond C's int. */
 static int check_handle(lua_State *L, int idx, int *beyond, lua_Integer *value)
@@ -140,8 +155,8 @@ int kiwi_lua_checkhandle(lua_State *L, int idx)
     int beyond;
     lua_Integer value;
     int h = check_handle(L, idx, &beyond, &value);
-    out_of_range.set = beyond;
-    out_of_range.value = value;
+    tls.out_of_range.set = beyond;
+    tls.out_of_range.value = value;
     return h;
 }
 
@@ -254,15 +269,15 @@ static int raise_interrupted(lua_State *L)
 static void push_message_of(lua_State *L, int status)
 {
     const char *msg = ipc_last_error();
-    int beyond = out_of_range.set;
-    out_of_range.set = 0;
+    int beyond = tls.out_of_range.set;
+    tls.out_of_range.set = 0;
     if (beyond && status == IPC_EBADHANDLE) {
         /* "<call>(0): ...": the call made with 0 for that handle */
         const char *open = strchr(msg, '(');
         if (open != NULL && strncmp(open, "(0):", 4) == 0) {
             char value[32];
             snprintf(value, sizeof(value), "%lld",
-                     (long long)out_of_range.value);
+                     (long long)tls.out_of_range.value);
             lua_pushlstring(L, msg, (size_t)(open - msg));
             lua_pushfstring(L, "(%s): no such handle (out of range)", value);
             lua_concat(L, 2);
@@ -275,7 +290,7 @@ static void push_message_of(lua_State *L, int status)
 int kiwi_lua_failure(lua_State *L, int status)
 {
     if (status == IPC_EINTR) {
-        out_of_range.set = 0;
+        tls.out_of_range.set = 0;
         return raise_interrupted(L);
     }
     lua_pushnil(L);
@@ -484,9 +499,9 @@ static int recv_push(lua_State *L, struct scratch *s, int handle,
     size_t len = 0;
     s->busy = 1;
     s->asked = 0;
-    kiwi_lua_wait_begin(L);
+    wait_begin(L);
     int rc = ipc_recv_alloc(handle, scratch_alloc, s, &len, timeout_ms);
-    kiwi_lua_wait_end();
+    wait_end();
     if (rc < 0) {
         /* A message cut short by a timeout or Ctrl-C keeps its buffer for
          * the call that completes it (see scratch_trim). The scratch is the
@@ -511,13 +526,43 @@ static int recv_push(lua_State *L, struct scratch *s, int handle,
     return 1;
 }
 
+/*
+ * core.send(h, message [, timeout]) -> true, or nil, message, code: the
+ * header's ipc_send_timeout(), written by hand rather than wrapped by SWIG
+ * for its cost per call, which a stream of small messages pays for each:
+ * SWIG's wrapper checked the argument count twice and bracketed the call
+ * for Ctrl-C through two calls into this file, each finding the
+ * thread-locals again; here the checks are the typemaps' own (the same
+ * errors, in the same order) and the bracket is inlined.
+ */
+static int kiwi_lua_send(lua_State *L)
+{
+    int top = lua_gettop(L);
+    if (top > 3) {
+        luaL_argerror(L, 4, "no value expected");
+    }
+    int handle = kiwi_lua_checkhandle(L, 1);
+    size_t len;
+    const char *data = kiwi_lua_checkpayload(L, 2, &len);
+    int timeout_ms = top < 3 ? IPC_FOREVER : kiwi_lua_opttimeout(L, 3);
+    wait_begin(L);
+    int rc = ipc_send_timeout(handle, data, len, timeout_ms);
+    wait_end();
+    if (rc < 0) {
+        return kiwi_lua_failure(L, rc);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int kiwi_lua_recv(lua_State *L)
 {
     if (lua_gettop(L) > 2) {
         luaL_argerror(L, 3, "no value expected");
     }
     int handle = kiwi_lua_checkhandle(L, 1);
-    int timeout_ms = kiwi_lua_opttimeout(L, 2);
+    int timeout_ms =
+        lua_gettop(L) < 2 ? IPC_FOREVER : kiwi_lua_opttimeout(L, 2);
     return recv_push(L, get_scratch(L), handle, timeout_ms);
 }
 
@@ -536,10 +581,6 @@ static int kiwi_lua_recv(lua_State *L)
  * handler may add to it; an unsigned count wraps harmlessly.
  */
 static atomic_uint sigint_count;
-static _Thread_local unsigned wait_start;
-
-/* The Lua state (thread) blocked in this thread, for the hook. */
-static _Thread_local lua_State *blocked;
 
 /* Our handler saw a Ctrl-C (kiwi_ipc_lua_os.h): may run in a signal
  * handler, or on a thread of the OS's own. */
@@ -565,16 +606,28 @@ static lua_State *main_thread(lua_State *L)
 #endif
 }
 
+/* kiwi_lua_wait_begin() and _end(), inlined into the calls of this file
+ * (send and recv, the hot paths, among them). */
+static inline void wait_begin(lua_State *L)
+{
+    tls.wait_start = atomic_load_explicit(&sigint_count, memory_order_relaxed);
+    tls.blocked = L;
+    kiwi_lua_os_watch_ctrl_c();
+}
+
+static inline void wait_end(void)
+{
+    tls.blocked = NULL;
+}
+
 void kiwi_lua_wait_begin(lua_State *L)
 {
-    wait_start = atomic_load_explicit(&sigint_count, memory_order_relaxed);
-    blocked = L;
-    kiwi_lua_os_watch_ctrl_c();
+    wait_begin(L);
 }
 
 void kiwi_lua_wait_end(void)
 {
-    blocked = NULL;
+    wait_end();
 }
 
 /* Runs on the blocked thread, after a signal or a slice of waiting. */
@@ -582,10 +635,10 @@ static int interrupt_hook(void *arg)
 {
     (void)arg;
     if (atomic_load_explicit(&sigint_count, memory_order_relaxed) !=
-        wait_start) {
+        tls.wait_start) {
         return 1;
     }
-    lua_State *L = blocked;
+    lua_State *L = tls.blocked;
     if (L != NULL && interpreter_raises(main_thread(L))) {
         return 1;
     }
@@ -608,24 +661,19 @@ static int kiwi_lua_timeout_ms(lua_State *L)
 
 /* ---- batches ---------------------------------------------------------- */
 
-/* Whether a Ctrl-C came during the wait that just ended (after
- * kiwi_lua_wait_end(): the hook's own test). */
-static int was_interrupted(lua_State *L)
-{
-    return atomic_load_explicit(&sigint_count, memory_order_relaxed) !=
-               wait_start ||
-           interpreter_raises(main_thread(L));
-}
-
 /*
  * core.send_many(h, list, [timeout]) -> count, or nil, message, code:
  * every string of the array `list`, in order, each its own frame, in one
  * ipc_send_many(). The strings stay in the table (so alive) while it
  * waits. Every element is checked first: one that is not a string raises
  * and sends nothing. A count below #list: the time ran out part-way (the
- * counted messages are committed, the rest not sent). Ctrl-C raises, as
- * in every blocking call, also after some messages were committed (they
- * are delivered: the rest of one cut short is kept).
+ * counted messages are committed, the rest not sent). Ctrl-C part-way
+ * too, as ipc_send_many() answers it: once a message is committed the
+ * call returns the count rather than raising, which would leave the
+ * script unable to tell what went (the interpreter's own Ctrl-C hook, if
+ * pending, is left in place and raises "interrupted!" as soon as Lua code
+ * runs, as for a Ctrl-C during any C call that returns). Before any
+ * message was committed, Ctrl-C raises, as in every blocking call.
  */
 static int kiwi_lua_send_many(lua_State *L)
 {
@@ -655,12 +703,9 @@ static int kiwi_lua_send_many(lua_State *L)
         msgs[i].data = lua_tolstring(L, -1, &msgs[i].len);
         lua_pop(L, 1); /* the table keeps it */
     }
-    kiwi_lua_wait_begin(L);
+    wait_begin(L);
     int rc = ipc_send_many(handle, msgs, n, timeout_ms);
-    kiwi_lua_wait_end();
-    if (rc >= 0 && (size_t)rc < n && was_interrupted(L)) {
-        rc = IPC_EINTR;
-    }
+    wait_end();
     if (rc < 0) {
         return kiwi_lua_failure(L, rc);
     }
@@ -746,9 +791,9 @@ static int kiwi_lua_poll(lua_State *L)
         it[i].revents = 0;
         lua_pop(L, 1);
     }
-    kiwi_lua_wait_begin(L);
+    wait_begin(L);
     int rc = ipc_poll(it, n, timeout_ms);
-    kiwi_lua_wait_end();
+    wait_end();
     if (rc < 0) {
         return kiwi_lua_failure(L, rc);
     }
@@ -769,6 +814,8 @@ void kiwi_lua_open(lua_State *L)
     ipc_set_interrupt_hook(interrupt_hook, NULL);
     lua_pushcfunction(L, kiwi_lua_send_many);
     lua_setfield(L, -2, "send_many");
+    lua_pushcfunction(L, kiwi_lua_send);
+    lua_setfield(L, -2, "send");
     /* recv's scratch buffer is its upvalue: reached in a few instructions
      * (a registry lookup costs a hash of the key), owned by the closure;
      * recv_many shares it. */

@@ -59,11 +59,13 @@ void kiwi_lua_wait_end(void);
 /*
  * Called when the module is opened, with its table at the top of the stack:
  * installs the library's interrupt hook, sets timeout_ms(seconds) (the rule
- * kiwi_lua_opttimeout applies, for the tests) and the table's recv:
+ * kiwi_lua_opttimeout applies, for the tests) and the table's send and
+ * recv, C functions of their own rather than SWIG wrappers (the hot paths):
  *
+ *   send(h, message [, timeout]) -> true, or nil, message, code
  *   recv(h [, timeout]) -> message, or nil, message, code
  *
- * a C closure of its own rather than a SWIG wrapper. It receives with
+ * recv is a C closure. It receives with
  * ipc_recv_alloc() into a scratch buffer that it keeps, so a message costs
  * no allocation besides its Lua string.
  */

@@ -43,7 +43,6 @@
 
 %rename(create) ipc_create_timeout;
 %rename(connect) ipc_connect_timeout;
-%rename(send) ipc_send_timeout;
 %rename(close) ipc_close;
 %rename(listen) ipc_listen;
 %rename(accept) ipc_accept;
@@ -63,6 +62,10 @@
 %ignore ipc_create;
 %ignore ipc_connect;
 %ignore ipc_send;
+/* send(h, message [, timeout]) is hand-written too (kiwi_lua_send, added by
+ * kiwi_lua_open): the hot path of a stream of small messages, by the
+ * typemaps' rules below but without SWIG's wrapper around them. */
+%ignore ipc_send_timeout;
 /* recv (ipc_recv* are ignored in kiwi_ipc.i) is hand-written: a C closure
  * that receives with ipc_recv_alloc() into a scratch buffer it keeps (its
  * upvalue), so a message costs no allocation besides its string.
@@ -120,7 +123,7 @@
   lua_pushinteger(L, (lua_Integer)$1); SWIG_arg++; %}
 
 /* Calls whose status is their only result: true. */
-%typemap(out) int ipc_send_timeout, int ipc_set_max_message, int ipc_flush,
+%typemap(out) int ipc_set_max_message, int ipc_flush,
     int ipc_check_path
 %{ if ($1 < 0) {
     return kiwi_lua_failure(L, $1);

@@ -312,23 +312,84 @@ static int kiwi_py_is_ascii(const char *s, size_t n)
 }
 #endif
 
+/* ipc_recv_held()'s allocator, called with the GIL held: bytes are made in
+ * place; a str is decoded from a copy (on the stack when small). */
+typedef struct kiwi_py_held_ctx {
+    int as_text;
+    PyObject *obj; /* the bytes, or NULL */
+    char *heap;    /* a str's copy when not on the stack */
+    char *data;
+    char stack[KIWI_PY_RECV_STACK];
+} kiwi_py_held_ctx;
+
+static void *kiwi_py_held_alloc(void *arg, size_t len)
+{
+    kiwi_py_held_ctx *ctx = (kiwi_py_held_ctx *)arg;
+
+    if (!ctx->as_text) {
+        ctx->obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+        return ctx->data = ctx->obj ? PyBytes_AsString(ctx->obj) : NULL;
+    }
+    if (len <= sizeof ctx->stack)
+        return ctx->data = ctx->stack;
+    return ctx->data = ctx->heap = (char *)malloc(len);
+}
+
 /*
- * ipc_recv (timeout_ms IPC_FOREVER) and ipc_recv_timeout for Python: one
- * message as str (as_text true; invalid UTF-8 becomes U+FFFD) or bytes.
- * Releases the GIL around the receive itself (the wrappers are %nothread).
+ * A message already held inside the handle (read ahead with an earlier
+ * one), taken with the GIL kept: ipc_recv_held() makes no system call and
+ * never waits, so releasing and taking back the GIL around it would cost
+ * more than the call (a quarter of a small message's cost in the binding,
+ * measured with callgrind). 1 with *message set, 0 when none is held (or
+ * the receive lock is another thread's, whose recv takes it), -1 with an
+ * exception set (no memory: the message stays; or the stream is broken,
+ * which the blocking receive would report alike).
+ */
+static int kiwi_py_take_held(int handle, int text, PyObject **message)
+{
+    kiwi_py_held_ctx ctx;
+    size_t len = 0;
+    int rc;
+
+    ctx.as_text = text;
+    ctx.obj = NULL;
+    ctx.heap = NULL;
+    ctx.data = NULL;
+    rc = ipc_recv_held(handle, kiwi_py_held_alloc, &ctx, &len);
+    if (rc == 1) {
+        if (text)
+            *message = PyUnicode_DecodeUTF8(ctx.data ? ctx.data : "",
+                                            (Py_ssize_t)len, "replace");
+        else
+            *message = ctx.obj, ctx.obj = NULL;
+        rc = *message != NULL ? 1 : -1;
+    } else if (rc < 0) {
+        if (!PyErr_Occurred())
+            kiwi_py_raise_status(rc);
+    }
+    Py_XDECREF(ctx.obj);
+    free(ctx.heap);
+    return rc;
+}
+
+/*
+ * One message as str (text; invalid UTF-8 becomes U+FFFD) or bytes: a
+ * message already held is taken with the GIL kept (kiwi_py_take_held);
+ * otherwise the GIL is released around the receive, which may wait.
  * Returns NULL with an exception set on failure; a message is never lost
  * to one: the library keeps what arrived for the next call.
  */
-PyObject *kiwi_py_recv_timeout(int handle, PyObject *as_text, int timeout_ms)
+PyObject *kiwi_py_recv_message(int handle, int text, int timeout_ms)
 {
     kiwi_py_recv_ctx ctx; /* ctx.stack is left uninitialised on purpose */
     PyObject *message = NULL;
     size_t len = 0;
-    int rc, text, ascii = 0; /* set by the scan of a str received in place */
+    int rc, ascii = 0; /* set by the scan of a str received in place */
 
-    text = PyObject_IsTrue(as_text);
-    if (text < 0)
-        return NULL;
+    rc = kiwi_py_take_held(handle, text, &message);
+    if (rc != 0)
+        return rc > 0 ? message : NULL;
+
     ctx.as_text = text;
     ctx.heap = NULL;
     ctx.obj = NULL;
@@ -364,6 +425,18 @@ PyObject *kiwi_py_recv_timeout(int handle, PyObject *as_text, int timeout_ms)
     Py_XDECREF(ctx.obj);
     free(ctx.heap);
     return message;
+}
+
+/* ipc_recv (timeout_ms IPC_FOREVER) and ipc_recv_timeout for Python's
+ * integer handles: kiwi_py_recv_message(), the flag any object. The
+ * wrappers are %nothread: the GIL is released here, where it must be. */
+PyObject *kiwi_py_recv_timeout(int handle, PyObject *as_text, int timeout_ms)
+{
+    int text = PyObject_IsTrue(as_text);
+
+    if (text < 0)
+        return NULL;
+    return kiwi_py_recv_message(handle, text, timeout_ms);
 }
 
 PyObject *kiwi_py_recv(int handle, PyObject *as_text)
@@ -610,25 +683,89 @@ void kiwi_py_init(void)
  * both bindings, kiwi_bind_timeout_ms(). ValueError for a negative or NaN
  * timeout.
  */
-PyObject *kiwi_py_timeout_ms(PyObject *seconds)
+int kiwi_py_timeout_arg(PyObject *seconds, int *ms)
 {
     double s = PyFloat_AsDouble(seconds);
-    int ms = 0;
 
     if (s == -1.0 && PyErr_Occurred())
-        return NULL;
-    switch (kiwi_bind_timeout_ms(s, &ms)) {
+        return -1;
+    switch (kiwi_bind_timeout_ms(s, ms)) {
     case KIWI_BIND_TIMEOUT_NAN:
         PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
-        return NULL;
+        return -1;
     case KIWI_BIND_TIMEOUT_NEGATIVE:
         PyErr_SetString(PyExc_ValueError,
                         "timeout must be non-negative (or None to wait "
                         "forever)");
-        return NULL;
+        return -1;
     default:
-        return PyLong_FromLong(ms);
+        return 0;
     }
+}
+
+PyObject *kiwi_py_timeout_ms(PyObject *seconds)
+{
+    int ms = 0;
+
+    if (kiwi_py_timeout_arg(seconds, &ms) < 0)
+        return NULL;
+    return PyLong_FromLong(ms);
+}
+
+/*
+ * Send one message (str as UTF-8, or any bytes-like object) within
+ * timeout_ms. A message up to KIWI_PY_SEND_NOW bytes is first tried with
+ * the GIL kept and no wait at all (timeout 0): a small message to a peer that
+ * keeps up is written at once, and the release and take-back of the GIL around
+ * it cost more than the write's own code in the binding (measured with
+ * callgrind). Only if the peer's buffer is full (nothing sent: IPC_ETIMEDOUT,
+ * or another thread's send holds the pipe) is the GIL released for the call
+ * that waits, which Ctrl-C interrupts as any wait. If that first step got only
+ * part of the frame out, the message is committed and its rest kept, as the
+ * header says; the send then waits, without the GIL, for the rest as long as
+ * the caller's timeout allows (ipc_flush), so a send without timeout still
+ * returns with its message written whole, and one whose time runs out
+ * keeps the rest, exactly as a single call with that timeout would.
+ * 0, or -1 with an exception set.
+ */
+#define KIWI_PY_SEND_NOW (64 * 1024)
+
+int kiwi_py_send_message(int handle, PyObject *message, int timeout_ms)
+{
+    kiwi_py_payload payload = KIWI_PY_PAYLOAD_INIT;
+    PyThreadState *ts;
+    void *data;
+    size_t len;
+    int rc;
+
+    if (kiwi_py_payload_get(message, &payload, &data, &len) < 0)
+        return -1;
+    /* A larger message waits without the GIL at once: its first step
+     * could write part of it, and the pipe would then keep a copy of the
+     * rest (the size of the message) where one call writes it in place. */
+    if (len <= KIWI_PY_SEND_NOW || timeout_ms == 0)
+        rc = ipc_send_timeout(handle, data, len, 0);
+    else
+        rc = IPC_ETIMEDOUT; /* nothing tried, nothing sent */
+    if (rc == IPC_ETIMEDOUT && timeout_ms != 0) {
+        ts = PyEval_SaveThread();
+        rc = ipc_send_timeout(handle, data, len, timeout_ms);
+        PyEval_RestoreThread(ts);
+    } else if (rc == 0 && timeout_ms != 0 &&
+               (rc = ipc_flush(handle, 0)) == IPC_ETIMEDOUT) {
+        ts = PyEval_SaveThread();
+        rc = ipc_flush(handle, timeout_ms);
+        PyEval_RestoreThread(ts);
+        if (rc == IPC_ETIMEDOUT)
+            rc = 0; /* committed: the rest is kept, as ipc_send_timeout's */
+    }
+    kiwi_py_payload_release(&payload);
+    if (rc < 0 || PyErr_Occurred()) {
+        if (!PyErr_Occurred())
+            kiwi_py_raise_status(rc);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- many pipes at once, recv_into ------------------------- */
@@ -950,29 +1087,6 @@ done:
     PyMem_Free(msgs);
     Py_DECREF(seq);
     return result;
-}
-
-/* ipc_recv_held()'s allocator, called with the GIL held: bytes are made in
- * place; a str is decoded from a copy (on the stack when small). */
-typedef struct kiwi_py_held_ctx {
-    int as_text;
-    PyObject *obj; /* the bytes, or NULL */
-    char *heap;    /* a str's copy when not on the stack */
-    char *data;
-    char stack[KIWI_PY_RECV_STACK];
-} kiwi_py_held_ctx;
-
-static void *kiwi_py_held_alloc(void *arg, size_t len)
-{
-    kiwi_py_held_ctx *ctx = (kiwi_py_held_ctx *)arg;
-
-    if (!ctx->as_text) {
-        ctx->obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
-        return ctx->data = ctx->obj ? PyBytes_AsString(ctx->obj) : NULL;
-    }
-    if (len <= sizeof ctx->stack)
-        return ctx->data = ctx->stack;
-    return ctx->data = ctx->heap = (char *)malloc(len);
 }
 
 /*

@@ -89,6 +89,20 @@ PyObject *kiwi_py_recv_timeout(int handle, PyObject *as_text, int timeout_ms);
 
 /* Python's timeout_ms(seconds): see kiwi_bind_timeout_ms(). */
 PyObject *kiwi_py_timeout_ms(PyObject *seconds);
+/* The same rule into *ms: 0, or -1 with ValueError (negative, NaN) or
+ * TypeError set. */
+int kiwi_py_timeout_arg(PyObject *seconds, int *ms);
+
+/* The hot paths under Pipe's methods (kiwi_ipc_py_pipe.c), which decide
+ * themselves when to release the GIL (see kiwi_ipc_py.c). Send one message
+ * (str or bytes-like): 0, or -1 with an exception set. Receive one as str
+ * (text) or bytes: the message, or NULL with an exception set. */
+int kiwi_py_send_message(int handle, PyObject *message, int timeout_ms);
+PyObject *kiwi_py_recv_message(int handle, int text, int timeout_ms);
+
+/* Adds the type kiwi_ipc._pipe.Pipe derives from, PipeCore, to the
+ * module's dict: 0, or -1 with an exception set. */
+int kiwi_py_pipe_add_type(PyObject *dict);
 
 /* Module init: the main thread's ident and the interrupt hook. */
 void kiwi_py_init(void);

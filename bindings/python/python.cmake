@@ -146,6 +146,7 @@ endif()
 # struct is shared between the two.
 add_library(kiwi_ipc_python_support OBJECT
   "${_kiwi_py_here}/kiwi_ipc_py.c"
+  "${_kiwi_py_here}/kiwi_ipc_py_pipe.c"
   "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
 target_include_directories(kiwi_ipc_python_support PUBLIC
   "${_kiwi_py_here}"
@@ -198,6 +199,7 @@ if(KIWI_IPC_BUILD_TESTS AND BUILD_TESTING AND KIWI_IPC_PYTHON_TEST_ABI3
   set(_kiwi_py3_pkg "${KIWI_IPC_PYTHON_ABI3_DIR}/kiwi_ipc")
   add_library(kiwi_ipc_python_abi3_support OBJECT
     "${_kiwi_py_here}/kiwi_ipc_py.c"
+    "${_kiwi_py_here}/kiwi_ipc_py_pipe.c"
     "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
   target_include_directories(kiwi_ipc_python_abi3_support PRIVATE
     "${_kiwi_py_here}"

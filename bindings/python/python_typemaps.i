@@ -56,6 +56,13 @@
 
 %init %{
     kiwi_py_init();
+    /* kiwi_ipc.Pipe's C base (kiwi_ipc_py_pipe.c). */
+    if (kiwi_py_pipe_add_type(d) < 0)
+#if SWIG_VERSION >= 0x040300
+        return -1; /* multi-phase init: SWIG_mod_exec */
+#else
+        return NULL;
+#endif
 %}
 
 /* Pure functions: they never block, so keeping the GIL is cheaper. */

@@ -29,6 +29,7 @@ endif()
 # shared with the Lua binding (bindings/common), as python.cmake has.
 add_library(kiwi_ipc_python MODULE "${_kiwi_py_wrap}"
   "${_kiwi_py_here}/kiwi_ipc_py.c"
+  "${_kiwi_py_here}/kiwi_ipc_py_pipe.c"
   "${PROJECT_SOURCE_DIR}/bindings/common/kiwi_ipc_bind.c")
 target_include_directories(kiwi_ipc_python PRIVATE
   "${KIWI_IPC_WIN_PYTHON_DIR}/include"

@@ -4,6 +4,8 @@ import os
 import sys
 from typing import Iterable, Literal, Optional, Sequence, Tuple, Union, overload
 
+from typing_extensions import disjoint_base
+
 if sys.version_info >= (3, 12):
     from collections.abc import Buffer as _Buffer
 else:
@@ -93,3 +95,14 @@ def send_many(handle: int, messages: Iterable[_Message], timeout_ms: int, /) -> 
 def recv_many(handle: int, as_text: Literal[True], max_count: int, timeout_ms: int, /) -> list[str]: ...
 @overload
 def recv_many(handle: int, as_text: Literal[False], max_count: int, timeout_ms: int, /) -> list[bytes]: ...
+
+# kiwi_ipc.Pipe's C base (bindings/python/kiwi_ipc_py_pipe.c): the handle
+# the Pipe owns and its hot paths. A C layout: a class may derive from it
+# and from plain classes, not from another such base (PEP 800).
+@disjoint_base
+class PipeCore:
+    _handle: Optional[int]
+    def send(self, message: _Message, timeout: Optional[float] = None) -> None: ...
+    def send_bytes(self, data: _Buffer, timeout: Optional[float] = None) -> None: ...
+    def recv(self, timeout: Optional[float] = None) -> str: ...
+    def recv_bytes(self, timeout: Optional[float] = None) -> bytes: ...

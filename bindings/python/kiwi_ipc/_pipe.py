@@ -111,7 +111,7 @@ class _Owner:
                 self._release()
 
 
-class Pipe(_Owner):
+class Pipe(_c.PipeCore, _Owner):
     """One end of a Kiwi pipe: a connected, message-oriented channel.
 
     Get one with Pipe.create(name) (be the server for one client),
@@ -252,66 +252,11 @@ class Pipe(_Owner):
 
     # -- sending ----------------------------------------------------------
 
-    def send(self, message: Union[str, Buffer],
-             timeout: Timeout = None) -> None:
-        """Send one message: a str (sent as UTF-8) or any bytes-like object.
-
-        Blocks while the peer's buffer is full, at most ``timeout``
-        seconds. A str with a lone surrogate raises UnicodeEncodeError and
-        sends nothing.
-
-        A send never splices, repeats or loses a message. IpcTimeoutError
-        means nothing of this message was sent: send it again or not, as you
-        like. A send that returns has committed its message: it was written
-        whole, or the time ran out after part of it went; then the pipe
-        keeps the rest and writes it before anything else (on the next
-        send(), at the start of the next recv(), in flush(), and without
-        waiting at close()), so it arrives whole and must not be sent again.
-        A KeyboardInterrupt after part of it went commits it too. Raises
-        PipeClosedError if the peer has gone.
-        """
-        # send/recv are the hot paths: no helper calls on the way to C.
-        h = self._handle
-        if h is None:
-            raise _closed()
-        try:
-            if timeout is None:
-                _c.ipc_send(h, message)
-            else:
-                _c.ipc_send_timeout(h, message, _timeout_ms(timeout))
-        except BadHandleError as e:
-            self._lost_race()
-            e.filename = self.path
-            raise
-        except IpcError as e:
-            e.filename = self.path  # every exception names the pipe's path
-            raise
-
-    def send_bytes(self, data: Buffer,
-                   timeout: Timeout = None) -> None:
-        """Send one message from any bytes-like object, as is (no copy).
-        A str is refused with TypeError; use send() for text. Otherwise as
-        send()."""
-        if isinstance(data, str):
-            raise TypeError("send_bytes() takes a bytes-like object, not str")
-        # send()'s body rather than a call to it: the extra Python call was
-        # a tenth of the cost of sending a small message (measured 1.45 ->
-        # 1.30 us per 64 B message).
-        h = self._handle
-        if h is None:
-            raise _closed()
-        try:
-            if timeout is None:
-                _c.ipc_send(h, data)
-            else:
-                _c.ipc_send_timeout(h, data, _timeout_ms(timeout))
-        except BadHandleError as e:
-            self._lost_race()
-            e.filename = self.path
-            raise
-        except IpcError as e:
-            e.filename = self.path  # every exception names the pipe's path
-            raise
+    # The hot paths are PipeCore's, in C (bindings/python/kiwi_ipc_py_pipe.c,
+    # which has their docstrings): a round trip of small messages through
+    # Python methods cost three times the C library's own instructions.
+    send = _c.PipeCore.send
+    send_bytes = _c.PipeCore.send_bytes
 
     def send_many(self, messages: Iterable[Union[str, Buffer]],
                   timeout: Timeout = None) -> int:
@@ -332,7 +277,7 @@ class Pipe(_Owner):
         attribute.
         """
         # A batch is one call for many messages: the shared wrapper's cost
-        # is spread over them (send/recv inline it for a single message).
+        # is spread over them.
         return self._call(_c.send_many, messages, _timeout_ms(timeout))
 
     def flush(self, timeout: Timeout = None) -> None:
@@ -345,49 +290,8 @@ class Pipe(_Owner):
 
     # -- receiving ------------------------------------------------------
 
-    def recv(self, timeout: Timeout = None) -> str:
-        """Receive one message as str.
-
-        Invalid UTF-8 is decoded as U+FFFD (errors="replace"), as Kiwi
-        does. Blocks until a whole message has arrived, at most ``timeout``
-        seconds (IpcTimeoutError); bytes that arrived before a timeout or a
-        KeyboardInterrupt are kept for the next recv, and so is the whole
-        message when there is no memory for it (MemoryError). Raises
-        PipeClosedError when the peer closed the pipe cleanly, and
-        ProtocolError when it broke the framing.
-        """
-        h = self._handle
-        if h is None:
-            raise _closed()
-        try:
-            if timeout is None:
-                return _c.ipc_recv(h, True)
-            return _c.ipc_recv_timeout(h, True, _timeout_ms(timeout))
-        except BadHandleError as e:
-            self._lost_race()
-            e.filename = self.path
-            raise
-        except IpcError as e:
-            e.filename = self.path  # every exception names the pipe's path
-            raise
-
-    def recv_bytes(self, timeout: Timeout = None) -> bytes:
-        """Receive one message as bytes, exactly as sent. Otherwise as
-        recv()."""
-        h = self._handle
-        if h is None:
-            raise _closed()
-        try:
-            if timeout is None:
-                return _c.ipc_recv(h, False)
-            return _c.ipc_recv_timeout(h, False, _timeout_ms(timeout))
-        except BadHandleError as e:
-            self._lost_race()
-            e.filename = self.path
-            raise
-        except IpcError as e:
-            e.filename = self.path  # every exception names the pipe's path
-            raise
+    recv = _c.PipeCore.recv
+    recv_bytes = _c.PipeCore.recv_bytes
 
     def recv_many(self, max_count: Optional[int] = None,
                   timeout: Timeout = None) -> List[str]:

@@ -85,3 +85,48 @@ describe("Ctrl-C with overlapping waits #threads #sigint", function()
     assert.are.equal(2, n, out)
   end)
 end)
+
+-- Several Lua states on several threads of a fresh process requiring the
+-- module at once: SWIG's set-up in luaopen_kiwi_ipc_core writes the
+-- wrapper's static tables, and two such set-ups at once crashed (an ASan
+-- run of the spec above: SEGV in SWIG_PropagateClientData). The module's
+-- entry point now runs it under a lock of its own. #threads as above.
+describe("requiring the module #threads", function()
+  teardown(H.remove_dir)
+
+  it("from several states on several threads at once, in a new process",
+     function()
+    -- The threads spin until a file appears, so that their requires
+    -- start together rather than one thread start apart.
+    local go = H.dir() .. "/go"
+    os.remove(go)
+    local code = ([[
+      local T = require "kiwi_test_threads"
+      local jobs = {}
+      for i = 1, 8 do
+        jobs[i] = T.start([=[
+          local go = %q
+          while not io.open(go) do end
+          local ipc = require "kiwi_ipc"
+          return ipc.version .. " " .. tostring(ipc.MAX_MESSAGE > 0)
+        ]=])
+      end
+      io.open(%q, "w"):close()
+      for i = 1, 8 do
+        local ok, r = T.join(jobs[i])
+        print("job", i, ok, r)
+      end
+    ]]):format(go, go)
+    for _ = 1, 5 do
+      os.remove(go)
+      local out, status = H.run_lua(nil, code)
+      assert.are.equal(0, status, out)
+      local n = 0
+      for ok in out:gmatch("job%s+%d+%s+(%a+)%s+%d+%.%d+%.%d+ true") do
+        assert.are.equal("true", ok, out)
+        n = n + 1
+      end
+      assert.are.equal(8, n, out)
+    end
+  end)
+end)

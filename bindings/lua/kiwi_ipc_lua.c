@@ -805,6 +805,33 @@ static int kiwi_lua_poll(lua_State *L)
     return 1;
 }
 
+/* SWIG's luaopen_kiwi_ipc_core, renamed by lua_typemaps.i's %begin. */
+int kiwi_lua_swig_open(lua_State *L);
+
+/* The module's entry point, what require calls: SWIG's set-up under the
+ * open lock (kiwi_ipc_lua_os.h). Two states on two threads requiring the
+ * module at once raced in it (an ASan run of overlap_spec.lua crashed in
+ * SWIG_PropagateClientData). Run as a protected call, so that an error in
+ * it (out of memory) releases the lock before it goes on up. */
+#if defined(_WIN32)
+__declspec(dllexport)
+#else
+__attribute__((visibility("default")))
+#endif
+    int luaopen_kiwi_ipc_core(lua_State *L)
+{
+    int args = lua_gettop(L);
+    lua_pushcfunction(L, kiwi_lua_swig_open);
+    lua_insert(L, 1);
+    kiwi_lua_os_open_lock();
+    int rc = lua_pcall(L, args, LUA_MULTRET, 0);
+    kiwi_lua_os_open_unlock();
+    if (rc != 0) {
+        return lua_error(L);
+    }
+    return lua_gettop(L);
+}
+
 void kiwi_lua_open(lua_State *L)
 {
     lua_pushcfunction(L, kiwi_lua_poll);

@@ -12,6 +12,13 @@
 void kiwi_lua_os_lock(void);
 void kiwi_lua_os_unlock(void);
 
+/* Another, held around SWIG's module set-up (luaopen_kiwi_ipc_core,
+ * kiwi_ipc_lua.c), which writes the wrapper's static type tables and so
+ * must not run in two threads at once. It is held while Lua runs that
+ * set-up, which may take kiwi_lua_os_lock, hence a lock of its own. */
+void kiwi_lua_os_open_lock(void);
+void kiwi_lua_os_open_unlock(void);
+
 /*
  * Ctrl-C. The OS file arranges that kiwi_lua_ctrl_c() (kiwi_ipc_lua.c) is
  * called on every Ctrl-C, before whatever the host does with it, which

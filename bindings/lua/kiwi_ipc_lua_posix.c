@@ -56,6 +56,18 @@ void kiwi_lua_os_unlock(void)
     pthread_mutex_unlock(&process_lock);
 }
 
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void kiwi_lua_os_open_lock(void)
+{
+    pthread_mutex_lock(&open_lock);
+}
+
+void kiwi_lua_os_open_unlock(void)
+{
+    pthread_mutex_unlock(&open_lock);
+}
+
 /* Whether we know that our handler is SIGINT's: set when we install it (or
  * find it), cleared by our handler, as the handler it chains to may
  * replace it. Lock-free, so the handler may store to it. */

@@ -44,6 +44,18 @@ void kiwi_lua_os_unlock(void)
     ReleaseSRWLockExclusive(&process_lock);
 }
 
+static SRWLOCK open_lock = SRWLOCK_INIT;
+
+void kiwi_lua_os_open_lock(void)
+{
+    AcquireSRWLockExclusive(&open_lock);
+}
+
+void kiwi_lua_os_open_unlock(void)
+{
+    ReleaseSRWLockExclusive(&open_lock);
+}
+
 static BOOL WINAPI on_console_ctrl(DWORD type)
 {
     if (type == CTRL_C_EVENT) {

@@ -22,6 +22,14 @@
  * optional trailing arguments in seconds; nil or absent waits forever.
  */
 
+/* SWIG's own luaopen_kiwi_ipc_core (its SWIG_init) is renamed: the
+ * module's entry point is kiwi_ipc_lua.c's, which runs it under a lock,
+ * as SWIG's set-up writes static tables and two Lua states on two threads
+ * may require the module at once. */
+%begin %{
+#define luaopen_kiwi_ipc_core kiwi_lua_swig_open
+%}
+
 %{
 #include "kiwi_ipc.h"
 #include "kiwi_ipc_lua.h"

@@ -342,8 +342,10 @@ static void *kiwi_py_held_alloc(void *arg, size_t len)
  * more than the call (a quarter of a small message's cost in the binding,
  * measured with callgrind). 1 with *message set, 0 when none is held (or
  * the receive lock is another thread's, whose recv takes it), -1 with an
- * exception set (no memory: the message stays; or the stream is broken,
- * which the blocking receive would report alike).
+ * exception set when none was taken (no memory: the message stays; or the
+ * stream is broken, which the blocking receive would report alike), -2
+ * with an exception set when one was taken but its object could not be
+ * made (no memory): that message is gone, and the caller must say so.
  */
 static int kiwi_py_take_held(int handle, int text, PyObject **message)
 {
@@ -362,7 +364,7 @@ static int kiwi_py_take_held(int handle, int text, PyObject **message)
                                             (Py_ssize_t)len, "replace");
         else
             *message = ctx.obj, ctx.obj = NULL;
-        rc = *message != NULL ? 1 : -1;
+        rc = *message != NULL ? 1 : -2;
     } else if (rc < 0) {
         if (!PyErr_Occurred())
             kiwi_py_raise_status(rc);
@@ -1117,30 +1119,17 @@ PyObject *kiwi_py_recv_many(int handle, PyObject *as_text, int max_count,
     }
     PyList_SetItem(list, 0, first);
     while (max_count < 1 || count < max_count) {
-        kiwi_py_held_ctx ctx;
-        PyObject *m;
-        size_t len = 0;
-        int rc;
+        PyObject *m = NULL;
+        int rc = kiwi_py_take_held(handle, text, &m);
 
-        ctx.as_text = text;
-        ctx.obj = NULL;
-        ctx.heap = NULL;
-        ctx.data = NULL;
-        rc = ipc_recv_held(handle, kiwi_py_held_alloc, &ctx, &len);
-        if (rc != 1) {
-            /* None held, or no memory for the next one (it stays for the
-             * next call, which reports what it must). */
+        if (rc == 0 || rc == -1) {
+            /* None held, or none taken (no memory, a broken stream): it
+             * is left to the next call, which reports what it must. */
             if (rc < 0)
                 PyErr_Clear();
             break;
         }
-        if (text) {
-            m = PyUnicode_DecodeUTF8(ctx.data, (Py_ssize_t)len, "replace");
-            free(ctx.heap);
-        } else {
-            m = ctx.obj;
-        }
-        if (m == NULL || PyList_Append(list, m) < 0) {
+        if (rc < 0 || PyList_Append(list, m) < 0) {
             Py_XDECREF(m);
             Py_DECREF(list);
             return NULL;

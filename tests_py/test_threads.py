@@ -207,9 +207,36 @@ def test_concurrent_sends_never_interleave(pair):
         assert mine == [messages[(s, i)] for i in range(per_sender)]
 
 
-@pytest.mark.posix_only(
+SMALL_SNDBUF = pytest.mark.posix_only(
     "a small SO_SNDBUF set through fileno(); a Windows named pipe has no "
     "file descriptor (its buffer is fixed when the pipe is made)")
+
+
+def fill_small_socket(conn: socket.socket, pipe: kiwi_ipc.Pipe) -> int:
+    """Shrink the pipe's send buffer, so that the kernel takes a 60 KB
+    frame in pieces (Linux: at most half the buffer per piece), fill it
+    with 1000-byte messages until one cannot go at once, then let the peer
+    read one, so that there is room for part of the next frame. Returns
+    how many are still unread."""
+    own = socket.socket(fileno=os.dup(pipe.fileno()))
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    own.close()
+    sent = 0
+    while True:  # fill the socket until a send cannot go at once
+        try:
+            pipe.send_bytes(SMALL, timeout=0)
+        except kiwi_ipc.IpcTimeoutError:
+            break
+        sent += 1
+        assert sent < 100_000, "the socket never filled"
+    assert wire.read_frame(conn) == SMALL  # room for part of the next
+    return sent - 1
+
+
+SMALL = b"s" * 1000
+
+
+@SMALL_SNDBUF
 def test_send_whose_first_step_writes_part_waits_for_the_rest(raw_server):
     # A send of up to 64 KiB is first tried with the GIL kept and no wait
     # (kiwi_ipc_py.c). When the socket takes only part of its frame, that
@@ -217,27 +244,30 @@ def test_send_whose_first_step_writes_part_waits_for_the_rest(raw_server):
     # the GIL, until the rest is written, and return only then, as a
     # single blocking send does; the peer gets every message whole, once.
     conn, pipe = raw_server
-    # A small send buffer, so that the kernel takes a 60 KB frame in
-    # pieces (Linux: at most half the buffer per piece) and a first step
-    # can write part of one.
-    own = socket.socket(fileno=os.dup(pipe.fileno()))
-    own.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    own.close()
-    small = b"s" * 1000
-    sent = 0
-    while True:  # fill the socket until a send cannot go at once
-        try:
-            pipe.send_bytes(small, timeout=0)
-        except kiwi_ipc.IpcTimeoutError:
-            break
-        sent += 1
-        assert sent < 100_000, "the socket never filled"
-    assert wire.read_frame(conn) == small  # room for part of the next
+    unread = fill_small_socket(conn, pipe)
     big = b"z" * 60_000
     sender = started(lambda: pipe.send_bytes(big), settle=0.3)
     assert sender.is_alive(), "send returned before its message was written"
     # ... while this thread runs: the GIL is free
-    for _ in range(sent - 1):
-        assert wire.read_frame(conn) == small
+    for _ in range(unread):
+        assert wire.read_frame(conn) == SMALL
     assert wire.read_frame(conn) == big
     assert sender.wait().error is None
+
+
+@SMALL_SNDBUF
+def test_peer_gone_while_send_waits_for_its_rest_names_the_send(raw_server):
+    # The same send, but the peer goes while it waits for the rest of its
+    # frame: PipeClosedError, worded as a single blocking send's is. The
+    # wait for the rest is the library's ipc_flush() inside send(); the
+    # user called send_bytes(), and "flush(...)" would send them looking
+    # for a flush they never called.
+    conn, pipe = raw_server
+    fill_small_socket(conn, pipe)
+    sender = started(lambda: pipe.send_bytes(b"z" * 60_000), settle=0.3)
+    assert sender.is_alive(), "send returned before its message was written"
+    conn.close()
+    error = sender.wait().error
+    assert isinstance(error, kiwi_ipc.PipeClosedError), repr(error)
+    assert str(error).startswith("send("), str(error)
+    assert "flush" not in str(error), str(error)

@@ -139,16 +139,36 @@ void kiwi_py_raise(int status, const char *message, int os_errno)
  */
 void kiwi_py_raise_status(int status)
 {
+    kiwi_py_raise_status_as(status, NULL, NULL);
+}
+
+/*
+ * kiwi_py_raise_status(), for a library call made on behalf of another:
+ * a message that begins with `call` and "(" (the library's "call(handle)
+ * on ..." form) begins with `as` instead. send() finishes a frame that its
+ * first step left part-written with ipc_flush(); if that fails, the user
+ * must read what a single blocking send would have told them, not about a
+ * flush they never called. With call NULL the message is kept as it is.
+ */
+void kiwi_py_raise_status_as(int status, const char *call, const char *as)
+{
     const char *detail = ipc_last_error();
     int os_errno = ipc_last_os_error();
-    size_t n = strlen(detail);
-    char *copy = malloc(n + 1);
+    size_t n = strlen(detail), skip = 0, put = 0;
+    char *copy;
 
+    if (call != NULL && strncmp(detail, call, strlen(call)) == 0 &&
+        detail[strlen(call)] == '(') {
+        skip = strlen(call);
+        put = strlen(as);
+    }
+    copy = malloc(n - skip + put + 1);
     if (copy == NULL) {
         PyErr_NoMemory();
         return;
     }
-    memcpy(copy, detail, n + 1);
+    memcpy(copy, as != NULL ? as : "", put);
+    memcpy(copy + put, detail + skip, n - skip + 1);
     kiwi_py_raise(status, n ? copy : ipc_strerror(status), os_errno);
     free(copy);
 }
@@ -738,7 +758,7 @@ int kiwi_py_send_message(int handle, PyObject *message, int timeout_ms)
     PyThreadState *ts;
     void *data;
     size_t len;
-    int rc;
+    int rc, rest = 0; /* rest: rc is ipc_flush()'s, for the frame's rest */
 
     if (kiwi_py_payload_get(message, &payload, &data, &len) < 0)
         return -1;
@@ -753,18 +773,20 @@ int kiwi_py_send_message(int handle, PyObject *message, int timeout_ms)
         ts = PyEval_SaveThread();
         rc = ipc_send_timeout(handle, data, len, timeout_ms);
         PyEval_RestoreThread(ts);
-    } else if (rc == 0 && timeout_ms != 0 &&
-               (rc = ipc_flush(handle, 0)) == IPC_ETIMEDOUT) {
-        ts = PyEval_SaveThread();
-        rc = ipc_flush(handle, timeout_ms);
-        PyEval_RestoreThread(ts);
-        if (rc == IPC_ETIMEDOUT)
-            rc = 0; /* committed: the rest is kept, as ipc_send_timeout's */
+    } else if (rc == 0 && timeout_ms != 0) {
+        rest = 1; /* (no rest to write returns 0 at once) */
+        if ((rc = ipc_flush(handle, 0)) == IPC_ETIMEDOUT) {
+            ts = PyEval_SaveThread();
+            rc = ipc_flush(handle, timeout_ms);
+            PyEval_RestoreThread(ts);
+            if (rc == IPC_ETIMEDOUT)
+                rc = 0; /* committed: the rest is kept, as a send's is */
+        }
     }
     kiwi_py_payload_release(&payload);
     if (rc < 0 || PyErr_Occurred()) {
         if (!PyErr_Occurred())
-            kiwi_py_raise_status(rc);
+            kiwi_py_raise_status_as(rc, rest ? "flush" : NULL, "send");
         return -1;
     }
     return 0;

@@ -80,6 +80,8 @@ void kiwi_py_raise(int status, const char *message, int os_errno);
 /* Raise the exception for a call that just returned `status` on this
  * thread, with ipc_last_error()'s message. */
 void kiwi_py_raise_status(int status);
+/* The same, with a message that names library call `call` naming `as`. */
+void kiwi_py_raise_status_as(int status, const char *call, const char *as);
 
 /* Python's ipc_recv(handle, as_text) and ipc_recv_timeout(handle, as_text,
  * timeout_ms): one message as str or bytes, or NULL with an exception set.

@@ -40,9 +40,9 @@ local BATCH = 100 -- messages per send_many and at most per recv_many
 
 -- The client of W1 got something else than its message back.
 local function bad_echo(msg, err)
-  io.stderr:write(("bench_lua: the echo was %s, wanted %d bytes of x\n")
+  io.stderr:write(("bench_lua: the echo was %s, not the %d bytes of x sent\n")
                   :format(msg == nil and tostring(err)
-                          or ("%d bytes"):format(#msg), size))
+                          or ("%d other bytes"):format(#msg), size))
   os.exit(1)
 end
 

@@ -106,7 +106,9 @@ describe("requiring the module #threads", function()
       for i = 1, 8 do
         jobs[i] = T.start([=[
           local go = %q
-          while not io.open(go) do end
+          local f = io.open(go)
+          while not f do f = io.open(go) end
+          f:close()
           local ipc = require "kiwi_ipc"
           return ipc.version .. " " .. tostring(ipc.MAX_MESSAGE > 0)
         ]=])

@@ -210,6 +210,7 @@ def test_concurrent_sends_never_interleave(pair):
 SMALL_SNDBUF = pytest.mark.posix_only(
     "a small SO_SNDBUF set through fileno(); a Windows named pipe has no "
     "file descriptor (its buffer is fixed when the pipe is made)")
+SMALL = b"s" * 1000  # the messages that fill the socket
 
 
 def fill_small_socket(conn: socket.socket, pipe: kiwi_ipc.Pipe) -> int:
@@ -231,9 +232,6 @@ def fill_small_socket(conn: socket.socket, pipe: kiwi_ipc.Pipe) -> int:
         assert sent < 100_000, "the socket never filled"
     assert wire.read_frame(conn) == SMALL  # room for part of the next
     return sent - 1
-
-
-SMALL = b"s" * 1000
 
 
 @SMALL_SNDBUF

@@ -154,20 +154,18 @@ void kiwi_py_raise_status_as(int status, const char *call, const char *as)
 {
     const char *detail = ipc_last_error();
     int os_errno = ipc_last_os_error();
-    size_t n = strlen(detail), skip = 0, put = 0;
+    size_t n = strlen(detail), skip = call != NULL ? strlen(call) : 0, put;
     char *copy;
 
-    if (call != NULL && strncmp(detail, call, strlen(call)) == 0 &&
-        detail[strlen(call)] == '(') {
-        skip = strlen(call);
-        put = strlen(as);
-    }
+    if (skip == 0 || strncmp(detail, call, skip) != 0 || detail[skip] != '(')
+        skip = 0, as = "";
+    put = strlen(as);
     copy = malloc(n - skip + put + 1);
     if (copy == NULL) {
         PyErr_NoMemory();
         return;
     }
-    memcpy(copy, as != NULL ? as : "", put);
+    memcpy(copy, as, put);
     memcpy(copy + put, detail + skip, n - skip + 1);
     kiwi_py_raise(status, n ? copy : ipc_strerror(status), os_errno);
     free(copy);

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import struct
 import threading
@@ -186,6 +187,26 @@ def test_create_timeout_and_cancel(name, new_name):
 
     run(main())
     time.sleep(0.3)  # the cancelled create's thread gives its name back
+
+
+def test_connect_timeout_says_how_long_it_waited(name):
+    """aio.connect retries on the loop with attempts of its own that do
+    not wait; the NoServerError it gives up with names the pipe, its path
+    and the time it waited, not the last attempt's 0 ms."""
+    async def main() -> "tuple[kiwi_ipc.NoServerError, float]":
+        t0 = time.monotonic()
+        with pytest.raises(kiwi_ipc.NoServerError) as info:
+            await aio.connect(name, timeout=0.3)
+        waited_ms = (time.monotonic() - t0) * 1000
+        return info.value, waited_ms
+
+    err, waited_ms = run(main())
+    assert err.errname == "no_server"
+    assert ('connect("%s"): no server listening at ' % name) in str(err)
+    assert kiwi_ipc.path(name) in str(err)
+    m = re.search(r"\(gave up after (\d+) ms\)$", str(err))
+    assert m, str(err)
+    assert 300 <= int(m.group(1)) <= waited_ms + 1, str(err)
 
 
 def test_async_for_until_close(pair):

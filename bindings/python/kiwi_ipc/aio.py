@@ -54,6 +54,7 @@ thread a round trip.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import threading
 from types import TracebackType
@@ -262,19 +263,27 @@ async def connect(name: Name, timeout: Timeout = None) -> AsyncPipe:
     up to 32 ms), sleeping on the loop; NoServerError when ``timeout``
     seconds passed without one (None: no limit)."""
     loop = asyncio.get_running_loop()
-    end = None if timeout is None else loop.time() + _timeout_ms(timeout) / 1e3
+    start = loop.time()
+    end = None if timeout is None else start + _timeout_ms(timeout) / 1e3
     delay = 0.001
     while True:
         try:
             return AsyncPipe(Pipe(_c.ipc_connect_timeout(name, 0)))
-        except NoServerError:
+        except NoServerError as e:
             if end is not None and loop.time() >= end:
-                raise
+                # The attempt's message says it gave up after 0 ms (it
+                # does not wait): say how long this call waited.
+                waited = "(gave up after %d ms)" % ((loop.time() - start) * 1e3)
+                raise NoServerError(e.code, _GAVE_UP.sub(waited, e.message),
+                                    e.errno or 0) from None
         pause = delay if end is None else max(0.0, min(delay,
                                                        end - loop.time()))
         await asyncio.sleep(pause)
         delay = min(delay * 2, 0.032)
 
+
+# The end of the C library's connect message.
+_GAVE_UP = re.compile(r"\(gave up after \d+ ms\)$")
 
 # How long each of create()'s waits for a client lasts (seconds).
 _CREATE_SLICE = 0.1

@@ -197,6 +197,46 @@ def test_create_timeout_and_cancel(name, new_name):
     time.sleep(0.3)  # the cancelled create's thread gives its name back
 
 
+@pytest.mark.windows_only("aio's own waiting thread polls the pipe only on Windows; on POSIX the loop watches the descriptor, and a thread that polls the same pipe can take the bytes it waits for (docs/guides/many-pipes.rst)")
+def test_recv_while_another_thread_polls_the_pipe(pair):
+    """A poll of the pipe in another thread holds its receive side for a
+    moment while it reads ahead: on Windows aio's own waiting thread does
+    that (kiwi_ipc/_aio_poll.py), here with three more pollers to make it
+    likely. An aio recv that meets it must wait its turn, not raise
+    IpcTimeoutError, and every message arrives once, in order."""
+    server, client = pair
+    n = 3000
+    stop = threading.Event()
+
+    def poller() -> None:
+        while not stop.is_set():
+            server.poll(0.05)
+
+    def sender() -> None:
+        for i in range(n):
+            client.send("m%d" % i)
+
+    async def main() -> None:
+        p = aio.AsyncPipe(server)
+        got = []
+        for _ in range(n // 2):
+            got.append(await p.recv())
+        while len(got) < n:
+            got.extend(await p.recv_many())
+        assert got == ["m%d" % i for i in range(n)]
+
+    threads = [threading.Thread(target=poller) for _ in range(3)]
+    threads.append(threading.Thread(target=sender))
+    for t in threads:
+        t.start()
+    try:
+        run(main())
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+
+
 def test_connect_timeout_says_how_long_it_waited(name):
     """aio.connect retries on the loop with attempts of its own that do
     not wait; the NoServerError it gives up with names the pipe, its path

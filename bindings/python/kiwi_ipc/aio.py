@@ -58,7 +58,7 @@ import re
 import sys
 import threading
 from types import TracebackType
-from typing import Iterable, List, Optional, Type, Union
+from typing import Callable, Iterable, List, Optional, Type, TypeVar, Union
 
 from . import _aio_poll
 from . import _kiwi_ipc as _c
@@ -68,6 +68,7 @@ from ._pipe import Buffer, Listener as _Listener, Name, Pipe, _timeout_ms
 __all__ = ["connect", "create", "Listener", "AsyncPipe"]
 
 Timeout = Optional[float]
+_T = TypeVar("_T")
 
 
 # Windows: a pipe has no descriptor (see the module's text).
@@ -196,38 +197,42 @@ class AsyncPipe:
                 return
             await _os_ready(self.pipe, False)
 
+    async def _recv(self, fn: Callable[..., _T], *args: object) -> _T:
+        # fn(*args, 0), once _ready() says it cannot wait. It may time out
+        # all the same: another thread's poll of this pipe can hold its
+        # receive side for a moment while it reads ahead (on Windows,
+        # _aio_poll's thread does). A recv that times out takes nothing,
+        # so look again, after the loop's other work.
+        async with self._recv_lock:
+            while True:
+                await self._ready()
+                try:
+                    return fn(*args, 0)
+                except IpcTimeoutError:
+                    await asyncio.sleep(0)
+
     async def recv(self) -> str:
         """Receive one message as str, as Pipe.recv()."""
-        async with self._recv_lock:
-            await self._ready()
-            return self.pipe.recv(0)
+        return await self._recv(self.pipe.recv)
 
     async def recv_bytes(self) -> bytes:
         """Receive one message as bytes, as Pipe.recv_bytes()."""
-        async with self._recv_lock:
-            await self._ready()
-            return self.pipe.recv_bytes(0)
+        return await self._recv(self.pipe.recv_bytes)
 
     async def recv_many(self, max_count: Optional[int] = None) -> List[str]:
         """Receive a burst of str messages, as Pipe.recv_many(): the first
         when it is there, then those already held, up to max_count."""
-        async with self._recv_lock:
-            await self._ready()
-            return self.pipe.recv_many(max_count, 0)
+        return await self._recv(self.pipe.recv_many, max_count)
 
     async def recv_bytes_many(self,
                               max_count: Optional[int] = None) -> List[bytes]:
         """recv_many(), the messages as bytes, as Pipe.recv_bytes_many()."""
-        async with self._recv_lock:
-            await self._ready()
-            return self.pipe.recv_bytes_many(max_count, 0)
+        return await self._recv(self.pipe.recv_bytes_many, max_count)
 
     async def recv_into(self, buffer: Buffer) -> int:
         """Receive one message into a writable buffer, as
         Pipe.recv_into()."""
-        async with self._recv_lock:
-            await self._ready()
-            return self.pipe.recv_into(buffer, 0)
+        return await self._recv(self.pipe.recv_into, buffer)
 
     def __aiter__(self) -> "AsyncPipe":
         return self
@@ -273,7 +278,8 @@ async def connect(name: Name, timeout: Timeout = None) -> AsyncPipe:
             if end is not None and loop.time() >= end:
                 # The attempt's message says it gave up after 0 ms (it
                 # does not wait): say how long this call waited.
-                waited = "(gave up after %d ms)" % ((loop.time() - start) * 1e3)
+                waited = "(gave up after %d ms)" % round(
+                    (loop.time() - start) * 1e3)
                 raise NoServerError(e.code, _GAVE_UP.sub(waited, e.message),
                                     e.errno or 0) from None
         pause = delay if end is None else max(0.0, min(delay,

@@ -69,7 +69,7 @@ UNDER_WINE = _under_wine()
 # the programs, not wine's start of them, so under wine subprocess.Popen
 # (which subprocess.run uses) tries such a start again, twice at most, and
 # says so on stderr. Any other failure to start is raised at once. (The C
-# suites' starts do the same: tests_common/test_os_win32.c, winutil.c.)
+# suites' starts do the same: test_os.h's tos_start_again.)
 _WINE_START_FAILED = 1359
 _WINE_START_TRIES = 3
 

@@ -90,6 +90,18 @@ void tos_setenv(const char *name, const char *value);
  * when it could not start or overran (it is then killed and reaped). */
 int tos_run_self(const char *const args[], int timeout_ms);
 
+#ifdef _WIN32
+/* After a failed CreateProcess (GetLastError() still its error): whether
+ * to try again, having said so on stderr and waited a little. Wine fails a
+ * start now and then with ERROR_INTERNAL_ERROR when the new process ended
+ * before wine finished starting it, before any of its code ran (seen in
+ * full scripts/run-windows and CI runs; Windows does not do this): that
+ * error is tried twice more, any other not. *tries starts at 0.
+ * GetLastError() is left as it was. kiwi_pytest.py does the same for the
+ * Python suites' starts. */
+int tos_start_again(const char *what, int *tries);
+#endif
+
 /* ---- a private temp dir ----------------------------------------------------
  */
 

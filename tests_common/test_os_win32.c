@@ -150,20 +150,13 @@ int tos_run_self(const char *const args[], int timeout_ms)
     PROCESS_INFORMATION pi;
     memset(&si, 0, sizeof(si));
     si.cb = sizeof(si);
-    /* A few tries: wine's CreateProcess has failed now and then with
-     * ERROR_INTERNAL_ERROR on a loaded machine (seen once in a full
-     * scripts/run-windows, and never again on a retry). */
-    BOOL made = FALSE;
-    for (int tries = 0; !made && tries < 3; tries++) {
-        if (tries > 0) {
-            Sleep(200);
+    int tries = 0;
+    while (
+        !CreateProcessA(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
+        if (!tos_start_again(exe, &tries)) {
+            set_os_error(exe);
+            return -1;
         }
-        made = CreateProcessA(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si,
-                              &pi);
-    }
-    if (!made) {
-        set_os_error(exe);
-        return -1;
     }
     int rc = -1;
     if (WaitForSingleObject(pi.hProcess, (DWORD)timeout_ms) == WAIT_OBJECT_0) {
@@ -178,6 +171,20 @@ int tos_run_self(const char *const args[], int timeout_ms)
     CloseHandle(pi.hProcess);
     CloseHandle(pi.hThread);
     return rc;
+}
+
+int tos_start_again(const char *what, int *tries)
+{
+    DWORD e = GetLastError();
+    if (e == ERROR_INTERNAL_ERROR && ++*tries < 3) {
+        fprintf(stderr, "%s could not be started (error %lu); trying again\n",
+                what, (unsigned long)e);
+        Sleep((DWORD)(100 * *tries));
+        SetLastError(e);
+        return 1;
+    }
+    SetLastError(e);
+    return 0;
 }
 
 /* ---- a private temp dir ----------------------------------------------------

@@ -67,24 +67,15 @@ int wu_spawn_peer(const char *args, int inherit, PROCESS_INFORMATION *pi)
     STARTUPINFOW si;
     memset(&si, 0, sizeof(si));
     si.cb = sizeof(si);
-    /* Wine's CreateProcess fails now and then with ERROR_INTERNAL_ERROR
-     * when the new process ended before wine finished starting it (see
-     * tests_common/test_os_win32.c and kiwi_pytest.py): try that again. */
-    for (int tries = 1;; tries++) {
-        memset(pi, 0, sizeof(*pi));
-        if (CreateProcessW(NULL, cmd, NULL, NULL, inherit ? TRUE : FALSE, 0,
+    memset(pi, 0, sizeof(*pi));
+    int tries = 0;
+    while (!CreateProcessW(NULL, cmd, NULL, NULL, inherit ? TRUE : FALSE, 0,
                            NULL, NULL, &si, pi)) {
-            return 0;
-        }
-        if (GetLastError() != ERROR_INTERNAL_ERROR || tries == 3) {
+        if (!tos_start_again("win_peer.exe", &tries)) {
             return -1;
         }
-        fprintf(stderr,
-                "win_peer.exe could not be started (error %lu); "
-                "trying again\n",
-                (unsigned long)GetLastError());
-        Sleep(100 * tries);
     }
+    return 0;
 }
 
 int wu_reap(PROCESS_INFORMATION *pi, DWORD ms)

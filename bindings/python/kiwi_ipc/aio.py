@@ -262,6 +262,10 @@ class AsyncPipe:
         return "<kiwi_ipc.aio.AsyncPipe %r>" % (self.pipe,)
 
 
+# The end of the C library's connect message.
+_GAVE_UP = re.compile(r"\(gave up after \d+ ms\)$")
+
+
 async def connect(name: Name, timeout: Timeout = None) -> AsyncPipe:
     """Connect to the server of pipe ``name``, as Pipe.connect(): while
     there is no server yet it retries with the same backoff (1 ms doubling
@@ -287,9 +291,6 @@ async def connect(name: Name, timeout: Timeout = None) -> AsyncPipe:
         await asyncio.sleep(pause)
         delay = min(delay * 2, 0.032)
 
-
-# The end of the C library's connect message.
-_GAVE_UP = re.compile(r"\(gave up after \d+ ms\)$")
 
 # How long each of create()'s waits for a client lasts (seconds).
 _CREATE_SLICE = 0.1
